@@ -1,0 +1,121 @@
+# Config validation, the submission registry, wildcard constraints and input functions.
+import json
+import os
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from viprepro.errors import UserError
+from viprepro.fileio import canonical_digest
+from viprepro.schemas_io import validate as validate_options
+from viprepro.spec import load_spec, seeds_of
+from viprepro.tasks import SUBMISSION_FILES
+
+validate(config, "../config/schemas/config.schema.yaml")
+
+TASKS = config["tasks"]
+CONFIG_HASH = canonical_digest(config)[:16]
+
+
+def _check_dataset(task):
+    dataset = config["datasets"][task]
+    where = f"config key 'datasets.{task}'"
+    try:
+        if dataset["source"] == "synthetic":
+            validate_options(dataset["synthetic"]["options"], f"synthetic.{task}.schema.yaml", where=f"config key 'datasets.{task}.synthetic.options'")
+            return
+        if not Path(dataset["source"]).is_dir():
+            raise UserError(f"source {dataset['source']!r} is not a folder", where=where)
+        if not dataset["manifests"] or not Path(dataset["manifests"]).is_dir():
+            raise UserError(f"manifests {dataset['manifests']!r} must be the folder holding the official manifests", where=where)
+    except UserError as exc:
+        raise ValueError(exc.message) from None
+
+
+def _load_submissions(task):
+    specs = {}
+    for path in config["datasets"][task]["submissions"]:
+        try:
+            spec = load_spec(path)
+        except UserError as exc:
+            raise ValueError(exc.message) from None
+        if spec["task"] != task:
+            raise ValueError(f"{path}: a {spec['task']} submission listed under datasets.{task}.submissions")
+        if spec["name"] in specs:
+            raise ValueError(f"{path}: submission name {spec['name']!r} is used twice in task {task}")
+        specs[spec["name"]] = {"path": path, "spec": spec}
+    return specs
+
+
+for _task in TASKS:
+    _check_dataset(_task)
+SUBMISSIONS = {task: _load_submissions(task) for task in TASKS}
+
+# Jobs inherit these: the tracking URI never enters a rule's params.
+os.environ["MLFLOW_TRACKING_URI"] = config["tracking_uri"] or f"sqlite:///{Path('results/mlflow/mlflow.db').resolve()}"
+os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+def _alternatives(names):
+    return "|".join(sorted(names)) or "__none__"
+
+
+wildcard_constraints:
+    task=_alternatives(TASKS),
+    submission=_alternatives({name for specs in SUBMISSIONS.values() for name in specs}),
+    seed=r"\d+",
+    member=r"\d+",
+
+
+def spec_of(wildcards):
+    return SUBMISSIONS[wildcards.task][wildcards.submission]["spec"]
+
+
+def get_spec_path(wildcards):
+    return SUBMISSIONS[wildcards.task][wildcards.submission]["path"]
+
+
+def get_dataset_source(wildcards):
+    """Synthesised data is a rule's output; a real dataset is a configured path (not tracked)."""
+    dataset = config["datasets"][wildcards.task]
+    if dataset["source"] == "synthetic":
+        return {"synthetic": f"results/data/{wildcards.task}/synthetic"}
+    return {}
+
+
+def source_paths(wildcards):
+    dataset = config["datasets"][wildcards.task]
+    if dataset["source"] == "synthetic":
+        root = f"results/data/{wildcards.task}/synthetic"
+        return {"source": f"{root}/source", "manifests": f"{root}/manifests"}
+    return {"source": dataset["source"], "manifests": dataset["manifests"]}
+
+
+def get_member_checkpoints(wildcards):
+    members = range(spec_of(wildcards)["ensemble"])
+    return expand("results/{{task}}/{{submission}}/seed_{{seed}}/member_{member}/model.pt", member=members)
+
+
+def submission_file(wildcards):
+    return f"results/{wildcards.task}/{wildcards.submission}/seed_{wildcards.seed}/{SUBMISSION_FILES[wildcards.task]}"
+
+
+def get_seed_scores(wildcards):
+    return [f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/scores" for seed in seeds_of(spec_of(wildcards))]
+
+
+def get_seed_histories(wildcards):
+    return [f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/member_0/history.json" for seed in seeds_of(spec_of(wildcards))]
+
+
+def all_verdicts():
+    return [f"results/{task}/{name}/verdict.json" for task in TASKS for name in SUBMISSIONS[task]]
+
+
+def get_final_output():
+    return ["results/leaderboard.csv", *all_verdicts()]
+
+
+def job_options():
+    """The command-line options every tracked job takes (see viprepro.jobs)."""
+    return f"--device {config['device']} --determinism {config['determinism']} --config-hash {CONFIG_HASH}"

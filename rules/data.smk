@@ -1,0 +1,52 @@
+# Data: the synthetic dataset (embedded default) and the official subset of each task.
+
+
+rule synthesize_dataset:
+    output:
+        directory("results/data/{task}/synthetic"),
+    input:
+        tracking=rules.init_tracking.output,
+    params:
+        seed=lambda w: config["datasets"][w.task]["synthetic"]["seed"],
+        options=lambda w: json.dumps(config["datasets"][w.task]["synthetic"]["options"], sort_keys=True),
+        job=job_options(),
+    log:
+        "logs/synthesize_dataset/{task}.log",
+    benchmark:
+        "results/benchmarks/synthesize_dataset/{task}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/viprepro.yaml"
+    shell:
+        "python workflow_scripts/synthesize.py --task {wildcards.task} --out {output} --seed {params.seed}"
+        " --options '{params.options}' --threads {threads} --rule {rule} {params.job} > {log} 2>&1"
+
+
+rule subset_dataset:
+    output:
+        subset=directory("results/data/{task}/subset"),
+        hidden=directory("results/data/{task}/hidden"),
+    input:
+        unpack(get_dataset_source),
+        tracking=rules.init_tracking.output,
+    params:
+        paths=source_paths,
+        link=lambda w: config["datasets"][w.task]["link"],
+        job=job_options(),
+    log:
+        "logs/subset_dataset/{task}.log",
+    benchmark:
+        "results/benchmarks/subset_dataset/{task}.tsv"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    conda:
+        "../envs/viprepro.yaml"
+    shell:
+        "python workflow_scripts/subset.py --task {wildcards.task} --source {params.paths[source]}"
+        " --manifests {params.paths[manifests]} --out {output.subset} --hidden {output.hidden}"
+        " --link {params.link} --threads {threads} --rule {rule} {params.job} > {log} 2>&1"

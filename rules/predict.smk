@@ -1,0 +1,30 @@
+# Inference: the test split into the official submission format (ensembles averaged).
+
+
+rule predict_submission:
+    output:
+        "results/{task}/{submission}/seed_{seed}/submission.{ext}",
+    input:
+        spec=get_spec_path,
+        subset=rules.subset_dataset.output.subset,
+        checkpoints=get_member_checkpoints,
+        tracking=rules.init_tracking.output,
+    params:
+        workers=config["data_workers"],
+        job=job_options(),
+    wildcard_constraints:
+        ext="csv|zip|json|txt",
+    log:
+        "logs/predict_submission/{task}/{submission}/seed_{seed}.{ext}.log",
+    benchmark:
+        "results/benchmarks/predict_submission/{task}/{submission}/seed_{seed}.{ext}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=6 * 60,
+        gpu=lambda w: 1 if config["device"] == "cuda" else 0,
+    conda:
+        "../envs/viprepro.yaml"
+    shell:
+        "python workflow_scripts/predict.py --spec {input.spec} --subset {input.subset} --checkpoints {input.checkpoints}"
+        " --seed {wildcards.seed} --out {output} --workers {params.workers} --threads {threads} --rule {rule} {params.job} > {log} 2>&1"

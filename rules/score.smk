@@ -1,0 +1,28 @@
+# Scoring: the only rule that reads the hidden test ground truth.
+
+
+rule score_submission:
+    output:
+        directory("results/{task}/{submission}/seed_{seed}/scores"),
+    input:
+        submission=submission_file,
+        hidden=rules.subset_dataset.output.hidden,
+        subset=rules.subset_dataset.output.subset,
+        tracking=rules.init_tracking.output,
+    params:
+        mode=config["scoring_mode"],
+        job=job_options(),
+    log:
+        "logs/score_submission/{task}/{submission}/seed_{seed}.log",
+    benchmark:
+        "results/benchmarks/score_submission/{task}/{submission}/seed_{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/viprepro.yaml"
+    shell:
+        "python workflow_scripts/score.py --task {wildcards.task} --hidden {input.hidden} --submission {input.submission}"
+        " --out {output} --mode {params.mode} --submission-name {wildcards.submission} --seed {wildcards.seed}"
+        " --subset {input.subset} --threads {threads} --rule {rule} {params.job} > {log} 2>&1"

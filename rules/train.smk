@@ -1,0 +1,30 @@
+# Training: one chain per (submission, seed, ensemble member), from scratch.
+
+
+rule train_member:
+    output:
+        model="results/{task}/{submission}/seed_{seed}/member_{member}/model.pt",
+        history="results/{task}/{submission}/seed_{seed}/member_{member}/history.json",
+    input:
+        spec=get_spec_path,
+        subset=rules.subset_dataset.output.subset,
+        tracking=rules.init_tracking.output,
+    params:
+        state_dir=lambda w: f"results/{w.task}/{w.submission}/seed_{w.seed}/member_{w.member}/state",
+        workers=config["data_workers"],
+        job=job_options(),
+    log:
+        "logs/train_member/{task}/{submission}/seed_{seed}/member_{member}.log",
+    benchmark:
+        "results/benchmarks/train_member/{task}/{submission}/seed_{seed}/member_{member}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=24 * 60,
+        gpu=lambda w: 1 if config["device"] == "cuda" else 0,
+    conda:
+        "../envs/viprepro.yaml"
+    shell:
+        "python workflow_scripts/train.py --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
+        " --member {wildcards.member} --out {output.model} --history {output.history} --state-dir {params.state_dir}"
+        " --workers {params.workers} --threads {threads} --rule {rule} {params.job} > {log} 2>&1"

@@ -1,0 +1,189 @@
+"""The training loop shared by every task: from scratch, seeded, checkpointed every epoch.
+
+Exact resumption rests on one rule: everything random in an epoch is seeded from
+(seed, member, epoch), and the state at an epoch boundary (weights, optimiser, scheduler,
+AMP scaler, history) is saved whole. A run killed in epoch k restarts from the end of epoch
+k-1 and then draws exactly the numbers the uninterrupted run drew.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import checkpoint
+from .determinism import derive_seed, seed_everything
+from .optim import build_optimizer, build_scheduler
+from .tasks.base import Task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingRun:
+    """Everything that identifies one training chain; its digest guards resumption."""
+
+    task: Task
+    spec: dict
+    subset_dir: Path
+    seed: int
+    member: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    workers: int = 0
+    identity: dict = field(default_factory=dict)
+
+    @property
+    def member_seed(self) -> int:
+        return derive_seed(self.seed, self.member)
+
+
+def initial_model(run: TrainingRun) -> torch.nn.Module:
+    """The model before training: seeded from (seed, member) only, never pre-trained."""
+    torch.manual_seed(run.member_seed)
+    return run.task.build_model(run.spec["model"], run.subset_dir)
+
+
+def train(
+    run: TrainingRun,
+    out: Path,
+    state_dir: Path,
+    *,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+    stop_after_epoch: int | None = None,
+) -> dict:
+    """Train one member and write its final checkpoint to `out`.
+
+    `state_dir` holds the per-epoch resume state (`last.pt`); a state written for another
+    run identity is ignored. `stop_after_epoch` exists for the kill-and-resume tests.
+    """
+    recipe = run.spec["recipe"]
+    epochs = recipe["epochs"]
+    seed_everything(run.member_seed)
+    model = initial_model(run)
+    from .checkpoint import state_digest
+
+    initial_digest = state_digest(model.state_dict())
+    model.to(run.device)
+
+    generator = torch.Generator()
+    loaders = run.task.loaders(run.subset_dir, recipe, seed=run.member_seed, workers=run.workers, generator=generator)
+    steps_per_epoch = max(1, len(loaders.train))
+    optimizer = build_optimizer(model.parameters(), recipe["optimizer"])
+    scheduler = build_scheduler(optimizer, recipe.get("lr_schedule", {"name": "constant"}), epochs, steps_per_epoch)
+    use_amp = bool(recipe.get("amp")) and run.device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    history: list[dict] = []
+    start_epoch = 0
+    state_path = Path(state_dir) / "last.pt"
+    if state_path.exists():
+        state = checkpoint.load(state_path)
+        if state.get("identity") == run.identity:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            scaler.load_state_dict(state["scaler"])
+            history = state["history"]
+            start_epoch = state["epoch"] + 1
+            log.info("resuming from %s after epoch %d", state_path, state["epoch"] + 1)
+        else:
+            log.warning("ignoring %s: it belongs to another run", state_path)
+
+    for epoch in range(start_epoch, epochs):
+        torch.manual_seed(derive_seed(run.member_seed, epoch))
+        generator.manual_seed(derive_seed(run.member_seed, epoch, 1))
+        model.train()
+        started = time.perf_counter()
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        samples = 0
+        for batch in loaders.train:
+            with torch.autocast(run.device.type, enabled=use_amp):
+                loss = run.task.training_loss(model, batch, recipe, run.device)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} in epoch {epoch + 1}: the recipe diverges")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if recipe.get("grad_clip"):
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["grad_clip"])
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            size = _batch_size(batch)
+            loss_sum += loss.detach().double().cpu() * size
+            samples += size
+        seconds = time.perf_counter() - started
+        metrics = {
+            "epoch": epoch + 1,
+            "train_loss": float(loss_sum / max(1, samples)),
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_samples_per_s": samples / seconds if seconds > 0 else math.inf,
+            "epoch_seconds": seconds,
+        }
+        if loaders.val is not None:
+            model.eval()
+            with torch.no_grad():
+                metrics.update({f"val_{k}": v for k, v in run.task.evaluate(model, loaders.val, run.device).items()})
+        history.append(metrics)
+        log.info("epoch %d/%d %s", epoch + 1, epochs, " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "epoch"))
+        checkpoint.save(
+            {
+                "identity": run.identity,
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "history": history,
+            },
+            state_path,
+        )
+        if on_epoch_end:
+            on_epoch_end(epoch + 1, metrics)
+        if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < epochs:
+            raise KeyboardInterrupt(f"stopped after epoch {epoch + 1} on request")
+
+    final = {
+        "format": "viprepro-checkpoint-1",
+        "task": run.task.name,
+        "submission": run.spec["name"],
+        "model_spec": run.spec["model"],
+        "seed": run.seed,
+        "member": run.member,
+        "epochs": epochs,
+        "identity": run.identity,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "history": history,
+        "initial_weights_digest": initial_digest,
+        "train_splits": list(recipe.get("train_splits", ["train"])),
+        "opened_files": len(loaders.opened_files),
+    }
+    final["final_weights_digest"] = state_digest(final["model"])
+    checkpoint.save(final, out)
+    return final
+
+
+def load_trained_model(task: Task, checkpoint_path: Path, subset_dir: Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """Rebuild a model from a final checkpoint (weights only, never code)."""
+    state = checkpoint.load(checkpoint_path)
+    if state.get("format") != "viprepro-checkpoint-1":
+        from .errors import UserError
+
+        raise UserError("not a viprepro final checkpoint", path=checkpoint_path)
+    model = task.build_model(state["model_spec"], subset_dir)
+    model.load_state_dict(state["model"])
+    model.to(device).eval()
+    return model, state
+
+
+def _batch_size(batch) -> int:
+    first = batch[0] if isinstance(batch, (list, tuple)) else batch
+    if torch.is_tensor(first):
+        return first.shape[0]
+    return len(first)

@@ -1,0 +1,46 @@
+"""The leaderboard: one row per submission, from the verdict records."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from .fileio import read_json, write_text
+
+COLUMNS = (
+    "task", "submission", "metric", "claimed", "claimed_split", "tolerance", "reproduced", "difference",
+    "band_n", "band_mean", "band_std", "band_min", "band_max", "verdict", "determinism", "data_manifest_digest", "spec_digest",
+)
+
+
+def build_rows(verdict_paths: list[Path]) -> list[dict]:
+    rows = []
+    for path in verdict_paths:
+        record = read_json(path)
+        main = record["metrics"][0]
+        rows.append({
+            "task": record["task"],
+            "submission": record["submission"],
+            "metric": main["metric"],
+            "claimed": main["claimed"],
+            "claimed_split": main["claimed_split"],
+            "tolerance": main["tolerance"],
+            "reproduced": main["reproduced"],
+            "difference": main["difference"],
+            **{f"band_{k}": v for k, v in main["band"].items()},
+            "verdict": record["verdict"],
+            "determinism": record.get("determinism", ""),
+            "data_manifest_digest": record.get("data_manifest_digest", ""),
+            "spec_digest": record.get("spec_digest", ""),
+        })
+    return sorted(rows, key=lambda r: (r["task"], r["submission"]))
+
+
+def write_csv(rows: list[dict], out: Path) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+    write_text(out, buffer.getvalue())

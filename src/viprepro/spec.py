@@ -1,0 +1,35 @@
+"""Submission specs: what was claimed and how to rerun it (config/submissions/*.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import UserError
+from .fileio import canonical_digest
+from .schemas_io import read_yaml, validate
+
+
+def load_spec(path: str | Path) -> dict:
+    """Read and validate a spec; defaults are filled in, task recipe keys checked too."""
+    path = Path(path)
+    spec = read_yaml(path)
+    if not isinstance(spec, dict):
+        raise UserError("a submission spec must be a mapping", path=path)
+    validate(spec, "submission.schema.yaml", path=path)
+    validate(spec["recipe"], f"recipe.{spec['task']}.schema.yaml", path=path, where="recipe")
+    from .tasks import METRIC_KEYS
+
+    known = METRIC_KEYS[spec["task"]]
+    for key in spec["claimed"]:
+        if key not in known:
+            raise UserError(f"claims unknown metric '{key}' (known for {spec['task']}: {', '.join(known)})", path=path, where="claimed")
+    return spec
+
+
+def spec_digest(spec: dict) -> str:
+    return canonical_digest(spec)
+
+
+def seeds_of(spec: dict) -> list[int]:
+    """The claimed seed first, then the seed-band reruns."""
+    return [spec["seed"] + k for k in range(spec["extra_seeds"] + 1)]

@@ -1,0 +1,111 @@
+"""The classification submission CSV: writing it, and reading it as the strict validator does.
+
+Format: header `Image IDs,Predictions`, one row per test image, `img_<i>.JPEG,<class index>`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+from ...errors import UserError
+from ...fileio import atomic_path
+
+HEADER = ("Image IDs", "Predictions")
+
+
+def write_submission(path: Path, ids: list[str], predictions: list[int]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(HEADER)
+        writer.writerows(zip(ids, predictions))
+
+
+def read_ground_truth(path: Path) -> dict[str, int]:
+    """The hidden labels: a CSV with a header row, then image id and label by position."""
+    rows = _read_rows(path)
+    if not rows:
+        raise UserError("ground truth is empty", path=path)
+    truth = {}
+    for line, row in rows[1:]:
+        if len(row) < 2:
+            raise UserError("expected 'image id,label'", path=path, where=f"line {line}")
+        try:
+            truth[row[0]] = int(row[1])
+        except ValueError:
+            raise UserError(f"label {row[1]!r} is not an integer", path=path, where=f"line {line}") from None
+    return truth
+
+
+def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise UserError("file not found", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"not UTF-8 text (byte {exc.start})", path=path) from None
+    return [(number, row) for number, row in enumerate(csv.reader(io.StringIO(text)), start=1) if row]
+
+
+def validate(truth: dict[str, int], submission: Path, num_classes: int) -> list[str]:
+    """Every problem of a submission, each with its line; an empty list means valid."""
+    try:
+        raw = Path(submission).read_bytes()
+    except FileNotFoundError:
+        return ["file not found"]
+    problems = []
+    if raw.startswith(b"\xef\xbb\xbf"):
+        problems.append("line 1: starts with a UTF-8 byte-order mark (BOM); save the file as plain UTF-8")
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return problems + [f"not UTF-8 text (byte {exc.start})"]
+    if not text.strip():
+        return problems + ["the file is empty"]
+    lines = text.splitlines()
+    header = lines[0].strip()
+    if "," not in header and any(sep in header for sep in (";", "\t", "|")):
+        return problems + [f"line 1: the delimiter must be a comma, found {header!r}"]
+    if tuple(cell.strip() for cell in header.split(",")) != HEADER:
+        problems.append(f"line 1: header must be 'Image IDs,Predictions', found {header!r}")
+        body_start = 0 if header.split(",")[0].strip() in truth else 1
+    else:
+        body_start = 1
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines[body_start:], start=body_start + 1):
+        if not line.strip():
+            continue
+        cells = line.split(",")
+        if len(cells) != 2:
+            problems.append(f"line {number}: expected 2 comma-separated fields, found {len(cells)}")
+            continue
+        image_id, label = cells[0].strip(), cells[1].strip()
+        if image_id not in truth:
+            problems.append(f"line {number}: unknown image id {image_id!r}")
+        elif image_id in seen:
+            problems.append(f"line {number}: duplicate image id {image_id!r} (first on line {seen[image_id]})")
+        else:
+            seen[image_id] = number
+        problems += [f"line {number}: {p}" for p in _label_problems(label, num_classes)]
+    missing = [image_id for image_id in truth if image_id not in seen]
+    if missing:
+        shown = ", ".join(missing[:5])
+        problems.append(f"{len(missing)} test image(s) have no prediction, e.g. {shown}")
+    return problems
+
+
+def _label_problems(label: str, num_classes: int) -> list[str]:
+    try:
+        value = float(label)
+    except ValueError:
+        return [f"prediction {label!r} is not an integer"]
+    if math.isnan(value):
+        return ["prediction is NaN"]
+    if not label.lstrip("-").isdigit():
+        return [f"prediction {label!r} is not an integer"]
+    if not 0 <= int(label) < num_classes:
+        return [f"prediction {label} is outside 0..{num_classes - 1}"]
+    return []
