@@ -32,9 +32,18 @@ def _check_dataset(task):
         raise ValueError(exc.message) from None
 
 
+WORKFLOW_DIR = Path(workflow.basedir)
+SCRIPTS = WORKFLOW_DIR / "workflow_scripts"
+
+
+def _spec_path(path):
+    """Spec paths are relative to the workflow folder (absolute ones are kept)."""
+    return str(path if Path(path).is_absolute() else WORKFLOW_DIR / path)
+
+
 def _load_submissions(task):
     specs = {}
-    for path in config["datasets"][task]["submissions"]:
+    for path in map(_spec_path, config["datasets"][task]["submissions"]):
         try:
             spec = load_spec(path)
         except UserError as exc:

@@ -21,7 +21,7 @@ rule synthesize_dataset:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python workflow_scripts/synthesize.py --task {wildcards.task} --out {output} --seed {params.seed}"
+        "python {SCRIPTS}/synthesize.py --task {wildcards.task} --out {output} --seed {params.seed}"
         " --options '{params.options}' --threads {threads} --rule {rule} {params.job} > {log} 2>&1"
 
 
@@ -47,6 +47,6 @@ rule subset_dataset:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python workflow_scripts/subset.py --task {wildcards.task} --source {params.paths[source]}"
+        "python {SCRIPTS}/subset.py --task {wildcards.task} --source {params.paths[source]}"
         " --manifests {params.paths[manifests]} --out {output.subset} --hidden {output.hidden}"
         " --link {params.link} --threads {threads} --rule {rule} {params.job} > {log} 2>&1"

@@ -26,5 +26,5 @@ rule predict_submission:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python workflow_scripts/predict.py --spec {input.spec} --subset {input.subset} --checkpoints {input.checkpoints}"
+        "python {SCRIPTS}/predict.py --spec {input.spec} --subset {input.subset} --checkpoints {input.checkpoints}"
         " --seed {wildcards.seed} --out {output} --workers {params.workers} --threads {threads} --rule {rule} {params.job} > {log} 2>&1"

@@ -23,6 +23,6 @@ rule score_submission:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python workflow_scripts/score.py --task {wildcards.task} --hidden {input.hidden} --submission {input.submission}"
+        "python {SCRIPTS}/score.py --task {wildcards.task} --hidden {input.hidden} --submission {input.submission}"
         " --out {output} --mode {params.mode} --submission-name {wildcards.submission} --seed {wildcards.seed}"
         " --subset {input.subset} --threads {threads} --rule {rule} {params.job} > {log} 2>&1"

@@ -16,4 +16,4 @@ rule init_tracking:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python workflow_scripts/init_tracking.py --tasks {params.tasks} --out {output} > {log} 2>&1"
+        "python {SCRIPTS}/init_tracking.py --tasks {params.tasks} --out {output} > {log} 2>&1"

@@ -25,6 +25,6 @@ rule train_member:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python workflow_scripts/train.py --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
+        "python {SCRIPTS}/train.py --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
         " --member {wildcards.member} --out {output.model} --history {output.history} --state-dir {params.state_dir}"
         " --workers {params.workers} --threads {threads} --rule {rule} {params.job} > {log} 2>&1"

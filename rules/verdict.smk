@@ -17,7 +17,7 @@ rule judge_submission:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python workflow_scripts/verdict.py --spec {input.spec} --scores {input.scores} --histories {input.histories}"
+        "python {SCRIPTS}/verdict.py --spec {input.spec} --scores {input.scores} --histories {input.histories}"
         " --subset {input.subset} --out {output} --rule {rule} {params.job} > {log} 2>&1"
 
 
@@ -32,4 +32,4 @@ rule leaderboard:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python workflow_scripts/leaderboard.py --verdicts {input.verdicts} --out {output} --rule {rule} > {log} 2>&1"
+        "python {SCRIPTS}/leaderboard.py --verdicts {input.verdicts} --out {output} --rule {rule} > {log} 2>&1"

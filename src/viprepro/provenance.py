@@ -24,7 +24,7 @@ def _git(*args: str, cwd: Path) -> str | None:
 @lru_cache(maxsize=None)
 def code_version(root: str | None = None) -> dict:
     """Git commit of the workflow, whether the tree is dirty, and a digest of the diff."""
-    cwd = Path(root or os.getcwd())
+    cwd = Path(root) if root else Path(__file__).resolve().parent  # the checkout the package runs from
     commit = _git("rev-parse", "HEAD", cwd=cwd)
     if commit is None:
         from . import __version__

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, default_collate
-from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms import v2
 
 from ...determinism import seed_worker
@@ -17,11 +18,16 @@ STD = (0.229, 0.224, 0.225)
 
 
 def decode(path: Path) -> torch.Tensor:
-    """RGB uint8 CxHxW; a file that cannot be decoded is a UserError naming it."""
+    """RGB uint8 CxHxW; a file that cannot be decoded is a UserError naming it.
+
+    Pillow rather than torchvision.io, whose image decoders are deprecated since 0.29.
+    """
     try:
-        return decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
-    except (RuntimeError, ValueError) as exc:
-        raise UserError(f"cannot decode image ({str(exc).splitlines()[0]})", path=path) from None
+        with Image.open(path) as image:
+            array = np.array(image.convert("RGB"))
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise UserError(f"cannot decode image ({type(exc).__name__}: {exc})", path=path) from None
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
 def class_names(subset_dir: Path) -> list[str]:

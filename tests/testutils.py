@@ -1,0 +1,33 @@
+"""Helpers shared by the tests (importable as `testutils`: tests/ is on pytest's pythonpath)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tree_digest(root: Path) -> str:
+    """Digest of every file's path, bytes and mtime under root (to prove nothing changed)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(root).rglob("*")):
+        stat = path.lstat()
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(str(stat.st_mtime_ns).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def snakemake_command() -> list[str]:
+    venv = REPO / ".venv" / "bin" / "snakemake"
+    return [str(venv) if venv.exists() else "snakemake"]
+
+
+def pipeline_env() -> dict:
+    """Environment for a pipeline subprocess: the venv's python first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{REPO / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    return env
