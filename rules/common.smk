@@ -1,4 +1,5 @@
 # Config validation, the submission registry, wildcard constraints and input functions.
+import copy
 import json
 import os
 from pathlib import Path
@@ -12,6 +13,8 @@ from viprepro.spec import load_spec, seeds_of
 from viprepro.tasks import SUBMISSION_FILES
 
 validate(config, "../config/schemas/config.schema.yaml")
+# Snakemake fills defaults with the schema's own (shared) objects: give each task its own copy.
+config["datasets"] = {task: copy.deepcopy(dataset) for task, dataset in config["datasets"].items()}
 
 TASKS = config["tasks"]
 CONFIG_HASH = canonical_digest(config)[:16]
@@ -61,8 +64,10 @@ for _task in TASKS:
 SUBMISSIONS = {task: _load_submissions(task) for task in TASKS}
 
 # Jobs inherit these: the tracking URI never enters a rule's params.
-os.environ["MLFLOW_TRACKING_URI"] = config["tracking_uri"] or f"sqlite:///{Path('results/mlflow/mlflow.db').resolve()}"
-os.environ.setdefault("PYTHONHASHSEED", "0")
+os.environ.update(
+    MLFLOW_TRACKING_URI=config["tracking_uri"] or f"sqlite:///{Path('results/mlflow/mlflow.db').resolve()}",
+    PYTHONHASHSEED=os.environ.get("PYTHONHASHSEED", "0"),
+)
 
 
 def _alternatives(names):
@@ -125,6 +130,10 @@ def get_final_output():
     return ["results/leaderboard.csv", *all_verdicts()]
 
 
-def job_options():
+def script(name):
+    return str(SCRIPTS / name)
+
+
+def job_options(rule_name):
     """The command-line options every tracked job takes (see viprepro.jobs)."""
-    return f"--device {config['device']} --determinism {config['determinism']} --config-hash {CONFIG_HASH}"
+    return f"--rule {rule_name} --device {config['device']} --determinism {config['determinism']} --config-hash {CONFIG_HASH}"

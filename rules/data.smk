@@ -7,9 +7,10 @@ rule synthesize_dataset:
     input:
         tracking=rules.init_tracking.output,
     params:
+        script=script("synthesize.py"),
         seed=lambda w: config["datasets"][w.task]["synthetic"]["seed"],
         options=lambda w: json.dumps(config["datasets"][w.task]["synthetic"]["options"], sort_keys=True),
-        job=job_options(),
+        job=job_options("synthesize_dataset"),
     log:
         "logs/synthesize_dataset/{task}.log",
     benchmark:
@@ -21,8 +22,8 @@ rule synthesize_dataset:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {SCRIPTS}/synthesize.py --task {wildcards.task} --out {output} --seed {params.seed}"
-        " --options '{params.options}' --threads {threads} --rule {rule} {params.job} > {log} 2>&1"
+        "python {params.script} --task {wildcards.task} --out {output} --seed {params.seed}"
+        " --options '{params.options}' --threads {threads} {params.job} > {log} 2>&1"
 
 
 rule subset_dataset:
@@ -33,9 +34,10 @@ rule subset_dataset:
         unpack(get_dataset_source),
         tracking=rules.init_tracking.output,
     params:
+        script=script("subset.py"),
         paths=source_paths,
         link=lambda w: config["datasets"][w.task]["link"],
-        job=job_options(),
+        job=job_options("subset_dataset"),
     log:
         "logs/subset_dataset/{task}.log",
     benchmark:
@@ -47,6 +49,6 @@ rule subset_dataset:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {SCRIPTS}/subset.py --task {wildcards.task} --source {params.paths[source]}"
+        "python {params.script} --task {wildcards.task} --source {params.paths[source]}"
         " --manifests {params.paths[manifests]} --out {output.subset} --hidden {output.hidden}"
-        " --link {params.link} --threads {threads} --rule {rule} {params.job} > {log} 2>&1"
+        " --link {params.link} --threads {threads} {params.job} > {log} 2>&1"

@@ -10,8 +10,9 @@ rule predict_submission:
         checkpoints=get_member_checkpoints,
         tracking=rules.init_tracking.output,
     params:
+        script=script("predict.py"),
         workers=config["data_workers"],
-        job=job_options(),
+        job=job_options("predict_submission"),
     wildcard_constraints:
         ext="csv|zip|json|txt",
     log:
@@ -26,5 +27,5 @@ rule predict_submission:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {SCRIPTS}/predict.py --spec {input.spec} --subset {input.subset} --checkpoints {input.checkpoints}"
-        " --seed {wildcards.seed} --out {output} --workers {params.workers} --threads {threads} --rule {rule} {params.job} > {log} 2>&1"
+        "python {params.script} --spec {input.spec} --subset {input.subset} --checkpoints {input.checkpoints}"
+        " --seed {wildcards.seed} --out {output} --workers {params.workers} --threads {threads} {params.job} > {log} 2>&1"

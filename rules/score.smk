@@ -10,8 +10,9 @@ rule score_submission:
         subset=rules.subset_dataset.output.subset,
         tracking=rules.init_tracking.output,
     params:
+        script=script("score.py"),
         mode=config["scoring_mode"],
-        job=job_options(),
+        job=job_options("score_submission"),
     log:
         "logs/score_submission/{task}/{submission}/seed_{seed}.log",
     benchmark:
@@ -23,6 +24,6 @@ rule score_submission:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {SCRIPTS}/score.py --task {wildcards.task} --hidden {input.hidden} --submission {input.submission}"
+        "python {params.script} --task {wildcards.task} --hidden {input.hidden} --submission {input.submission}"
         " --out {output} --mode {params.mode} --submission-name {wildcards.submission} --seed {wildcards.seed}"
-        " --subset {input.subset} --threads {threads} --rule {rule} {params.job} > {log} 2>&1"
+        " --subset {input.subset} --threads {threads} {params.job} > {log} 2>&1"

@@ -10,10 +10,11 @@ rule init_tracking:
     output:
         "results/mlflow/experiments.json",
     params:
+        script=script("init_tracking.py"),
         tasks=" ".join(TASKS),
     log:
         "logs/init_tracking/init_tracking.log",
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {SCRIPTS}/init_tracking.py --tasks {params.tasks} --out {output} > {log} 2>&1"
+        "python {params.script} --tasks {params.tasks} --out {output} > {log} 2>&1"

@@ -10,9 +10,10 @@ rule train_member:
         subset=rules.subset_dataset.output.subset,
         tracking=rules.init_tracking.output,
     params:
+        script=script("train.py"),
         state_dir=lambda w: f"results/{w.task}/{w.submission}/seed_{w.seed}/member_{w.member}/state",
         workers=config["data_workers"],
-        job=job_options(),
+        job=job_options("train_member"),
     log:
         "logs/train_member/{task}/{submission}/seed_{seed}/member_{member}.log",
     benchmark:
@@ -25,6 +26,6 @@ rule train_member:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {SCRIPTS}/train.py --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
+        "python {params.script} --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
         " --member {wildcards.member} --out {output.model} --history {output.history} --state-dir {params.state_dir}"
-        " --workers {params.workers} --threads {threads} --rule {rule} {params.job} > {log} 2>&1"
+        " --workers {params.workers} --threads {threads} {params.job} > {log} 2>&1"

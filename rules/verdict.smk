@@ -11,14 +11,15 @@ rule judge_submission:
         subset=rules.subset_dataset.output.subset,
         tracking=rules.init_tracking.output,
     params:
-        job=job_options(),
+        script=script("verdict.py"),
+        job=job_options("judge_submission"),
     log:
         "logs/judge_submission/{task}/{submission}.log",
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {SCRIPTS}/verdict.py --spec {input.spec} --scores {input.scores} --histories {input.histories}"
-        " --subset {input.subset} --out {output} --rule {rule} {params.job} > {log} 2>&1"
+        "python {params.script} --spec {input.spec} --scores {input.scores} --histories {input.histories}"
+        " --subset {input.subset} --out {output} {params.job} > {log} 2>&1"
 
 
 rule leaderboard:
@@ -27,9 +28,11 @@ rule leaderboard:
     input:
         verdicts=all_verdicts(),
         tracking=rules.init_tracking.output,
+    params:
+        script=script("leaderboard.py"),
     log:
         "logs/leaderboard/leaderboard.log",
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {SCRIPTS}/leaderboard.py --verdicts {input.verdicts} --out {output} --rule {rule} > {log} 2>&1"
+        "python {params.script} --verdicts {input.verdicts} --out {output} --rule leaderboard > {log} 2>&1"

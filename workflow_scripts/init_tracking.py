@@ -22,6 +22,8 @@ def main(args: argparse.Namespace) -> int:
     from viprepro.fileio import write_json
 
     ids = tracking.init_store(args.tasks)
+    with tracking.job_run(task=tracking.PIPELINE, stage="init_tracking", rule="init_tracking", run_name="init_tracking") as mlrun:
+        mlrun.log_params({"tasks": ",".join(args.tasks), "tracking_uri_scheme": tracking.tracking_uri().split(":", 1)[0]})
     write_json(args.out, {"experiments": {tracking.experiment_name(t): i for t, i in ids.items()}})
     print(f"MLflow store ready: {', '.join(tracking.experiment_name(t) for t in ids)}")
     return 0

@@ -2,8 +2,9 @@
 
 The challenge toolkit distributes its subset definitions as pickles. A pickle can name any
 global and call it while loading, so a manifest handed to a reviewer is untrusted input: this
-unpickler refuses every global and every object construction, and accepts only the opcodes
-that build plain lists, tuples, dicts, sets, strings, bytes, numbers, booleans and None.
+unpickler refuses every global (but the few that older protocols use to spell sets and bytes)
+and so every object construction: it builds only plain lists, tuples, dicts, sets, strings,
+bytes, numbers, booleans and None.
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ from pathlib import Path
 from .errors import UserError
 
 
+# Older protocols spell some plain types through a global; these construct data, nothing else.
+_PLAIN_GLOBALS = {("builtins", "set"), ("builtins", "frozenset"), ("builtins", "bytearray"), ("_codecs", "encode")}
+
+
 class _PlainDataUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
+        if ({"__builtin__": "builtins"}.get(module, module), name) in _PLAIN_GLOBALS:
+            return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refused to load global '{module}.{name}': manifests may hold plain data only")
 
     def persistent_load(self, pid):
