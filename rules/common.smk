@@ -8,6 +8,7 @@ from snakemake.utils import validate
 
 from viprepro.errors import UserError
 from viprepro.fileio import canonical_digest
+from viprepro.provenance import code_version
 from viprepro.schemas_io import validate as validate_options
 from viprepro.spec import load_spec, seeds_of
 from viprepro.tasks import SUBMISSION_FILES
@@ -61,6 +62,13 @@ def _load_submissions(task):
 
 for _task in TASKS:
     _check_dataset(_task)
+
+CODE_VERSION = code_version(str(WORKFLOW_DIR))
+if config["reproduction"]["official"] and CODE_VERSION["dirty"] and not config["reproduction"]["allow_dirty"]:
+    raise ValueError(
+        f"official reproduction from a git tree with uncommitted changes ({WORKFLOW_DIR}): commit them, "
+        "or set reproduction.allow_dirty: true (recorded in every verdict)"
+    )
 SUBMISSIONS = {task: _load_submissions(task) for task in TASKS}
 
 # Jobs inherit these: the tracking URI never enters a rule's params.
@@ -105,6 +113,11 @@ def source_paths(wildcards):
     return {"source": dataset["source"], "manifests": dataset["manifests"]}
 
 
+def forbidden_sources(wildcards):
+    """The original dataset: a training job reads its subset only."""
+    return source_paths(wildcards)["source"]
+
+
 def get_member_checkpoints(wildcards):
     members = range(spec_of(wildcards)["ensemble"])
     return expand("results/{{task}}/{{submission}}/seed_{{seed}}/member_{member}/model.pt", member=members)
@@ -118,8 +131,24 @@ def get_seed_scores(wildcards):
     return [f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/scores" for seed in seeds_of(spec_of(wildcards))]
 
 
-def get_seed_histories(wildcards):
-    return [f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/member_0/history.json" for seed in seeds_of(spec_of(wildcards))]
+def get_train_records(wildcards):
+    spec = spec_of(wildcards)
+    return [
+        f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/member_{member}/train_record.json"
+        for seed in seeds_of(spec)
+        for member in range(spec["ensemble"])
+    ]
+
+
+def get_predict_records(wildcards):
+    name = SUBMISSION_FILES[wildcards.task]
+    return [f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/{name}.record.json" for seed in seeds_of(spec_of(wildcards))]
+
+
+def get_claimed_log(wildcards):
+    """The submission's own training log, when it provides one (relative to its spec)."""
+    log = spec_of(wildcards)["claimed_log"]
+    return [str(Path(get_spec_path(wildcards)).parent / log)] if log else []
 
 
 def all_verdicts():

@@ -3,7 +3,8 @@
 
 rule predict_submission:
     output:
-        "results/{task}/{submission}/seed_{seed}/submission.{ext}",
+        submission="results/{task}/{submission}/seed_{seed}/submission.{ext}",
+        record="results/{task}/{submission}/seed_{seed}/submission.{ext}.record.json",
     input:
         spec=get_spec_path,
         subset=rules.subset_dataset.output.subset,
@@ -12,6 +13,7 @@ rule predict_submission:
     params:
         script=script("predict.py"),
         workers=config["data_workers"],
+        repeats=config["inference_repeats"],
         job=job_options("predict_submission"),
     wildcard_constraints:
         ext="csv|zip|json|txt",
@@ -28,4 +30,5 @@ rule predict_submission:
         "../envs/viprepro.yaml"
     shell:
         "python {params.script} --spec {input.spec} --subset {input.subset} --checkpoints {input.checkpoints}"
-        " --seed {wildcards.seed} --out {output} --workers {params.workers} --threads {threads} {params.job} > {log} 2>&1"
+        " --seed {wildcards.seed} --out {output.submission} --record {output.record} --repeats {params.repeats}"
+        " --workers {params.workers} --threads {threads} {params.job} > {log} 2>&1"

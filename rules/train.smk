@@ -5,12 +5,14 @@ rule train_member:
     output:
         model="results/{task}/{submission}/seed_{seed}/member_{member}/model.pt",
         history="results/{task}/{submission}/seed_{seed}/member_{member}/history.json",
+        record="results/{task}/{submission}/seed_{seed}/member_{member}/train_record.json",
     input:
         spec=get_spec_path,
         subset=rules.subset_dataset.output.subset,
         tracking=rules.init_tracking.output,
     params:
         script=script("train.py"),
+        forbid=lambda w: f"results/data/{w.task}/hidden " + forbidden_sources(w),
         state_dir=lambda w: f"results/{w.task}/{w.submission}/seed_{w.seed}/member_{w.member}/state",
         workers=config["data_workers"],
         job=job_options("train_member"),
@@ -27,5 +29,6 @@ rule train_member:
         "../envs/viprepro.yaml"
     shell:
         "python {params.script} --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
-        " --member {wildcards.member} --out {output.model} --history {output.history} --state-dir {params.state_dir}"
+        " --member {wildcards.member} --out {output.model} --history {output.history} --record {output.record}"
+        " --state-dir {params.state_dir} --forbid {params.forbid}"
         " --workers {params.workers} --threads {threads} {params.job} > {log} 2>&1"

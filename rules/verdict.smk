@@ -7,7 +7,9 @@ rule judge_submission:
     input:
         spec=get_spec_path,
         scores=get_seed_scores,
-        histories=get_seed_histories,
+        train_records=get_train_records,
+        predict_records=get_predict_records,
+        claimed_log=get_claimed_log,
         subset=rules.subset_dataset.output.subset,
         tracking=rules.init_tracking.output,
     params:
@@ -15,11 +17,16 @@ rule judge_submission:
         job=job_options("judge_submission"),
     log:
         "logs/judge_submission/{task}/{submission}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {params.script} --spec {input.spec} --scores {input.scores} --histories {input.histories}"
-        " --subset {input.subset} --out {output} {params.job} > {log} 2>&1"
+        "python {params.script} --spec {input.spec} --subset {input.subset} --scores {input.scores}"
+        " --train-records {input.train_records} --predict-records {input.predict_records}"
+        " --out {output} --threads {threads} {params.job} > {log} 2>&1"
 
 
 rule leaderboard:

@@ -23,6 +23,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoints", required=True, type=Path, nargs="+")
     parser.add_argument("--seed", type=int, default=0, help="the seed the members were trained with (for the tags)")
     parser.add_argument("--out", required=True, type=Path, help="submission file to write")
+    parser.add_argument("--record", type=Path, default=None, help="inference record JSON (default: OUT + .record.json)")
+    parser.add_argument("--repeats", type=int, default=2, help="run inference this many times and compare the files' digests")
     parser.add_argument("--workers", type=int, default=0)
     add_job_arguments(parser)
     return parser
@@ -33,7 +35,8 @@ def main(args: argparse.Namespace) -> int:
     from viprepro import tracking
     from viprepro.engine import load_trained_model
     from viprepro.errors import UserError
-    from viprepro.fileio import sha256_file
+    from viprepro.audit import forbid_weight_downloads
+    from viprepro.fileio import write_json
     from viprepro.spec import load_spec
     from viprepro.subset_manifest import read_manifest
     from viprepro.tasks import get_task
@@ -46,17 +49,64 @@ def main(args: argparse.Namespace) -> int:
     except UserError as exc:
         print(f"predict: error: {exc.message}", file=sys.stderr)
         return 1
+    forbid_weight_downloads()
+    models = [model for model, _ in loaded]
     with tracking.job_run(task=task.name, stage="predict", rule=args.rule, submission=spec["name"],
                           tags=tags(args, manifest_digest=manifest["digest"], extra={"seed": args.seed}),
                           run_name=f"predict/{spec['name']}/seed_{args.seed}") as mlrun:
-        summary = task.predict([model for model, _ in loaded], args.subset, spec["recipe"], args.out, device=device, workers=args.workers)
-        digest = sha256_file(args.out)
-        mlrun.log_params({"members": len(loaded), "checkpoint_digests": ",".join(state["final_weights_digest"][:16] for _, state in loaded)})
-        mlrun.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))})
-        mlrun.set_tags({"submission_sha256": digest})
+        record = repeated_inference(task, models, args, spec["recipe"], device)
+        record.update(members=len(loaded), checkpoint_digests=[state["final_weights_digest"] for _, state in loaded],
+                      parameters=sum(p.numel() for m in models for p in m.parameters()), determinism=args.determinism)
+        write_json(args.record or args.out.with_name(args.out.name + ".record.json"), record)
+        mlrun.log_params({"members": len(loaded), "repeats": args.repeats})
+        mlrun.log_metrics({k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        mlrun.set_tags({"submission_sha256": record["sha256"], "inference_deterministic": record["identical"]})
         mlrun.log_artifact(args.out)
+    summary = {k: record[k] for k in ("images", "samples_per_s", "identical")}
+    digest = record["sha256"]
     print(f"wrote {args.out} ({summary}); sha256 {digest[:16]}")
     return 0
+
+
+def repeated_inference(task, models, args, recipe, device) -> dict:
+    """Predict `repeats` times from the same weights; the files must be byte-identical.
+
+    The last repetition also counts FLOPs (torch's own counter), per test sample.
+    """
+    import tempfile
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from viprepro.fileio import sha256_file
+
+    digests, summary, flops = [], {}, None
+    with tempfile.TemporaryDirectory(prefix="viprepro-repeat-", dir=args.out.parent) as scratch:
+        for repeat in range(max(1, args.repeats)):
+            target = args.out if repeat == 0 else Path(scratch) / f"repeat_{repeat}_{args.out.name}"
+            last = repeat == max(1, args.repeats) - 1
+            counter = FlopCounterMode(display=False) if last else None
+            if counter:
+                with counter:
+                    run_summary = task.predict(models, args.subset, recipe, target, device=device, workers=args.workers)
+                flops = counter.get_total_flops()
+            else:
+                run_summary = task.predict(models, args.subset, recipe, target, device=device, workers=args.workers)
+            if repeat == 0:
+                summary = run_summary
+            digests.append(sha256_file(target))
+    images = summary.get("images") or summary.get("clips") or summary.get("count") or 0
+    seconds = summary.get("seconds")
+    return {
+        "sha256": digests[0],
+        "repeat_sha256": digests[1:],
+        "identical": len(set(digests)) == 1,
+        "repeats": len(digests),
+        "images": images,
+        "seconds": seconds,
+        "samples_per_s": images / seconds if images and seconds else None,
+        "flops_per_sample": flops / images if flops and images else None,
+        "summary": summary,
+    }
 
 
 if __name__ == "__main__":

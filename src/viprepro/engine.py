@@ -162,7 +162,7 @@ def train(
         "history": history,
         "initial_weights_digest": initial_digest,
         "train_splits": list(recipe.get("train_splits", ["train"])),
-        "opened_files": len(loaders.opened_files),
+        "parameters": sum(p.numel() for p in model.parameters()),
     }
     final["final_weights_digest"] = state_digest(final["model"])
     checkpoint.save(final, out)

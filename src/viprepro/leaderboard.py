@@ -10,7 +10,9 @@ from .fileio import read_json, write_text
 
 COLUMNS = (
     "task", "submission", "metric", "claimed", "claimed_split", "tolerance", "reproduced", "difference",
-    "band_n", "band_mean", "band_std", "band_min", "band_max", "verdict", "determinism", "data_manifest_digest", "spec_digest",
+    "band_n", "band_mean", "band_std", "band_min", "band_max", "verdict", "determinism", "inference_identical",
+    "audits", "parameters", "flops_per_sample", "train_wall_seconds", "inference_samples_per_s",
+    "provenance_digest", "code_version", "data_manifest_digest", "spec_digest",
 )
 
 
@@ -30,11 +32,27 @@ def build_rows(verdict_paths: list[Path]) -> list[dict]:
             "difference": main["difference"],
             **{f"band_{k}": v for k, v in main["band"].items()},
             "verdict": record["verdict"],
-            "determinism": record.get("determinism", ""),
-            "data_manifest_digest": record.get("data_manifest_digest", ""),
-            "spec_digest": record.get("spec_digest", ""),
+            "determinism": record["determinism"]["level"],
+            "inference_identical": all(record["determinism"]["inference_identical"].values()),
+            "audits": audit_summary(record["audits"]),
+            **{k: record["efficiency"][k] for k in ("parameters", "flops_per_sample", "train_wall_seconds", "inference_samples_per_s")},
+            "provenance_digest": record["provenance"]["digest"],
+            "code_version": _code(record["provenance"]["code_version"]),
+            "data_manifest_digest": record["provenance"]["data_manifest_digest"],
+            "spec_digest": record["provenance"]["spec_digest"],
         })
     return sorted(rows, key=lambda r: (r["task"], r["submission"]))
+
+
+def audit_summary(audits: dict) -> str:
+    failed = [name for name, audit in audits.items() if not audit["passed"]]
+    return "passed" if not failed else "FAILED: " + "; ".join(failed)
+
+
+def _code(version: dict | None) -> str:
+    if not version:
+        return ""
+    return version["commit"][:12] + ("+dirty" if version.get("dirty") else "")
 
 
 def write_csv(rows: list[dict], out: Path) -> None:
@@ -42,5 +60,5 @@ def write_csv(rows: list[dict], out: Path) -> None:
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()})
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
     write_text(out, buffer.getvalue())

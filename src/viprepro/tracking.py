@@ -130,6 +130,9 @@ class JobRun:
 
         _retry(self.client.log_batch, self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
+    def log_dict(self, data: dict, artifact_file: str) -> None:
+        _retry(self.client.log_dict, self.run_id, data, artifact_file)
+
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         _retry(self.client.log_artifact, self.run_id, str(path), artifact_path)
 
