@@ -113,9 +113,9 @@ def source_paths(wildcards):
     return {"source": dataset["source"], "manifests": dataset["manifests"]}
 
 
-def forbidden_sources(wildcards):
-    """The original dataset: a training job reads its subset only."""
-    return source_paths(wildcards)["source"]
+def forbidden_paths(wildcards):
+    """What a training job must not read: the hidden ground truth and the original dataset."""
+    return f"results/data/{wildcards.task}/hidden {source_paths(wildcards)['source']}"
 
 
 def get_member_checkpoints(wildcards):

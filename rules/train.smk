@@ -12,7 +12,7 @@ rule train_member:
         tracking=rules.init_tracking.output,
     params:
         script=script("train.py"),
-        forbid=lambda w: f"results/data/{w.task}/hidden " + forbidden_sources(w),
+        forbid=forbidden_paths,
         state_dir=lambda w: f"results/{w.task}/{w.submission}/seed_{w.seed}/member_{w.member}/state",
         workers=config["data_workers"],
         job=job_options("train_member"),
