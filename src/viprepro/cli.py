@@ -14,6 +14,7 @@ from pathlib import Path
 from .errors import UserError, ValidationFailed
 
 COMMANDS = ("synth", "subset", "validate", "score")
+EXTRA_COMMANDS = {"explain": "viprepro.explain"}
 
 
 def _base_parser(command: str, *, add_help: bool = True) -> argparse.ArgumentParser:
@@ -102,9 +103,14 @@ def run(command: str, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in EXTRA_COMMANDS:
+        import importlib
+
+        return importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(f"usage: viprepro {{{','.join(COMMANDS)}}} --task TASK ...  (viprepro COMMAND --task TASK --help for options)",
+        print(f"usage: viprepro {{{','.join(COMMANDS)}}} --task TASK ...  (viprepro COMMAND --task TASK --help for options)\n"
+              f"       viprepro {{{','.join(EXTRA_COMMANDS)}}} ...",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     try:

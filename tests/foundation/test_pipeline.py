@@ -71,3 +71,16 @@ def test_lint_is_clean(tmp_path):
     result = snakemake(tmp_path, "--lint", timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_explain_reports_every_job_of_a_submission(finished_run, capsys):
+    from viprepro.cli import main
+
+    code = main(["explain", "classification_smoke", "--snakefile", str(REPO / "Snakefile"), "--directory", str(finished_run),
+                 "--configfile", str(REPO / "tests/data/tiny_config.yaml")])
+    out = capsys.readouterr().out
+    assert code == 0
+    for rule in ("synthesize_dataset", "subset_dataset", "train_member", "predict_submission", "score_submission", "judge_submission"):
+        assert rule in out
+    assert "every output is up to date" in out
