@@ -1,0 +1,185 @@
+"""Classification benchmarks; each prints figures and a ratio against a baseline run alongside.
+
+    python benchmarks/bench_classification.py subset      # 1000 classes x 150 files: ours vs a naive copy loop
+    python benchmarks/bench_classification.py score       # 50,000 rows, official and strict modes
+    python benchmarks/bench_classification.py train       # engine samples/s vs a bare PyTorch loop
+    python benchmarks/bench_classification.py pipeline    # snakemake --cores 8 (classification only) and the no-op rerun
+    python benchmarks/bench_classification.py all
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def tiny_jpeg() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (120, 30, 200)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def make_imagenet(root: Path, classes: int, per_class: int) -> Path:
+    """A fake ImageNet with `per_class` train files per class and manifests selecting 50+50."""
+    data = tiny_jpeg()
+    wnids = [f"n{10_000_000 + i:08d}" for i in range(classes)]
+    train, val, test = [], [], []
+    for wnid in wnids:
+        folder = root / "source" / "train" / wnid
+        folder.mkdir(parents=True)
+        names = [f"{wnid}_{k}.JPEG" for k in range(per_class)]
+        for name in names:
+            (folder / name).write_bytes(data)
+        train += [[wnid, n] for n in names[:50]]
+        val += [[wnid, n] for n in names[50:100]]
+        (root / "source" / "val" / wnid).mkdir(parents=True)
+        name = f"ILSVRC2012_val_{len(test) + 1:08d}.JPEG"
+        (root / "source" / "val" / wnid / name).write_bytes(data)
+        test.append(f"{wnid}/{name}")
+    manifests = root / "manifests"
+    manifests.mkdir()
+    for name, obj in (("train", train), ("val", val), ("test", test)):
+        (manifests / f"{name}.pickle").write_bytes(pickle.dumps(obj, protocol=3))
+    return root
+
+
+def naive_copy(root: Path, out: Path) -> None:
+    """The toolkit's way: one shutil.copy per listed file, no checks, no manifest."""
+    manifests = root / "manifests"
+    for split in ("train", "val"):
+        for wnid, name in pickle.loads((manifests / f"{split}.pickle").read_bytes()):
+            (out / split / wnid).mkdir(parents=True, exist_ok=True)
+            shutil.copy(root / "source" / "train" / wnid / name, out / split / wnid / name)
+    (out / "test" / "imgs").mkdir(parents=True)
+    for i, entry in enumerate(pickle.loads((manifests / "test.pickle").read_bytes())):
+        shutil.copy(root / "source" / "val" / entry, out / "test" / "imgs" / f"img_{i}.JPEG")
+
+
+def bench_subset(classes: int = 1000, per_class: int = 150) -> None:
+    from viprepro.tasks import get_task
+
+    task = get_task("classification")
+    with tempfile.TemporaryDirectory(dir=REPO / "results" if (REPO / "results").exists() else None) as tmp:
+        root = Path(tmp)
+        seconds, _ = timed(make_imagenet, root, classes, per_class)
+        files = classes * 101
+        print(f"subset: fake ImageNet of {classes * per_class + classes:,} files made in {seconds:.1f} s; the subset places {files:,}")
+        naive, _ = timed(naive_copy, root, root / "naive")
+        ours, result = timed(task.subset, root / "source", root / "manifests", root / "ours", root / "hidden", link="hardlink", options={})
+        copy_mode, _ = timed(task.subset, root / "source", root / "manifests", root / "ours_copy", root / "hidden_copy", link="copy", options={})
+        print(f"subset: naive copy loop          {naive:7.2f} s  {files / naive:9,.0f} files/s  (no checks, no manifest)")
+        print(f"subset: viprepro (hard links)    {ours:7.2f} s  {files / ours:9,.0f} files/s  (header check + sha256 manifest)  ratio naive/ours = {naive / ours:.2f}")
+        print(f"subset: viprepro (copy)          {copy_mode:7.2f} s  {files / copy_mode:9,.0f} files/s  ratio naive/ours = {naive / copy_mode:.2f}")
+
+
+def bench_score(rows: int = 50_000) -> None:
+    import numpy as np
+
+    from viprepro.tasks import get_task
+
+    task = get_task("classification")
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        labels = rng.integers(0, 1000, rows)
+        predictions = np.where(rng.random(rows) < 0.3, labels, rng.integers(0, 1000, rows))
+        (tmp / "gt.csv").write_text("Image IDs,Labels\n" + "".join(f"img_{i}.JPEG,{l}\n" for i, l in enumerate(labels)))
+        (tmp / "sub.csv").write_text("Image IDs,Predictions\n" + "".join(f"img_{i}.JPEG,{p}\n" for i, p in enumerate(predictions)))
+        for mode in ("official", "strict"):
+            seconds, scores = timed(task.score, tmp / "gt.csv", tmp / "sub.csv", tmp / mode, mode=mode, options={})
+            print(f"score: {rows:,} rows, {mode:8s} mode: {seconds:6.3f} s ({rows / seconds:,.0f} rows/s), top-1 {scores['top1']:.4f}")
+
+
+def bench_train(epochs: int = 3) -> None:
+    import copy
+
+    import torch
+
+    from viprepro import engine
+    from viprepro.tasks import get_task
+
+    task = get_task("classification")
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+    spec = {"name": "bench", "task": "classification", "model": {"name": "resnet_small", "kwargs": {"width": 16, "depth": 2}},
+            "ensemble": 1, "seed": 0,
+            "recipe": {"epochs": epochs, "batch_size": 50, "input_size": 32, "cache_decoded": True, "train_splits": ["train"],
+                       "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
+                       "lr_schedule": {"name": "constant"}, "augment": {"random_resized_crop": True, "scale": [0.35, 1.0], "hflip": True}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data = task.synthesize(tmp / "synthetic", seed=0, options={"classes": 10, "subset_per_class": 40, "extra_train_per_class": 0, "val_per_class": 4, "image_size": 48})
+        subset = task.subset(data["source"], data["manifests"], tmp / "subset", tmp / "hidden", link="hardlink", options={})
+        run = engine.TrainingRun(task=task, spec=copy.deepcopy(spec), subset_dir=subset.subset_dir, seed=0)
+        ours = engine.train(run, tmp / "m.pt", tmp / "state")
+        ours_rate = [h["train_samples_per_s"] for h in ours["history"]]
+
+        # The bare loop: same model, data (loader), batch, optimiser; no checkpoints, no seeding per epoch, no validation.
+        torch.manual_seed(0)
+        model = engine.initial_model(run)
+        loaders = task.loaders(subset.subset_dir, spec["recipe"], seed=0, workers=0, generator=torch.Generator())
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+        criterion = torch.nn.CrossEntropyLoss()
+        bare_rate = []
+        for _ in range(epochs):
+            model.train()
+            start, samples = time.perf_counter(), 0
+            for images, targets in loaders.train:
+                loss = criterion(model(images), targets)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                samples += len(targets)
+            bare_rate.append(samples / (time.perf_counter() - start))
+    best_ours, best_bare = max(ours_rate), max(bare_rate)
+    print(f"train: engine {best_ours:,.0f} samples/s, bare PyTorch loop {best_bare:,.0f} samples/s "
+          f"(best epoch of {epochs}, {torch.get_num_threads()} threads): ratio engine/bare = {best_ours / best_bare:.3f} (target >= 0.9)")
+
+
+def bench_pipeline(cores: int = 8) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "classification_only.yaml"
+        import yaml
+
+        base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+        base["tasks"] = ["classification"]
+        config.write_text(yaml.safe_dump(base))
+        command = [str(REPO / ".venv/bin/snakemake"), "--cores", str(cores), "--snakefile", str(REPO / "Snakefile"),
+                   "--directory", tmp, "--configfile", str(config), "all"]
+        env = {**os.environ, "PATH": f"{REPO / '.venv/bin'}{os.pathsep}{os.environ['PATH']}"}
+        first, result = timed(subprocess.run, command, capture_output=True, text=True, env=env)
+        if result.returncode:
+            sys.exit(result.stdout[-3000:] + result.stderr[-3000:])
+        again, result = timed(subprocess.run, command, capture_output=True, text=True, env=env)
+        print(f"pipeline: embedded default, classification only, snakemake --cores {cores} on {os.cpu_count()} CPUs: {first:.0f} s (target < 180 s)")
+        print(f"pipeline: no-op rerun {again:.1f} s (target < 5 s); {'Nothing to be done' in result.stdout + result.stderr and 'nothing ran' or 'JOBS RAN'}")
+        print((Path(tmp) / "results" / "leaderboard.csv").read_text())
+
+
+BENCHES = {"subset": bench_subset, "score": bench_score, "train": bench_train, "pipeline": bench_pipeline}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", choices=[*BENCHES, "all"])
+    which = parser.parse_args().which
+    for name, bench in BENCHES.items():
+        if which in (name, "all"):
+            bench()
