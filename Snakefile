@@ -18,6 +18,7 @@ include: "rules/train.smk"
 include: "rules/predict.smk"
 include: "rules/score.smk"
 include: "rules/verdict.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -155,8 +155,12 @@ def all_verdicts():
     return [f"results/{task}/{name}/verdict.json" for task in TASKS for name in SUBMISSIONS[task]]
 
 
+def all_certificates():
+    return [f"results/{task}/{name}/certificate" for task in TASKS for name in SUBMISSIONS[task]]
+
+
 def get_final_output():
-    return ["results/leaderboard.csv", *all_verdicts()]
+    return ["results/leaderboard.csv", "results/leaderboard.html", *all_verdicts(), *all_certificates()]
 
 
 def script(name):

@@ -3,7 +3,14 @@
 
 rule score_submission:
     output:
-        directory("results/{task}/{submission}/seed_{seed}/scores"),
+        report(
+            directory("results/{task}/{submission}/seed_{seed}/scores"),
+            patterns=["figures/{figure}.png"],
+            caption="../report/score_figures.rst",
+            category="Test predictions",
+            subcategory="{task}",
+            labels={"task": "{task}", "submission": "{submission}", "seed": "{seed}", "figure": "{figure}"},
+        ),
     input:
         submission=submission_file,
         hidden=rules.subset_dataset.output.hidden,

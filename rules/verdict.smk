@@ -31,7 +31,12 @@ rule judge_submission:
 
 rule leaderboard:
     output:
-        "results/leaderboard.csv",
+        report(
+            "results/leaderboard.csv",
+            caption="../report/leaderboard.rst",
+            category="Leaderboard",
+            labels={"file": "leaderboard.csv"},
+        ),
     input:
         verdicts=all_verdicts(),
         tracking=rules.init_tracking.output,

@@ -1,4 +1,4 @@
-"""The `viprepro` command: synth, subset, validate, score (and the pipeline's helpers).
+"""The `viprepro` command: synth, subset, validate, score, rerun (and the pipeline's helpers).
 
 Two-stage parsing: `--task` is read first, then the task adds its own options, so
 `viprepro synth --task detection --help` lists the detection generator's options.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import UserError, ValidationFailed
 
-COMMANDS = ("synth", "subset", "validate", "score")
+COMMANDS = ("synth", "subset", "validate", "score", "rerun")
 EXTRA_COMMANDS = {"explain": "viprepro.explain"}
 
 
@@ -113,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
               f"       viprepro {{{','.join(EXTRA_COMMANDS)}}} ...",
               file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if argv[0] == "rerun":  # not a per-task command: it takes a certificate folder or an MLflow run id
+        from .report.rerun import main as rerun
+
+        return rerun(argv[1:])
     try:
         return run(argv[0], argv[1:])
     except UserError as exc:

@@ -1,0 +1,180 @@
+"""The reproduction certificate: one folder per submission that stands on its own.
+
+    results/<task>/<submission>/certificate/
+        certificate.html    self-contained (figures embedded as data: URIs, inline CSS)
+        certificate.md      the same text, figures linked from figures/
+        verdict.json        the full verdict record
+        figures/*.png       training curves, claimed vs seeds, per-class, confusion, examples
+        inputs/spec.yaml, inputs/config.yaml (+ the claimed training log): what `viprepro
+                            rerun` needs to run it again
+        rerun.json          code version and where those inputs are
+        environment.txt     every installed package and its version
+
+It reads the verdict, the training records and histories, and the score folders (including
+the figures the scoring step drew from the ground truth); never the hidden ground truth.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..fileio import atomic_path, read_json, write_json, write_text
+from . import document, figures, sections
+from .joblog import job_commands
+
+SCORE_FIGURES = "figures"  # the folder score.py draws into
+PER_CLASS_KEYS = {  # scores.json key of each task's per-class metric, and its label
+    "classification": ("per_class_accuracy", "accuracy"),
+    "action_recognition": ("per_class_accuracy", "accuracy"),
+    "segmentation": ("per_class_iou", "IoU"),
+    "detection": ("per_category_ap", "AP"),
+}
+
+
+@dataclass
+class Evidence:
+    """Everything the certificate is made from, already read."""
+
+    verdict: dict
+    train_records: list[dict]
+    histories: dict[tuple[int, int], list[dict]]
+    scores: dict[int, dict]
+    score_folders: dict[int, Path]
+    config: dict | None = None
+    claimed_log: Path | None = None
+    commands: list[dict] = field(default_factory=list)
+
+    @property
+    def spec(self) -> dict:
+        return self.verdict["spec"]
+
+    @property
+    def claimed_seed(self) -> int:
+        return self.verdict["claimed_seed"]
+
+
+def seed_of(path: Path) -> int:
+    for part in reversed(Path(path).parts):
+        if part.startswith("seed_") and part[5:].isdigit():
+            return int(part[5:])
+    raise ValueError(f"{path}: no seed_<n> folder in the path")
+
+
+def gather(verdict: Path, train_records: list[Path], scores: list[Path], *, config: dict | None = None,
+           claimed_log: Path | None = None, workdir: Path | None = None) -> Evidence:
+    """Read the records a certificate is made from (paths as the pipeline lays them out)."""
+    records = [read_json(p) for p in train_records]
+    histories = {}
+    for record, path in zip(records, train_records):
+        history = Path(path).with_name("history.json")
+        histories[(record["seed"], record["member"])] = read_json(history) if history.is_file() else []
+    record = read_json(verdict)
+    from ..tasks import SUBMISSION_FILES
+
+    submissions = [Path(p).parent / SUBMISSION_FILES[record["task"]] for p in scores]
+    outputs = [*(Path(p).with_name("model.pt") for p in train_records), *submissions, *scores, verdict]
+    return Evidence(
+        verdict=record,
+        train_records=records,
+        histories=histories,
+        scores={seed_of(p): read_json(Path(p) / "scores.json") for p in scores},
+        score_folders={seed_of(p): Path(p) for p in scores},
+        config=config,
+        claimed_log=claimed_log,
+        commands=job_commands(workdir, outputs) if workdir else [],
+    )
+
+
+def draw_figures(evidence: Evidence, folder: Path) -> dict[str, Path | str]:
+    """Every figure of the certificate into `folder`: name -> PNG path, or why it is missing."""
+    verdict, task = evidence.verdict, evidence.verdict["task"]
+    name = f"{verdict['submission']} ({task})"
+    drawn: dict[str, Path | str] = {}
+    for judgement in verdict["metrics"]:
+        drawn[f"claim_{judgement['metric']}"] = figures.seed_band(
+            judgement, folder / f"claim_{judgement['metric']}.png", claimed_seed=evidence.claimed_seed, label=judgement["metric"])
+    histories = {(f"seed {s}" + (f" member {m}" if evidence.spec["ensemble"] > 1 else "")): h
+                 for (s, m), h in sorted(evidence.histories.items()) if h}
+    claimed_curves = (verdict.get("trajectory") or {}).get("curves")
+    if histories:
+        drawn["training_curves"] = figures.training_curves(histories, _val_metric(task), folder / "training_curves.png",
+                                                           claimed=claimed_curves, title=f"Training curves: {name}")
+    else:
+        drawn["training_curves"] = "no training history was recorded"
+    key, label = PER_CLASS_KEYS.get(task, (None, None))
+    per_class = {seed: scores[key] for seed, scores in evidence.scores.items() if key and isinstance(scores.get(key), dict)}
+    if evidence.claimed_seed in per_class:
+        drawn["per_class"] = figures.per_class(per_class, folder / "per_class.png", claimed_seed=evidence.claimed_seed,
+                                               metric_label=label, title=f"{label} per class on the test split: {name}")
+    else:
+        drawn["per_class"] = f"the scores of the claimed seed have no `{key}`"
+    for figure in ("confusion_matrix", "examples"):
+        if figure == "confusion_matrix" and task not in ("classification", "action_recognition"):
+            continue
+        drawn[figure] = _copy_score_figure(evidence, figure, folder)
+    return drawn
+
+
+def _val_metric(task: str) -> str:
+    from ..tasks import get_task
+
+    return get_task(task).val_metric
+
+
+def _copy_score_figure(evidence: Evidence, figure: str, folder: Path) -> Path | str:
+    """A figure the scoring step drew at the claimed seed (it alone saw the ground truth)."""
+    source = evidence.score_folders.get(evidence.claimed_seed, Path("-")) / SCORE_FIGURES
+    made = source / f"{figure}.png"
+    if made.is_file() and made.stat().st_size:
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copyfile(made, folder / made.name))
+    listing = source / "figures.json"
+    if listing.is_file():
+        error = read_json(listing).get(figure, {}).get("error")
+        if error:
+            return f"the scoring step could not draw it: {error}"
+    return "the scoring step drew no such figure (scored without --subset or --figures)"
+
+
+def write(evidence: Evidence, out: Path) -> Path:
+    """Build the whole certificate folder at `out` (replaced as a whole, never half-written)."""
+    with atomic_path(out) as staged:
+        staged.mkdir(parents=True)
+        write_json(staged / "verdict.json", evidence.verdict)
+        inputs = _write_inputs(evidence, staged)
+        environment = (evidence.verdict["provenance"].get("environment") or {}).get("packages") or {}
+        write_text(staged / "environment.txt", "".join(f"{name}=={version}\n" for name, version in environment.items()))
+        drawn = draw_figures(evidence, staged / "figures")
+        doc = sections.certificate(evidence, drawn, inputs)
+        write_text(staged / "certificate.md", document.to_markdown(doc, staged))
+        write_text(staged / "certificate.html", document.to_html(doc))
+    return out
+
+
+def _write_inputs(evidence: Evidence, folder: Path) -> dict:
+    """What a rerun needs: the spec, the pipeline config, the claimed log, the code version."""
+    spec = dict(evidence.spec)
+    inputs = {"spec": "inputs/spec.yaml", "config": None, "claimed_log": None}
+    if evidence.claimed_log and spec.get("claimed_log"):
+        target = folder / "inputs" / spec["claimed_log"]
+        if not target.resolve().is_relative_to((folder / "inputs").resolve()):
+            target = folder / "inputs" / Path(spec["claimed_log"]).name
+            spec["claimed_log"] = target.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(evidence.claimed_log, target)
+        inputs["claimed_log"] = target.relative_to(folder).as_posix()
+    write_text(folder / inputs["spec"], yaml.safe_dump(spec, sort_keys=False))
+    if evidence.config is not None:
+        inputs["config"] = "inputs/config.yaml"
+        write_text(folder / inputs["config"], yaml.safe_dump(evidence.config, sort_keys=False))
+    verdict = evidence.verdict
+    write_json(folder / "rerun.json", {
+        "task": verdict["task"], "submission": verdict["submission"], "inputs": inputs,
+        "code_version": verdict["provenance"].get("code_version"), "config_hash": verdict["provenance"].get("config_hash"),
+        "reproduced": {j["metric"]: j["reproduced"] for j in verdict["metrics"]},
+    })
+    return inputs
