@@ -1,0 +1,56 @@
+"""Test-set inference: average the ensemble's probabilities, write the submission zip.
+
+Each test image is predicted at the recipe's `test_size` and brought back to its own (the
+ground truth's) resolution: `nearest` upsamples the train-id map as the official baseline
+does (PIL NEAREST), `bilinear` upsamples the probabilities before the argmax. The zip holds
+one 8-bit PNG of Cityscapes label ids per image, named like the input (`<int>.png`).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.transforms.v2 import functional as TF
+
+from ...fileio import atomic_path
+from .data import normalize, read_png, test_files
+from .labels import TRAIN_TO_ID
+
+
+@torch.no_grad()
+def label_ids(models: list[torch.nn.Module], image: torch.Tensor, recipe: dict, device: torch.device) -> np.ndarray:
+    """Label ids (uint8, full resolution) for one uint8 CxHxW image."""
+    height, width = image.shape[1:]
+    x = normalize(TF.resize(image, recipe["test_size"], antialias=True))[None].to(device)
+    probs = sum(model(x).softmax(dim=1) for model in models) / len(models)
+    if recipe["upsample"] == "bilinear":
+        probs = F.interpolate(probs, size=(height, width), mode="bilinear", align_corners=False)
+        return TRAIN_TO_ID[probs.argmax(dim=1)[0].cpu().numpy()]
+    small = TRAIN_TO_ID[probs.argmax(dim=1)[0].cpu().numpy()]
+    return np.asarray(Image.fromarray(small).resize((width, height), resample=Image.NEAREST))
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device) -> dict:
+    files = test_files(subset_dir)
+    for model in models:
+        model.eval()
+    started = time.perf_counter()
+    with atomic_path(out) as staged, zipfile.ZipFile(staged, "w", compression=zipfile.ZIP_STORED) as archive:
+        for path in files:
+            ids = label_ids(models, read_png(path, rgb=True), recipe, device)
+            archive.writestr(path.name, png_bytes(ids))
+    seconds = time.perf_counter() - started
+    return {"images": len(files), "members": len(models), "seconds": seconds, "images_per_s": len(files) / seconds if seconds else None}

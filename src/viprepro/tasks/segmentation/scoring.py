@@ -1,0 +1,163 @@
+"""Score a submission zip against Cityscapes ground truth: `official` and `strict` modes.
+
+`gt` is a folder searched recursively for `*_gtFine_labelIds.png`, each with its
+`_gtFine_instanceIds.png` beside it. Predictions named `<int>.png` are mapped back through
+test.p: the `test_names` option, or else a `test.p` at the top of `gt` (the hidden folder
+that `subset` writes holds one). Images are spread over the CPU cores (forked workers each
+reading the zip themselves); `measure.py` counts one image, `metrics.py` turns the summed
+counts into the official scores.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import UserError, ValidationFailed
+from ...fileio import atomic_path, write_json
+from .labels import NUM_IDS
+from .measure import ImageResult, measure
+from .metrics import InstanceTotals, results_text, summarize
+from .submission import GT_SUFFIX, list_predictions, pair
+from .subset import TEST_NAMES, read_test_names
+
+RESULTS_NAME = "results.txt"
+CONFUSION_NAME = "confusion_matrix.csv"
+
+
+def find_ground_truth(gt: Path) -> list[tuple[Path, Path]]:
+    """(labelIds, instanceIds) pairs under `gt`, in path order."""
+    gt = Path(gt)
+    if not gt.is_dir():
+        raise UserError("ground truth folder not found", path=gt)
+    labels = sorted(gt.rglob(f"*{GT_SUFFIX}"))
+    if not labels:
+        raise UserError(f"no *{GT_SUFFIX} files found", path=gt)
+    pairs = [(p, p.with_name(p.name.replace("labelIds", "instanceIds"))) for p in labels]
+    missing = [str(inst) for _, inst in pairs if not inst.is_file()]
+    if missing:
+        raise UserError(f"{len(missing)} instanceIds file(s) missing, e.g. {missing[0]}", path=gt)
+    return pairs
+
+
+def load_test_names(gt: Path, options: dict) -> dict[str, tuple[str, str]] | None:
+    path = options.get("test_names") or (Path(gt) / TEST_NAMES)
+    return read_test_names(Path(path)) if options.get("test_names") or Path(path).is_file() else None
+
+
+_open_zips: dict[str, zipfile.ZipFile] = {}
+
+
+def _measure_item(item: tuple[str, str, Path, Path]) -> ImageResult:
+    zip_path, member, gt_path, inst_path = item
+    archive = _open_zips.get(zip_path) or _open_zips.setdefault(zip_path, zipfile.ZipFile(zip_path))
+    try:
+        data = archive.read(member)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return ImageResult(problems=[f"{member}: cannot be read from the zip ({exc})"], fatal=f"Unable to load {member}")
+    return measure(data, member, gt_path, inst_path)
+
+
+def _measure_all(items: list, workers: int) -> list[ImageResult]:
+    if workers <= 1 or len(items) < 4 * workers:
+        try:
+            return [_measure_item(item) for item in items]
+        finally:
+            _close_zips()
+    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        return list(pool.map(_measure_item, items, chunksize=max(1, len(items) // (workers * 8))))
+
+
+def _close_zips() -> None:
+    for archive in _open_zips.values():
+        archive.close()
+    _open_zips.clear()
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def evaluate(gt: Path, submission: Path, *, strict: bool, options: dict) -> tuple[list[str], list[ImageResult]]:
+    """Problems (strict) and per-image results, in ground-truth order.
+
+    In official mode the first fatal condition of the official script raises a UserError.
+    """
+    gt_pairs = find_ground_truth(gt)
+    names = load_test_names(gt, options)
+    predictions, problems = list_predictions(Path(submission), names, strict=strict)
+    matched, unmatched = pair([label for label, _ in gt_pairs], predictions)
+    number_of = {f"{name}{GT_SUFFIX}": number for number, (_, name) in (names or {}).items()}
+    for prediction in unmatched if strict else []:
+        problems.append(f"{prediction.member}: matches no ground-truth image (extra prediction)")
+    for label, _ in gt_pairs:
+        found = matched[label]
+        if len(found) == 1:
+            continue
+        alias = f" ({number_of[label.name]}.png)" if label.name in number_of else ""
+        if not strict:
+            what = "no prediction" if not found else "multiple predictions"
+            raise UserError(f"official scorer: Found {what} for ground truth {label}{alias}", path=submission)
+        if not found:
+            problems.append(f"missing prediction for {label.name}{alias}")
+        else:
+            problems.append(f"{len(found)} predictions for {label.name}{alias}: {', '.join(p.member for p in found)}")
+
+    items = [(str(submission), matched[label][0].member, label, inst) for label, inst in gt_pairs if len(matched[label]) == 1]
+    results = _measure_all(items, options.get("workers") or default_workers())
+    for result in results:
+        if strict:
+            problems += result.problems
+        elif result.fatal:
+            raise UserError(f"official scorer: {result.fatal}", path=submission)
+    return problems, results
+
+
+def validate(gt: Path, submission: Path, options: dict) -> list[str]:
+    problems, _ = evaluate(gt, submission, strict=True, options=options)
+    return problems
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    return value
+
+
+def confusion_csv(conf: np.ndarray) -> str:
+    """Rows: ground-truth label id, columns: predicted label id."""
+    lines = ["gt/pred," + ",".join(str(i) for i in range(NUM_IDS))]
+    lines += [f"{i}," + ",".join(str(int(v)) for v in row) for i, row in enumerate(conf)]
+    return "\n".join(lines) + "\n"
+
+
+def score(gt: Path, submission: Path, out: Path, *, mode: str, options: dict) -> dict:
+    if mode not in ("official", "strict"):
+        raise ValueError(f"mode must be 'official' or 'strict', not {mode!r}")
+    problems, results = evaluate(gt, submission, strict=mode == "strict", options=options)
+    if problems:
+        raise ValidationFailed(submission, problems)
+    conf = np.zeros(NUM_IDS * NUM_IDS, dtype=np.int64)
+    totals = InstanceTotals()
+    for result in results:
+        conf += result.conf
+        totals.add(result.instances)
+    conf = conf.reshape(NUM_IDS, NUM_IDS)
+    scores = summarize(conf, totals)
+    text = results_text(scores)
+    scores = _json_safe({**scores, "mode": mode, "images": len(results), "pixels": int(conf.sum())})
+    with atomic_path(out) as staged:
+        staged.mkdir(parents=True)
+        (staged / RESULTS_NAME).write_text(text, encoding="utf-8")
+        (staged / CONFUSION_NAME).write_text(confusion_csv(conf), encoding="utf-8")
+        write_json(staged / "scores.json", scores)
+    return scores
