@@ -1,0 +1,62 @@
+"""Video classifiers, all built from scratch (weights=None).
+
+- torchvision's 18-layer video ResNets (Tran et al., "A Closer Look at Spatiotemporal
+  Convolutions for Action Recognition", CVPR 2018): `r3d_18` (3D convolutions), `mc3_18`
+  (3D in the first layers, 2D after), `r2plus1d_18` (each 3D convolution factorised into a
+  spatial and a temporal one);
+- `tiny3d`: four 3x3x3 convolution stages for CPU runs on small clips. Spatial resolution
+  halves after every stage and time after the second, so the first two stages still see
+  frame-to-frame motion at full temporal resolution.
+"""
+
+from __future__ import annotations
+
+import torchvision
+from torch import nn
+
+from ...errors import UserError
+
+
+class Tiny3D(nn.Module):
+    def __init__(self, num_classes: int, width: int = 16, dropout: float = 0.0):
+        super().__init__()
+        widths = [width, 2 * width, 4 * width, 4 * width]
+        pools = [(1, 2, 2), (2, 2, 2), (2, 2, 2), None]
+        layers, channels = [], 3
+        for out, pool in zip(widths, pools):
+            layers += [nn.Conv3d(channels, out, 3, padding=1, bias=False), nn.BatchNorm3d(out), nn.ReLU(inplace=True)]
+            if pool:
+                layers.append(nn.MaxPool3d(pool))
+            channels = out
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels, num_classes))
+        for module in self.modules():
+            if isinstance(module, nn.Conv3d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def _torchvision(name: str):
+    def build(num_classes: int, **kwargs) -> nn.Module:
+        return torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kwargs)
+
+    return build
+
+
+REGISTRY = {
+    "r3d_18": _torchvision("r3d_18"),
+    "mc3_18": _torchvision("mc3_18"),
+    "r2plus1d_18": _torchvision("r2plus1d_18"),
+    "tiny3d": Tiny3D,
+}
+
+
+def build(name: str, num_classes: int, **kwargs) -> nn.Module:
+    if name not in REGISTRY:
+        raise UserError(f"unknown action recognition model '{name}' (known: {', '.join(sorted(REGISTRY))})", where="model.name")
+    try:
+        return REGISTRY[name](num_classes=num_classes, **kwargs)
+    except TypeError as exc:
+        raise UserError(f"bad arguments for '{name}': {exc}", where="model.kwargs") from None

@@ -1,0 +1,125 @@
+"""The mod-UCF101 submission file: writing it, and reading it the strict and the official way.
+
+Format: one line per test clip, `video_test_0000001.avi c1 c2 c3 c4 c5`, single spaces,
+labels ranked best first in the mod-UCF101 index space 1..K.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import UserError
+from ...fileio import write_text
+
+MAX_LABELS = 5
+
+
+def write_submission(path: Path, clips: list[str], ranked: np.ndarray) -> None:
+    """`ranked`: N x r array of labels (1..K), best first."""
+    lines = [" ".join([clip, *map(str, row)]) for clip, row in zip(clips, ranked.tolist())]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def read_official(path: Path) -> tuple[list[str], list[list[int]]]:
+    """The clip names and label lists exactly as the official scorer builds them.
+
+    It splits each line on single spaces. A line with labels adds its clip and its labels; a
+    line without (a bare clip name, a blank line, a tab-separated line) adds only the label
+    list `[0]`, so the i-th clip gets the labels of line i+1 from then on. A label `int()`
+    cannot read crashes the official script: refused here, naming the line.
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.readlines()
+    except FileNotFoundError:
+        raise UserError("file not found", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"the official scorer crashes on this file: not UTF-8 text (byte {exc.start})", path=path) from None
+    clips, labels = [], []
+    for number, line in enumerate(lines, start=1):
+        parts = line.split(" ")
+        if len(parts) < 2:
+            labels.append([0])
+            continue
+        try:
+            labels.append([int(label) for label in parts[1:]])
+        except ValueError as exc:
+            raise UserError(f"the official scorer crashes on this line ({exc}); strict mode lists every problem", path=path, where=f"line {number}") from None
+        clips.append(parts[0])
+    return clips, labels
+
+
+def parse_strict(path: Path, truth: dict[str, int], num_classes: int) -> tuple[dict[str, list[int]], list[str]]:
+    """Rankings by clip, and every problem (empty: valid), each with its line."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return {}, ["file not found"]
+    problems = []
+    if raw.startswith(b"\xef\xbb\xbf"):
+        problems.append("line 1: starts with a UTF-8 byte-order mark (BOM), which becomes part of the first clip name; save as plain UTF-8")
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return {}, problems + [f"not UTF-8 text (byte {exc.start})"]
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if not lines:
+        return {}, problems + ["the file is empty"]
+    rankings: dict[str, list[int]] = {}
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        line = line[:-1] if line.endswith("\r") else line
+        problem = _layout_problem(line)
+        if problem:
+            problems.append(f"line {number}: {problem}")
+            continue
+        clip, *labels = line.split(" ")
+        if clip not in truth:
+            problems.append(f"line {number}: unknown clip {clip!r}")
+        elif clip in first_line:
+            problems.append(f"line {number}: duplicate clip {clip!r} (first on line {first_line[clip]})")
+        else:
+            first_line[clip] = number
+        ranked = _labels(labels, num_classes, problems, number)
+        if ranked and clip not in rankings:
+            rankings[clip] = ranked
+    missing = [clip for clip in truth if clip not in first_line]
+    if missing:
+        problems.append(f"{len(missing)} test clip(s) have no line, e.g. {', '.join(missing[:5])}")
+    return rankings, problems
+
+
+def _layout_problem(line: str) -> str | None:
+    if not line.strip():
+        return "blank line (the official scorer shifts the labels of every later line)"
+    if "\t" in line:
+        return "contains a tab; separate the fields with single spaces"
+    if "  " in line or line != line.strip(" "):
+        return "fields must be separated by single spaces (found a double, leading or trailing space)"
+    if any(ch.isspace() and ch != " " for ch in line):
+        return "contains whitespace other than single spaces"
+    if " " not in line:
+        return f"clip {line!r} has no labels (the official scorer shifts the labels of every later line)"
+    return None
+
+
+def _labels(labels: list[str], num_classes: int, problems: list[str], number: int) -> list[int] | None:
+    found = len(problems)
+    if len(labels) > MAX_LABELS:
+        problems.append(f"line {number}: {len(labels)} labels; give 1 to {MAX_LABELS}")
+    values = []
+    for label in labels:
+        if not (label.isascii() and label.lstrip("-").isdigit() and label.count("-") <= 1):
+            problems.append(f"line {number}: label {label!r} is not an integer")
+        elif not 1 <= int(label) <= num_classes:
+            problems.append(f"line {number}: label {int(label)} is outside 1..{num_classes}")
+        elif int(label) in values:
+            problems.append(f"line {number}: label {int(label)} is ranked twice")
+        else:
+            values.append(int(label))
+    return values if len(problems) == found else None
