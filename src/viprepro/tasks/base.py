@@ -12,9 +12,10 @@ import abc
 import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import torch
+if TYPE_CHECKING:  # torch only in annotations: scoring need not import it
+    import torch
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from ...linking import Linker
 from ...safe_pickle import load_plain_pickle
 from ...subset_manifest import build_manifest, write_manifest
 from ..base import SubsetResult
-from .imagecheck import find_broken_images
+from ...imagecheck import find_broken_images
 
 GT_NAME = "test_gt.csv"
 GT_HEADER = "Image IDs,Labels"

@@ -1,0 +1,61 @@
+"""Test-set inference: detections of one model or an ensemble, written as the official JSON.
+
+An ensemble of detectors has no probabilities to average per image; their boxes are pooled
+and the per-class NMS of the first member is applied to the union (its IoU threshold, its
+cap on detections per image), the usual way to combine detectors.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from torchvision.ops import batched_nms
+
+from .data import make_loader, split_dataset
+from .submission import write_submission
+
+
+def _fuse(outputs: list[dict], nms_thresh: float, max_dets: int) -> dict:
+    if len(outputs) == 1:
+        return outputs[0]
+    boxes, scores, labels = (torch.cat([o[k] for o in outputs]) for k in ("boxes", "scores", "labels"))
+    keep = batched_nms(boxes, scores, labels, nms_thresh)[:max_dets]
+    return {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}
+
+
+def to_coco(image_id: int, output: dict) -> list[dict]:
+    """Official rows: xywh boxes in pixels, rounded to 1/100 pixel; scores as computed."""
+    xyxy = output["boxes"].tolist()
+    return [
+        {"image_id": image_id, "category_id": int(label), "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
+         "score": float(score)}
+        for (x0, y0, x1, y1), score, label in zip(xyxy, output["scores"].tolist(), output["labels"].tolist())
+    ]
+
+
+@torch.no_grad()
+def detect(models: list[torch.nn.Module], loader, device: torch.device) -> list[dict]:
+    heads = models[0].roi_heads
+    detections = []
+    for images, targets in loader:
+        images = [image.to(device, non_blocking=True) for image in images]
+        per_model = [[{k: v.cpu() for k, v in o.items()} for o in model(images)] for model in models]
+        for index, target in enumerate(targets):
+            fused = _fuse([outputs[index] for outputs in per_model], heads.nms_thresh, heads.detections_per_img)
+            detections += to_coco(target["image_id"], fused)
+    return detections
+
+
+def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int) -> dict:
+    dataset = split_dataset(subset_dir, "test", train=False)
+    loader = make_loader(dataset, recipe.get("eval_batch_size", 8), shuffle=False, workers=workers)
+    for model in models:
+        model.eval()
+    started = time.perf_counter()
+    detections = detect(models, loader, device)
+    seconds = time.perf_counter() - started
+    csv_path = write_submission(out, detections)
+    return {"images": len(dataset), "detections": len(detections), "members": len(models), "seconds": seconds,
+            "images_per_s": len(dataset) / seconds if seconds else None, "csv": str(csv_path)}

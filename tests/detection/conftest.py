@@ -1,0 +1,55 @@
+"""A tiny synthetic COCO (made once per session), its subset, and a valid submission."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from detection_helpers import noisy_detections, read_json, write_json
+
+from viprepro.tasks import get_task
+
+TINY = {"train_images": 24, "val_images": 8, "unused_train2017_images": 4, "val2017_images": 16, "categories": 4,
+        "image_size": 64, "max_objects": 3, "empty_fraction": 0.1, "crowd_fraction": 0.2, "jpeg_quality": 90}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine more threads only wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def task():
+    return get_task("detection")
+
+
+@pytest.fixture(scope="session")
+def coco(tmp_path_factory, task):
+    """{'root', 'source', 'manifests', 'subset', 'hidden', 'gt'} of the tiny dataset (read only)."""
+    root = tmp_path_factory.mktemp("coco")
+    made = task.synthesize(root / "synth", seed=0, options=dict(TINY))
+    task.subset(made["source"], made["manifests"], root / "subset", root / "hidden", link="hardlink", options={})
+    return {"root": root, "source": made["source"], "manifests": made["manifests"], "subset": root / "subset",
+            "hidden": root / "hidden", "gt": task.hidden_ground_truth(root / "hidden")}
+
+
+@pytest.fixture(scope="session")
+def gt_doc(coco) -> dict:
+    return read_json(coco["gt"])
+
+
+@pytest.fixture
+def good_submission(gt_doc, tmp_path) -> Path:
+    return write_json(tmp_path / "submission.json", noisy_detections(gt_doc, seed=1))
+
+
+@pytest.fixture
+def manifests_copy(coco, tmp_path) -> Path:
+    """A private copy of the manifests, for tests that break them."""
+    return Path(shutil.copytree(coco["manifests"], tmp_path / "manifests"))
