@@ -10,9 +10,8 @@ import torch
 from detection_helpers import noisy_detections, read_json, write_json
 
 from viprepro.tasks import get_task
+from detection_helpers import TINY
 
-TINY = {"train_images": 24, "val_images": 8, "unused_train2017_images": 4, "val2017_images": 16, "categories": 4,
-        "image_size": 64, "max_objects": 3, "empty_fraction": 0.1, "crowd_fraction": 0.2, "jpeg_quality": 90}
 
 
 @pytest.fixture(autouse=True)

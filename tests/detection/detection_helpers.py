@@ -43,3 +43,7 @@ def write_json(path: Path, obj) -> Path:
 
 def read_json(path: Path):
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+# The smallest synthetic COCO the tests use.
+TINY = {"train_images": 24, "val_images": 8, "unused_train2017_images": 4, "val2017_images": 16, "categories": 4,
+        "image_size": 64, "max_objects": 3, "empty_fraction": 0.1, "crowd_fraction": 0.2, "jpeg_quality": 90}

@@ -6,7 +6,7 @@ import contextlib
 import io
 
 import pytest
-from conftest import TINY
+from detection_helpers import TINY
 from detection_helpers import read_json
 from pycocotools.coco import COCO
 
