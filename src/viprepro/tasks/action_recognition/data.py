@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from ...determinism import seed_worker
 from ...errors import UserError
+from ...loading import seeded_loader
 from .annotations import CLASS_INDEX, SPLIT_FILES, read_class_index, read_clip_names, read_labelled_clips
 from .video_io import decode
 from .videocheck import raise_if_broken, survey
@@ -137,16 +137,7 @@ def build_datasets(parts: list[tuple[list[Path], list[int], bool]], recipe: dict
 
 
 def make_loader(dataset: Dataset, recipe: dict, *, shuffle: bool, workers: int, generator: torch.Generator | None = None, drop_last: bool = False) -> DataLoader:
-    return DataLoader(
-        dataset,
-        batch_size=recipe["batch_size"],
-        shuffle=shuffle,
-        num_workers=workers,
-        generator=generator,
-        worker_init_fn=seed_worker,
-        drop_last=drop_last,
-        pin_memory=torch.cuda.is_available(),
-    )
+    return seeded_loader(dataset, recipe["batch_size"], shuffle=shuffle, workers=workers, generator=generator, drop_last=drop_last)
 
 
 def training_sets(subset_dir: Path, recipe: dict) -> tuple[Dataset, VideoClips | None, list[Path]]:

@@ -10,8 +10,8 @@ from PIL import Image
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, default_collate
 from torchvision.transforms import v2
 
-from ...determinism import seed_worker
 from ...errors import UserError
+from ...loading import seeded_loader
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -130,18 +130,8 @@ class MixingCollate:
 
 def make_loader(dataset: Dataset, recipe: dict, *, shuffle: bool, workers: int, generator: torch.Generator | None = None,
                 drop_last: bool = False, collate_fn=None) -> DataLoader:
-    return DataLoader(
-        dataset,
-        collate_fn=collate_fn,
-        batch_size=recipe["batch_size"],
-        shuffle=shuffle,
-        num_workers=workers,
-        generator=generator,
-        worker_init_fn=seed_worker,
-        drop_last=drop_last,
-        persistent_workers=False,
-        pin_memory=torch.cuda.is_available(),
-    )
+    return seeded_loader(dataset, recipe["batch_size"], shuffle=shuffle, workers=workers, generator=generator,
+                         drop_last=drop_last, collate_fn=collate_fn)
 
 
 def training_sets(subset_dir: Path, recipe: dict) -> tuple[Dataset, Dataset | None, list[Path]]:

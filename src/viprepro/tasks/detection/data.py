@@ -16,8 +16,8 @@ import torch
 from PIL import Image
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from ...determinism import seed_worker
 from ...errors import UserError
+from ...loading import seeded_loader
 from ...subset_manifest import MANIFEST_NAME, read_manifest
 from .manifests import MANIFEST_NAMES, read_instances
 
@@ -101,8 +101,7 @@ def collate(batch):
 
 
 def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, workers: int, generator: torch.Generator | None = None) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers, generator=generator,
-                      worker_init_fn=seed_worker, collate_fn=collate, persistent_workers=False)
+    return seeded_loader(dataset, batch_size, shuffle=shuffle, workers=workers, generator=generator, collate_fn=collate)
 
 
 def training_sets(subset_dir: Path, recipe: dict) -> tuple[Dataset, CocoImages | None]:

@@ -19,8 +19,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from ...determinism import seed_worker
 from ...errors import UserError
+from ...loading import seeded_loader
 from .labels import ID_TO_TRAIN, VOID_TRAIN_ID
 
 MEAN = (0.485, 0.456, 0.406)
@@ -108,15 +108,7 @@ class SegmentationFiles(Dataset):
 
 
 def make_loader(dataset: Dataset, recipe: dict, *, shuffle: bool, workers: int, generator: torch.Generator | None = None) -> DataLoader:
-    return DataLoader(
-        dataset,
-        batch_size=recipe["batch_size"],
-        shuffle=shuffle,
-        num_workers=workers,
-        generator=generator,
-        worker_init_fn=seed_worker,
-        pin_memory=torch.cuda.is_available(),
-    )
+    return seeded_loader(dataset, recipe["batch_size"], shuffle=shuffle, workers=workers, generator=generator)
 
 
 def training_sets(subset_dir: Path, recipe: dict) -> tuple[Dataset, Dataset | None, list[Path]]:
