@@ -32,7 +32,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    start(args)
+    start(args, uses_torch=False)
     from viprepro import tracking
     from viprepro.report import certificate
 

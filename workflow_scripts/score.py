@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
     from viprepro.subset_manifest import read_manifest
     from viprepro.tasks import get_task
 
-    start(args)
+    start(args, uses_torch=False)
     task = get_task(args.task)
     digest = read_manifest(args.subset)["digest"] if args.subset else ""
     try:
