@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import zipfile
 
 import numpy as np
@@ -45,6 +46,9 @@ def test_end_to_end_through_the_task_interface(task, minicity, tmp_path):
         first = Image.open(archive.open(names[0]))
         assert first.mode == "L" and first.size == (96, 48) and np.asarray(first).max() <= 33
     assert sorted(names) == sorted(p.name for p in (minicity["subset"] / "leftImg8bit" / "test").iterdir())
+    time.sleep(2.1)  # a zip member's time stamp has a 2 s resolution
+    task.predict([model, model], minicity["subset"], spec["recipe"], tmp_path / "again.zip", device=torch.device("cpu"), workers=0)
+    assert (tmp_path / "again.zip").read_bytes() == (tmp_path / "submission.zip").read_bytes()  # byte-identical reruns
 
     gt = task.hidden_ground_truth(minicity["hidden"])
     assert task.validate(gt, tmp_path / "submission.zip", {}) == []

@@ -43,6 +43,17 @@ def png_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+# A zip stamps every member with the time it was written; a fixed stamp keeps two runs from
+# the same weights byte-identical (the determinism record compares the files' digests).
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _member(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+    info.external_attr = 0o644 << 16
+    return info
+
+
 def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device) -> dict:
     files = test_files(subset_dir)
     for model in models:
@@ -51,6 +62,6 @@ def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: 
     with atomic_path(out) as staged, zipfile.ZipFile(staged, "w", compression=zipfile.ZIP_STORED) as archive:
         for path in files:
             ids = label_ids(models, read_png(path, rgb=True), recipe, device)
-            archive.writestr(path.name, png_bytes(ids))
+            archive.writestr(_member(path.name), png_bytes(ids))
     seconds = time.perf_counter() - started
     return {"images": len(files), "members": len(models), "seconds": seconds, "images_per_s": len(files) / seconds if seconds else None}
