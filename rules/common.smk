@@ -82,6 +82,15 @@ def _alternatives(names):
     return "|".join(sorted(names)) or "__none__"
 
 
+def _names(kind):
+    return {name for specs in SUBMISSIONS.values() for name, entry in specs.items() if entry["spec"]["kind"] == kind}
+
+
+# Engine submissions train with our engine, external ones run the participant's code (rules/external.smk).
+ENGINE_SUBMISSIONS = _alternatives(_names("engine"))
+EXTERNAL_SUBMISSIONS = _alternatives(_names("external"))
+
+
 wildcard_constraints:
     task=_alternatives(TASKS),
     submission=_alternatives({name for specs in SUBMISSIONS.values() for name in specs}),
@@ -133,6 +142,8 @@ def get_seed_scores(wildcards):
 
 def get_train_records(wildcards):
     spec = spec_of(wildcards)
+    if spec["kind"] == "external":
+        return [f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/external/train_record.json" for seed in seeds_of(spec)]
     return [
         f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/member_{member}/train_record.json"
         for seed in seeds_of(spec)
@@ -156,7 +167,10 @@ def all_verdicts():
 
 
 def all_certificates():
-    return [f"results/{task}/{name}/certificate" for task in TASKS for name in SUBMISSIONS[task]]
+    # External submissions have verdicts, leaderboard rows and MLflow runs, but no certificate
+    # yet: report/sections.py describes engine runs only (model, recipe, weights).
+    return [f"results/{task}/{name}/certificate" for task in TASKS for name, entry in SUBMISSIONS[task].items()
+            if entry["spec"]["kind"] == "engine"]
 
 
 def get_final_output():
@@ -165,6 +179,16 @@ def get_final_output():
 
 def script(name):
     return str(SCRIPTS / name)
+
+
+def external_limit(wildcards, key):
+    """Threads, memory (MB) and time (minutes) of an external submission's sandboxed steps."""
+    limits = spec_of(wildcards)["external"]["limits"]
+    if key == "threads":
+        return limits["threads"]
+    if key == "memory_mb":
+        return limits["memory_mb"] + 500  # the sandbox's limit plus our own process around it
+    return int(limits[key]) + 5
 
 
 def job_options(rule_name):

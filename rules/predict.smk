@@ -16,6 +16,7 @@ rule predict_submission:
         repeats=config["inference_repeats"],
         job=job_options("predict_submission"),
     wildcard_constraints:
+        submission=ENGINE_SUBMISSIONS,
         ext="csv|zip|json|txt",
     log:
         "logs/predict_submission/{task}/{submission}/seed_{seed}.{ext}.log",

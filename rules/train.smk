@@ -10,6 +10,8 @@ rule train_member:
         spec=get_spec_path,
         subset=rules.subset_dataset.output.subset,
         tracking=rules.init_tracking.output,
+    wildcard_constraints:
+        submission=ENGINE_SUBMISSIONS,
     params:
         script=script("train.py"),
         forbid=forbidden_paths,

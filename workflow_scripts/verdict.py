@@ -63,6 +63,12 @@ def main(args: argparse.Namespace) -> int:
     train_records = [read_json(p) for p in args.train_records]
     predict_records = {seed_of(p): read_json(p) for p in args.predict_records}
     test_scores = {seed_of(p): read_json(p / "scores.json") for p in args.scores}
+    if spec["kind"] == "external":  # the participant's own code: no engine audits; its commands instead
+        directions = {m.key: m.higher_is_better for m in task.metrics}
+        judgements = [judge(metric, claim, test_scores, spec["seed"], higher_is_better=directions[metric])
+                      for metric, claim in spec["claimed"].items()]
+        return _write(args, task, spec, manifest, _external_record(args, task, spec, judgements, train_records,
+                                                                    predict_records, test_scores, manifest))
     histories = {r["seed"]: read_json(p.with_name("history.json")) for r, p in zip(train_records, args.train_records) if r["member"] == 0}
     val_scores = {seed: _last_val_metrics(history) for seed, history in histories.items()}
 
@@ -90,6 +96,60 @@ def main(args: argparse.Namespace) -> int:
     if spec.get("claimed_log"):
         claimed_log = trajectory.read_claimed_log(Path(args.spec).parent / spec["claimed_log"])
         record["trajectory"] = trajectory.compare(claimed_log, histories[spec["seed"]], task.val_metric, spec["claimed_log_tolerance"])
+    return _write(args, task, spec, manifest, record)
+
+
+def _external_record(args, task, spec: dict, judgements: list[dict], train_records: list[dict], predict_records: dict,
+                     test_scores: dict, manifest: dict) -> dict:
+    """The verdict of a participant's own code: the judgements, what ran, how and for how long.
+
+    Same sections as an engine verdict, so the leaderboard reads both; what only our engine can
+    measure (weights audits, repeated inference, FLOPs) is empty or None here.
+    """
+    from viprepro.fileio import canonical_digest
+    from viprepro.provenance import code_version
+    from viprepro.spec import spec_digest
+
+    steps = {str(r["seed"]): {"train": r, "predict": predict_records[r["seed"]]} for r in train_records}
+    at_seed = steps[str(spec["seed"])]
+    provenance = {
+        "code_version": code_version(),
+        "environment": None,
+        "spec_digest": spec_digest(spec),
+        "config_hash": args.config_hash,
+        "data_manifest_digest": manifest["digest"],
+        "jobs": [{"seed": r["seed"], "wall_seconds": r["seconds"], "threads": r["limits"].get("threads")} for r in train_records],
+        "training_outputs": {seed: pair["train"]["output_digest"] for seed, pair in steps.items()},
+    }
+    provenance["digest"] = canonical_digest(provenance)
+    return {
+        "task": task.name,
+        "submission": spec["name"],
+        "kind": "external",
+        "verdict": judgements[0]["verdict"],
+        "metrics": judgements,
+        "claimed_seed": spec["seed"],
+        "seeds": sorted(test_scores),
+        "ensemble": None,
+        "determinism": {"level": "external", "nondeterministic_operations": [], "inference_repeats": 1,
+                        "inference_identical": {}, "passed": None},
+        "audits": {},
+        "audits_passed": True,
+        "efficiency": {"parameters": None, "members": None, "train_wall_seconds": at_seed["train"]["seconds"],
+                       "train_cpu_seconds": None, "inference_samples_per_s": None, "flops_per_sample": None},
+        "external": {seed: {step: {k: rec[k] for k in ("command", "exit_code", "seconds", "timed_out", "limits")}
+                            for step, rec in pair.items()} for seed, pair in steps.items()},
+        "provenance": provenance,
+        "submission_sha256": {str(seed): r["sha256"] for seed, r in sorted(predict_records.items())},
+        "spec": spec,
+    }
+
+
+def _write(args, task, spec: dict, manifest: dict, record: dict) -> int:
+    from viprepro import tracking
+    from viprepro.fileio import write_json
+
+    judgements = record["metrics"]
     main_judgement = judgements[0]
     with tracking.job_run(task=task.name, stage="verdict", rule=args.rule, submission=spec["name"],
                           tags=tags(args, manifest_digest=manifest["digest"], extra={"verdict": record["verdict"],

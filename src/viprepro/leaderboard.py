@@ -33,7 +33,8 @@ def build_rows(verdict_paths: list[Path]) -> list[dict]:
             **{f"band_{k}": v for k, v in main["band"].items()},
             "verdict": record["verdict"],
             "determinism": record["determinism"]["level"],
-            "inference_identical": all(record["determinism"]["inference_identical"].values()),
+            # empty for external submissions: their inference was run once, not repeated
+            "inference_identical": all(identical.values()) if (identical := record["determinism"]["inference_identical"]) else "",
             "audits": audit_summary(record["audits"]),
             **{k: record["efficiency"][k] for k in ("parameters", "flops_per_sample", "train_wall_seconds", "inference_samples_per_s")},
             "provenance_digest": record["provenance"]["digest"],

@@ -16,7 +16,16 @@ def load_spec(path: str | Path) -> dict:
     if not isinstance(spec, dict):
         raise UserError("a submission spec must be a mapping", path=path)
     validate(spec, "submission.schema.yaml", path=path)
-    validate(spec["recipe"], f"recipe.{spec['task']}.schema.yaml", path=path, where="recipe")
+    if spec["kind"] == "external":
+        from .external import external_part
+
+        spec["external"] = external_part(spec, path)  # defaults filled, repository resolved
+        if spec.get("model") or spec.get("recipe"):
+            raise UserError("an external submission has no `model` or `recipe`: its own commands train it", path=path)
+        if any(claim.get("split", "test") != "test" for claim in spec["claimed"].values()):
+            raise UserError("external submissions can only claim test-split scores", path=path, where="claimed")
+    else:
+        validate(spec["recipe"], f"recipe.{spec['task']}.schema.yaml", path=path, where="recipe")
     from .tasks import METRIC_KEYS
 
     known = METRIC_KEYS[spec["task"]]

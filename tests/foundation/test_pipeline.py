@@ -49,7 +49,8 @@ def test_one_finished_mlflow_run_per_job_with_its_tags(finished_run):
     experiments = {e.name: e.experiment_id for e in client.search_experiments()}
     runs = client.search_runs(list(experiments.values()))
     stages = sorted(r.data.tags["stage"] for r in runs)
-    assert stages == sorted(["init_tracking", "synthesize", "subset", "train", "predict", "score", "verdict", "leaderboard"])
+    assert stages == sorted(["init_tracking", "synthesize", "subset", "train", "predict", "score", "verdict", "leaderboard",
+                             "certificate", "leaderboard_page"])
     assert all(r.info.status == "FINISHED" for r in runs)
     for run in runs:
         if run.data.tags["task"] == "classification":

@@ -1,0 +1,88 @@
+# Participants' own code (`kind: external` specs): their environment, then their training and
+# prediction commands in the bubblewrap sandbox instead of our engine. The submission file
+# the prediction writes is scored and judged by the same rules as every other submission.
+
+
+localrules:
+    external_environment,
+
+
+# On the login node: pip may need the network, which compute nodes and the sandbox lack.
+rule external_environment:
+    output:
+        directory("results/{task}/{submission}/external/environment"),
+    input:
+        spec=get_spec_path,
+        tracking=rules.init_tracking.output,
+    params:
+        script=script("external.py"),
+        job=job_options("external_environment"),
+    wildcard_constraints:
+        submission=EXTERNAL_SUBMISSIONS,
+    log:
+        "logs/external_environment/{task}/{submission}.log",
+    conda:
+        "../envs/viprepro.yaml"
+    shell:
+        "python {params.script} environment --spec {input.spec} --out {output} {params.job} > {log} 2>&1"
+
+
+rule train_external:
+    output:
+        model=directory("results/{task}/{submission}/seed_{seed}/external/train"),
+        record="results/{task}/{submission}/seed_{seed}/external/train_record.json",
+    input:
+        spec=get_spec_path,
+        environment=rules.external_environment.output,
+        subset=rules.subset_dataset.output.subset,
+        tracking=rules.init_tracking.output,
+    params:
+        script=script("external.py"),
+        job=job_options("train_external"),
+    wildcard_constraints:
+        submission=EXTERNAL_SUBMISSIONS,
+    log:
+        "logs/train_external/{task}/{submission}/seed_{seed}.log",
+    benchmark:
+        "results/benchmarks/train_external/{task}/{submission}/seed_{seed}.tsv"
+    threads: lambda w: external_limit(w, "threads")
+    resources:
+        mem_mb=lambda w: external_limit(w, "memory_mb"),
+        runtime=lambda w: external_limit(w, "train_minutes"),
+    conda:
+        "../envs/viprepro.yaml"
+    shell:
+        "python {params.script} train --spec {input.spec} --environment {input.environment} --subset {input.subset}"
+        " --seed {wildcards.seed} --out {output.model} --record {output.record} --threads {threads} {params.job} > {log} 2>&1"
+
+
+rule predict_external:
+    output:
+        submission="results/{task}/{submission}/seed_{seed}/submission.{ext}",
+        record="results/{task}/{submission}/seed_{seed}/submission.{ext}.record.json",
+    input:
+        spec=get_spec_path,
+        environment=rules.external_environment.output,
+        model=rules.train_external.output.model,
+        subset=rules.subset_dataset.output.subset,
+        tracking=rules.init_tracking.output,
+    params:
+        script=script("external.py"),
+        job=job_options("predict_external"),
+    wildcard_constraints:
+        submission=EXTERNAL_SUBMISSIONS,
+        ext="csv|zip|json|txt",
+    log:
+        "logs/predict_external/{task}/{submission}/seed_{seed}.{ext}.log",
+    benchmark:
+        "results/benchmarks/predict_external/{task}/{submission}/seed_{seed}.{ext}.tsv"
+    threads: lambda w: external_limit(w, "threads")
+    resources:
+        mem_mb=lambda w: external_limit(w, "memory_mb"),
+        runtime=lambda w: external_limit(w, "predict_minutes"),
+    conda:
+        "../envs/viprepro.yaml"
+    shell:
+        "python {params.script} predict --spec {input.spec} --environment {input.environment} --subset {input.subset}"
+        " --model-dir {input.model} --seed {wildcards.seed} --out {output.submission} --record {output.record}"
+        " --threads {threads} {params.job} > {log} 2>&1"

@@ -1,0 +1,142 @@
+"""Run one command of a participant in a bubblewrap sandbox.
+
+Inside the sandbox the command sees only: the system's programs and libraries (/usr, read
+only), the Python interpreter it runs on, the mounts it is given (read only unless marked
+writable), a private /proc, /dev and /tmp. It has no network (a namespace with only an
+unconnected loopback), no capabilities, a root file system that is read only, no other
+process of the machine, and only the environment variables it is given. A time limit kills
+the whole sandbox; a memory limit (RLIMIT_AS) makes allocations beyond it fail.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import UserError
+
+# Files of /etc programs commonly read (dynamic linker, user names, time zone), read only.
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "passwd", "group", "nsswitch.conf", "localtime", "hosts", "alternatives")
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path
+    target: str
+    writable: bool = False
+
+
+@dataclass
+class Limits:
+    seconds: float
+    memory_mb: int
+    tmp_mb: int = 1024
+
+
+@dataclass
+class SandboxResult:
+    command: str
+    exit_code: int | None  # None when the time limit killed it
+    seconds: float
+    timed_out: bool
+    log: str
+    mounts: list[dict] = field(default_factory=list)
+    limits: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def as_record(self) -> dict:
+        return asdict(self)
+
+
+def bwrap_path() -> str:
+    found = shutil.which("bwrap")
+    if not found:
+        raise UserError("bubblewrap (`bwrap`) is not installed; external submissions run only inside it "
+                        "(Debian: apt-get install bubblewrap)")
+    return found
+
+
+def interpreter_mounts() -> list[Mount]:
+    """The Python installation our interpreter comes from, when it lives outside /usr."""
+    prefix = Path(sys.base_prefix).resolve()
+    if prefix == Path("/usr") or Path("/usr") in prefix.parents:
+        return []
+    return [Mount(prefix, str(prefix))]
+
+
+def build_argv(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, str], limits: Limits) -> list[str]:
+    """The bwrap command line that runs `command` with /bin/sh inside the sandbox."""
+    argv = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
+            "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = Path("/") / name
+        if host.is_symlink():
+            argv += ["--symlink", os.readlink(host), f"/{name}"]
+        elif host.is_dir():
+            argv += ["--ro-bind", str(host), f"/{name}"]
+    for name in ETC_FILES:
+        argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    for mount in [*interpreter_mounts(), *mounts]:
+        if not mount.source.exists():
+            raise UserError("does not exist (needed inside the sandbox)", path=mount.source)
+        argv += ["--bind" if mount.writable else "--ro-bind", str(mount.source.resolve()), mount.target]
+    argv += ["--remount-ro", "/", "--chdir", cwd]
+    for key, value in sorted(env.items()):
+        argv += ["--setenv", key, value]
+    return [*argv, "/bin/sh", "-c", command]
+
+
+def run(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, str], limits: Limits, log: Path) -> SandboxResult:
+    """Run `command` in the sandbox, its stdout and stderr into `log`; never raises on its failure."""
+    argv = build_argv(command, mounts, cwd=cwd, env=env, limits=limits)
+    memory = limits.memory_mb * 1024 * 1024
+
+    def limit_memory() -> None:  # in the child, before bwrap starts: inherited by the sandbox
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    timed_out = False
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=limit_memory, start_new_session=True)
+        try:
+            exit_code = proc.wait(timeout=limits.seconds)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.killpg(proc.pid, signal.SIGKILL)  # bwrap's session; its PID namespace dies with it
+            proc.wait()
+            exit_code = None
+    seconds = time.monotonic() - started
+    if timed_out:
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(f"\n[viprepro] killed: the time limit of {limits.seconds:.0f} s was reached\n")
+    return SandboxResult(command=command, exit_code=exit_code, seconds=round(seconds, 3), timed_out=timed_out, log=str(log),
+                         mounts=[{"source": str(m.source), "target": m.target, "writable": m.writable} for m in mounts],
+                         limits=asdict(limits))
+
+
+def check_available() -> str | None:
+    """None when sandboxes can start here, else why not (e.g. no user namespaces in a container)."""
+    try:
+        bwrap = bwrap_path()
+    except UserError as exc:
+        return exc.message
+    probe = subprocess.run([bwrap, "--unshare-all", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+                            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "/bin/true"],
+                           capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        return f"bubblewrap cannot create a sandbox here: {probe.stderr.strip() or f'exit {probe.returncode}'}"
+    return None
