@@ -66,9 +66,7 @@ def train(
     epochs = recipe["epochs"]
     seed_everything(run.member_seed)
     model = initial_model(run)
-    from .checkpoint import state_digest
-
-    initial_digest = state_digest(model.state_dict())
+    initial_digest = checkpoint.state_digest(model.state_dict())
     model.to(run.device)
 
     generator = torch.Generator()
@@ -164,7 +162,7 @@ def train(
         "train_splits": list(recipe.get("train_splits", ["train"])),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-    final["final_weights_digest"] = state_digest(final["model"])
+    final["final_weights_digest"] = checkpoint.state_digest(final["model"])
     checkpoint.save(final, out)
     return final
 
