@@ -161,8 +161,8 @@ def bench_pipeline(cores: int = 8) -> None:
         base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
         base["tasks"] = ["classification"]
         config.write_text(yaml.safe_dump(base))
-        command = [str(REPO / ".venv/bin/snakemake"), "--cores", str(cores), "--snakefile", str(REPO / "Snakefile"),
-                   "--directory", tmp, "--configfile", str(config), "all"]
+        command = [str(REPO / ".venv/bin/snakemake"), "all", "--cores", str(cores), "--snakefile", str(REPO / "Snakefile"),
+                   "--directory", tmp, "--configfile", str(config)]
         env = {**os.environ, "PATH": f"{REPO / '.venv/bin'}{os.pathsep}{os.environ['PATH']}"}
         first, result = timed(subprocess.run, command, capture_output=True, text=True, env=env)
         if result.returncode:
