@@ -31,3 +31,11 @@ def pipeline_env() -> dict:
     env = dict(os.environ)
     env["PATH"] = f"{REPO / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def tiny_dataset(task, root: Path, options: dict) -> dict:
+    """Synthesise a task's dataset under root and cut its subset: the paths the tests use."""
+    made = task.synthesize(root / "synth", seed=0, options=dict(options))
+    task.subset(made["source"], made["manifests"], root / "subset", root / "hidden", link="hardlink", options={})
+    return {"root": root, "source": made["source"], "manifests": made["manifests"], "subset": root / "subset",
+            "hidden": root / "hidden", "gt": task.hidden_ground_truth(root / "hidden")}

@@ -74,3 +74,23 @@ def sha256_bytes(data: bytes) -> str:
 def canonical_digest(obj) -> str:
     """Digest of a JSON-serialisable object, independent of key order and formatting."""
     return sha256_bytes(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode())
+
+
+def read_submission_text(path: str | Path, *, bom_note: str = "; save the file as plain UTF-8") -> tuple[str | None, list[str]]:
+    """A text submission as strict validation reads it: (text or None, problems so far).
+
+    A UTF-8 byte-order mark is reported (with `bom_note`, what it does in this format) and
+    dropped so the rest can still be checked; a missing or non-UTF-8 file gives no text.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None, ["file not found"]
+    problems = []
+    if raw.startswith(b"\xef\xbb\xbf"):
+        problems.append(f"line 1: starts with a UTF-8 byte-order mark (BOM){bom_note}")
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8"), problems
+    except UnicodeDecodeError as exc:
+        return None, problems + [f"not UTF-8 text (byte {exc.start})"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from action_recognition_helpers import TINY
+from testutils import tiny_dataset
 
 from viprepro.tasks import get_task
 
@@ -17,7 +18,4 @@ def task():
 def ucf(tmp_path_factory, task):
     """{'root', 'source', 'manifests', 'subset', 'hidden', 'gt'} of the tiny dataset."""
     root = tmp_path_factory.mktemp("ucf")
-    made = task.synthesize(root / "synth", seed=0, options=dict(TINY))
-    task.subset(made["source"], made["manifests"], root / "subset", root / "hidden", link="hardlink", options={})
-    return {"root": root, "source": made["source"], "manifests": made["manifests"], "subset": root / "subset",
-            "hidden": root / "hidden", "gt": task.hidden_ground_truth(root / "hidden")}
+    return tiny_dataset(task, root, TINY)

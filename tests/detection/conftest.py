@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from detection_helpers import noisy_detections, read_json, write_json
+from detection_helpers import TINY, noisy_detections, read_json, write_json
+from testutils import tiny_dataset
 
 from viprepro.tasks import get_task
-from detection_helpers import TINY
 
 
 
@@ -32,10 +32,7 @@ def task():
 def coco(tmp_path_factory, task):
     """{'root', 'source', 'manifests', 'subset', 'hidden', 'gt'} of the tiny dataset (read only)."""
     root = tmp_path_factory.mktemp("coco")
-    made = task.synthesize(root / "synth", seed=0, options=dict(TINY))
-    task.subset(made["source"], made["manifests"], root / "subset", root / "hidden", link="hardlink", options={})
-    return {"root": root, "source": made["source"], "manifests": made["manifests"], "subset": root / "subset",
-            "hidden": root / "hidden", "gt": task.hidden_ground_truth(root / "hidden")}
+    return tiny_dataset(task, root, TINY)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from segmentation_helpers import ground_truth_by_int, perturbed, png
+from testutils import tiny_dataset
 
 from viprepro.tasks import get_task
 
@@ -21,11 +22,9 @@ def task():
 
 @pytest.fixture(scope="session")
 def minicity(tmp_path_factory, task):
-    """{'root', 'source', 'manifests', 'subset', 'hidden'} of the tiny dataset (read only)."""
+    """{'root', 'source', 'manifests', 'subset', 'hidden', 'gt'} of the tiny dataset (read only)."""
     root = tmp_path_factory.mktemp("minicity")
-    made = task.synthesize(root / "synth", seed=0, options=dict(TINY))
-    task.subset(made["source"], made["manifests"], root / "subset", root / "hidden", link="hardlink", options={})
-    return {"root": root, "source": made["source"], "manifests": made["manifests"], "subset": root / "subset", "hidden": root / "hidden"}
+    return tiny_dataset(task, root, TINY)
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@
 
 from __future__ import annotations
 
-import torchvision
 from torch import nn
 
 from ...errors import UserError
+from ...scratch import torchvision_from_scratch
+
 
 
 class Tiny3D(nn.Module):
@@ -38,17 +39,10 @@ class Tiny3D(nn.Module):
         return self.head(self.features(x))
 
 
-def _torchvision(name: str):
-    def build(num_classes: int, **kwargs) -> nn.Module:
-        return torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kwargs)
-
-    return build
-
-
 REGISTRY = {
-    "r3d_18": _torchvision("r3d_18"),
-    "mc3_18": _torchvision("mc3_18"),
-    "r2plus1d_18": _torchvision("r2plus1d_18"),
+    "r3d_18": torchvision_from_scratch("r3d_18"),
+    "mc3_18": torchvision_from_scratch("mc3_18"),
+    "r2plus1d_18": torchvision_from_scratch("r2plus1d_18"),
     "tiny3d": Tiny3D,
 }
 

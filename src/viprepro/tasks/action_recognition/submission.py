@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import UserError
-from ...fileio import write_text
+from ...fileio import read_submission_text, write_text
 
 MAX_LABELS = 5
 
@@ -53,18 +53,9 @@ def read_official(path: Path) -> tuple[list[str], list[list[int]]]:
 
 def parse_strict(path: Path, truth: dict[str, int], num_classes: int) -> tuple[dict[str, list[int]], list[str]]:
     """Rankings by clip, and every problem (empty: valid), each with its line."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        return {}, ["file not found"]
-    problems = []
-    if raw.startswith(b"\xef\xbb\xbf"):
-        problems.append("line 1: starts with a UTF-8 byte-order mark (BOM), which becomes part of the first clip name; save as plain UTF-8")
-        raw = raw[3:]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return {}, problems + [f"not UTF-8 text (byte {exc.start})"]
+    text, problems = read_submission_text(path, bom_note=", which becomes part of the first clip name; save as plain UTF-8")
+    if text is None:
+        return {}, problems
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()

@@ -18,6 +18,9 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from ...errors import UserError
+from ...scratch import torchvision_from_scratch
+
 
 class FullConvBottleneck(nn.Module):
     """A torchvision Bottleneck turned into a full convolution block.
@@ -78,17 +81,10 @@ class SmallResNet(nn.Module):
         return self.head(self.stages(self.stem(x)))
 
 
-def _torchvision(name: str):
-    def build(num_classes: int, **kwargs) -> nn.Module:
-        return torchvision.models.get_model(name, weights=None, num_classes=num_classes, **kwargs)
-
-    return build
-
-
 REGISTRY = {
-    "resnet18": _torchvision("resnet18"),
-    "resnet34": _torchvision("resnet34"),
-    "resnet50": _torchvision("resnet50"),
+    "resnet18": torchvision_from_scratch("resnet18"),
+    "resnet34": torchvision_from_scratch("resnet34"),
+    "resnet50": torchvision_from_scratch("resnet50"),
     "resnet50_fullconv": resnet50_fullconv,
     "resnet_small": SmallResNet,
 }
@@ -96,7 +92,5 @@ REGISTRY = {
 
 def build(name: str, num_classes: int, **kwargs) -> nn.Module:
     if name not in REGISTRY:
-        from ...errors import UserError
-
         raise UserError(f"unknown classification model '{name}' (known: {', '.join(sorted(REGISTRY))})", where="model.name")
     return REGISTRY[name](num_classes=num_classes, **kwargs)

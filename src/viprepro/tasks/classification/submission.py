@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 
 from ...errors import UserError
-from ...fileio import atomic_path
+from ...fileio import atomic_path, read_submission_text
 
 HEADER = ("Image IDs", "Predictions")
 
@@ -51,18 +51,9 @@ def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
 
 def validate(truth: dict[str, int], submission: Path, num_classes: int) -> list[str]:
     """Every problem of a submission, each with its line; an empty list means valid."""
-    try:
-        raw = Path(submission).read_bytes()
-    except FileNotFoundError:
-        return ["file not found"]
-    problems = []
-    if raw.startswith(b"\xef\xbb\xbf"):
-        problems.append("line 1: starts with a UTF-8 byte-order mark (BOM); save the file as plain UTF-8")
-        raw = raw[3:]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return problems + [f"not UTF-8 text (byte {exc.start})"]
+    text, problems = read_submission_text(submission)
+    if text is None:
+        return problems
     if not text.strip():
         return problems + ["the file is empty"]
     lines = text.splitlines()
