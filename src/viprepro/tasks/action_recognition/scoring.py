@@ -67,9 +67,10 @@ def padded(rankings: list[list[int]]) -> np.ndarray:
     return table
 
 
-def official_rankings(truth: dict[str, int], submission: Path) -> tuple[np.ndarray, list[str]]:
+def official_rankings(truth: dict[str, int], submission: Path, *,
+                      max_mb: float = text_format.DEFAULT_MAX_MB) -> tuple[np.ndarray, list[str]]:
     """Each ground-truth clip's ranking as the official script finds it, and notes on quirks."""
-    clips, labels = text_format.read_official(submission)
+    clips, labels = text_format.read_official(submission, max_mb=max_mb)
     first: dict[str, int] = {}
     for position, clip in enumerate(clips):
         first.setdefault(clip, position)
@@ -109,15 +110,16 @@ def refuse_random_draws(names: list[str], truth: np.ndarray, ranked: np.ndarray,
 
 def score(gt: Path, submission: Path, out: Path, *, mode: str, options: dict) -> dict:
     names = class_names(gt, options)
+    max_mb = options.get("max_submission_mb") or text_format.DEFAULT_MAX_MB
     truth_by_clip = read_labelled_clips(gt, len(names))
     if not truth_by_clip:
         raise UserError("the ground truth lists no clip", path=gt)
     truth = np.fromiter(truth_by_clip.values(), dtype=np.int64, count=len(truth_by_clip))
     if mode == "official":
-        ranked, notes = official_rankings(truth_by_clip, submission)
+        ranked, notes = official_rankings(truth_by_clip, submission, max_mb=max_mb)
         refuse_random_draws(list(truth_by_clip), truth, ranked, submission)
     elif mode == "strict":
-        rankings, problems = text_format.parse_strict(submission, truth_by_clip, len(names))
+        rankings, problems = text_format.parse_strict(submission, truth_by_clip, len(names), max_mb=max_mb)
         if problems:
             raise ValidationFailed(submission, problems)
         ranked, notes = padded([rankings[clip] for clip in truth_by_clip]), []

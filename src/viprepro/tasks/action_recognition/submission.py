@@ -12,8 +12,10 @@ import numpy as np
 
 from ...errors import UserError
 from ...fileio import read_submission_text, write_text
+from ...submission_io import check_file
 
 MAX_LABELS = 5
+DEFAULT_MAX_MB = 32.0  # the mod-UCF101 test split's file is about 0.2 MB
 
 
 def write_submission(path: Path, clips: list[str], ranked: np.ndarray) -> None:
@@ -22,7 +24,7 @@ def write_submission(path: Path, clips: list[str], ranked: np.ndarray) -> None:
     write_text(path, "\n".join(lines) + "\n")
 
 
-def read_official(path: Path) -> tuple[list[str], list[list[int]]]:
+def read_official(path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> tuple[list[str], list[list[int]]]:
     """The clip names and label lists exactly as the official scorer builds them.
 
     It splits each line on single spaces. A line with labels adds its clip and its labels; a
@@ -30,11 +32,10 @@ def read_official(path: Path) -> tuple[list[str], list[list[int]]]:
     list `[0]`, so the i-th clip gets the labels of line i+1 from then on. A label `int()`
     cannot read crashes the official script: refused here, naming the line.
     """
+    check_file(path, max_mb=max_mb)
     try:
         with open(path, encoding="utf-8") as fh:
             lines = fh.readlines()
-    except FileNotFoundError:
-        raise UserError("file not found", path=path) from None
     except UnicodeDecodeError as exc:
         raise UserError(f"the official scorer crashes on this file: not UTF-8 text (byte {exc.start})", path=path) from None
     clips, labels = [], []
@@ -51,9 +52,12 @@ def read_official(path: Path) -> tuple[list[str], list[list[int]]]:
     return clips, labels
 
 
-def parse_strict(path: Path, truth: dict[str, int], num_classes: int) -> tuple[dict[str, list[int]], list[str]]:
-    """Rankings by clip, and every problem (empty: valid), each with its line."""
-    text, problems = read_submission_text(path, bom_note=", which becomes part of the first clip name; save as plain UTF-8")
+def parse_strict(path: Path, truth: dict[str, int], num_classes: int, *,
+                 max_mb: float = DEFAULT_MAX_MB) -> tuple[dict[str, list[int]], list[str]]:
+    """Rankings by clip, and every problem (empty: valid), each with its line (the first
+    problems of a long list, with their `total`)."""
+    text, problems = read_submission_text(path, bom_note=", which becomes part of the first clip name; save as plain UTF-8",
+                                          max_mb=max_mb)
     if text is None:
         return {}, problems
     lines = text.split("\n")

@@ -23,6 +23,9 @@ except ImportError:
     pyspng = None
 
 SINGLE_CHANNEL_MODES = ("L", "P")
+# A PNG declares its size in its header: a few KB can declare gigapixels (a decompression
+# bomb). Cityscapes images have 2 megapixels; anything above this is refused undecoded.
+MAX_PIXELS = 1 << 26
 WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
 
@@ -45,6 +48,8 @@ def decode(data: bytes) -> tuple[str, str, tuple[int, int], np.ndarray]:
     """
     with Image.open(io.BytesIO(data)) as image:
         kind, mode, size = image.format, image.mode, image.size
+        if size[0] * size[1] > MAX_PIXELS:
+            raise ValueError(f"{size[0]}x{size[1]} pixels declared, above the {MAX_PIXELS >> 20} megapixel limit (a decompression bomb)")
         if pyspng is not None and _plain_gray(image):
             array = pyspng.load(data)
             if array.ndim == 3 and array.dtype == np.uint16:
