@@ -16,7 +16,7 @@ import pandas as pd
 
 from ...errors import UserError, ValidationFailed
 from ...scores_io import write_scores
-from ...submission_io import check_file
+from ...submission_io import check_file, encoding_problem
 from . import submission as csv_format
 
 SCORES_TXT = "scores.txt"
@@ -24,6 +24,10 @@ SCORES_TXT = "scores.txt"
 
 def _official_table(path: Path, max_mb: float) -> pd.DataFrame:
     check_file(path, max_mb=max_mb)
+    with open(path, "rb") as fh:
+        problem = encoding_problem(fh.read(4))
+    if problem:
+        raise UserError(f"the official scorer cannot read this file: {problem}", path=path)
     try:
         table = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError, OverflowError) as exc:

@@ -57,10 +57,13 @@ class JsonLimits:
                    max_item_bytes=int((options.get("max_item_kb") or defaults.max_item_bytes / 1024) * 1024))
 
 
-def _items(path: Path, limits: JsonLimits) -> Iterator[tuple[int, object]]:
+def _items(path: Path, limits: JsonLimits, *, syntax_first: bool = False) -> Iterator[tuple[int, object]]:
     """(position in the list, item) of every top-level item, parsed a batch at a time.
 
-    An item longer than `max_item_bytes` is yielded as `Oversize` without being parsed.
+    The whole file's structure is checked before the first item is yielded; with
+    `syntax_first` every batch is parsed once more beforehand, so that, as with the official
+    scorer's `json.load`, a syntax error anywhere wins over a bad item. An item longer than
+    `max_item_bytes` is yielded as `Oversize` without being parsed.
     """
     data = submission_io.read_bytes(path, max_mb=limits.max_mb)
     if data.startswith(b"\xef\xbb\xbf"):
@@ -69,9 +72,12 @@ def _items(path: Path, limits: JsonLimits) -> Iterator[tuple[int, object]]:
     problem = submission_io.encoding_problem(data)
     if problem:
         raise UserError(problem, path=path)
+    spans = list(submission_io.scan_json_array(data, path, max_depth=limits.max_depth, max_item_bytes=limits.max_item_bytes))
+    for kind, start, end in spans if syntax_first else ():
+        if kind == "batch":
+            submission_io.parse_batch(data, start, end, path)
     index = 0
-    for kind, start, end in submission_io.scan_json_array(data, path, max_depth=limits.max_depth,
-                                                          max_item_bytes=limits.max_item_bytes):
+    for kind, start, end in spans:
         if kind == "oversize":
             yield index, Oversize(end - start, submission_io.position(data, start))
             index += 1
@@ -107,7 +113,7 @@ def read_detections(gt: dict, path: Path, *, mode: str, limits: JsonLimits = Jso
     detections: list[dict] = []
     problems = ProblemList()
     count = 0
-    for index, det in _items(path, limits):
+    for index, det in _items(path, limits, syntax_first=mode == "official"):
         count += 1
         if mode == "official":
             failure = _official_failure_of(index, det, image_ids)

@@ -117,7 +117,7 @@ def measure(data: bytes, member: str, gt_path: Path, inst_path: Path) -> ImageRe
         kind, mode, size, pred = decode(data)
     except Exception as exc:  # PIL and libspng raise many types for broken files
         result.problems.append(f"{member}: not a readable PNG ({type(exc).__name__}: {exc})")
-        result.fatal = f"Unable to load {member}"
+        result.fatal = f"Unable to load {member} ({type(exc).__name__}: {exc})"
         return result
     gt = _decode_gt(gt_path)
     if kind != "PNG":
