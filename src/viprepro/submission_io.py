@@ -35,7 +35,7 @@ import numpy as np
 from .errors import UserError
 
 MB = 1 << 20
-CHUNK = 1 << 20
+CHUNK = 1 << 18  # bytes scanned at a time: its temporaries stay near 10 MB
 KEEP_PROBLEMS = 100
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_ITEM_BYTES = 1 << 20

@@ -7,6 +7,7 @@ labels ranked best first in the mod-UCF101 index space 1..K.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -24,31 +25,42 @@ def write_submission(path: Path, clips: list[str], ranked: np.ndarray) -> None:
     write_text(path, "\n".join(lines) + "\n")
 
 
-def read_official(path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> tuple[list[str], list[list[int]]]:
-    """The clip names and label lists exactly as the official scorer builds them.
+def iter_official(path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> Iterator[tuple[int, str | None, list[int]]]:
+    """(line number, clip or None, labels) of each line as the official scorer reads it, one at a time.
 
     It splits each line on single spaces. A line with labels adds its clip and its labels; a
     line without (a bare clip name, a blank line, a tab-separated line) adds only the label
-    list `[0]`, so the i-th clip gets the labels of line i+1 from then on. A label `int()`
-    cannot read crashes the official script: refused here, naming the line.
+    list `[0]` (None for the clip), so the i-th clip gets the labels of line i+1 from then on.
+    A label `int()` cannot read crashes the official script: refused here, naming the line.
     """
     check_file(path, max_mb=max_mb)
     try:
         with open(path, encoding="utf-8") as fh:
-            lines = fh.readlines()
+            for number, line in enumerate(fh, start=1):
+                parts = line.split(" ")
+                if len(parts) < 2:
+                    yield number, None, NO_LABELS
+                    continue
+                try:
+                    labels = [int(label) for label in parts[1:]]
+                except ValueError as exc:
+                    raise UserError(f"the official scorer crashes on this line ({str(exc)[:200]}); strict mode lists every problem",
+                                    path=path, where=f"line {number}") from None
+                yield number, parts[0], labels
     except UnicodeDecodeError as exc:
         raise UserError(f"the official scorer crashes on this file: not UTF-8 text (byte {exc.start})", path=path) from None
+
+
+NO_LABELS = [0]  # shared: what a line without labels adds (read only)
+
+
+def read_official(path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> tuple[list[str], list[list[int]]]:
+    """The clip names and label lists exactly as the official scorer builds them (see `iter_official`)."""
     clips, labels = [], []
-    for number, line in enumerate(lines, start=1):
-        parts = line.split(" ")
-        if len(parts) < 2:
-            labels.append([0])
-            continue
-        try:
-            labels.append([int(label) for label in parts[1:]])
-        except ValueError as exc:
-            raise UserError(f"the official scorer crashes on this line ({exc}); strict mode lists every problem", path=path, where=f"line {number}") from None
-        clips.append(parts[0])
+    for _, clip, ranking in iter_official(path, max_mb=max_mb):
+        labels.append(ranking)
+        if clip is not None:
+            clips.append(clip)
     return clips, labels
 
 
