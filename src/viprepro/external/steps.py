@@ -145,8 +145,6 @@ def _sandbox_env(threads: int, seed: int) -> dict[str, str]:
 def run_step(step: str, part: dict, *, environment: Path, subset: Path, output: Path, log: Path, threads: int, seed: int,
              model_dir: Path | None = None) -> sandbox.SandboxResult:
     """Run the `train` or `predict` command in the sandbox with `output` as its only writable folder."""
-    limits = part["limits"]
-    minutes = limits["train_minutes"] if step == "train" else limits["predict_minutes"]
     mounts = [sandbox.Mount(Path(part["repository"]), REPO), sandbox.Mount(Path(environment) / "venv", ENV),
               sandbox.Mount(_public_subset(subset), DATA), sandbox.Mount(Path(output), OUTPUT, writable=True)]
     if step == "predict":
@@ -155,9 +153,16 @@ def run_step(step: str, part: dict, *, environment: Path, subset: Path, output: 
         mounts.append(sandbox.Mount(Path(model_dir), MODEL))
     Path(output).mkdir(parents=True, exist_ok=True)
     command = render(part[step], step, threads=threads, seed=seed)
-    return sandbox.run(command, mounts, cwd=REPO, env=_sandbox_env(threads, seed),
-                       limits=sandbox.Limits(seconds=minutes * 60, memory_mb=limits["memory_mb"], tmp_mb=limits["tmp_mb"]),
-                       log=log)
+    return sandbox.run(command, mounts, cwd=REPO, env=_sandbox_env(threads, seed), limits=step_limits(limits, step, threads), log=log)
+
+
+def step_limits(limits: dict, step: str, threads: int) -> sandbox.Limits:
+    """The sandbox limits of one step from the spec's `limits` mapping."""
+    minutes = limits["train_minutes"] if step == "train" else limits["predict_minutes"]
+    cpu = limits.get("cpu_minutes")
+    return sandbox.Limits(seconds=minutes * 60, memory_mb=limits["memory_mb"], tmp_mb=limits["tmp_mb"],
+                          processes=limits.get("processes", 512), disk_mb=limits.get("disk_mb", 10240),
+                          cpu_seconds=None if cpu is None else cpu * 60, threads=threads)
 
 
 def collect_submission(output: Path, filename: str, target: Path) -> str:
