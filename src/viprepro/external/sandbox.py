@@ -54,8 +54,10 @@ class SandboxResult:
     log: str
     mounts: list[dict] = field(default_factory=list)
     limits: dict = field(default_factory=dict)
-    resource_limit: dict | None = None  # {"limit": memory|processes|cpu_time|disk, "detail": ...}
+    resource_limit: dict | None = None  # {"limit": memory|processes|cpu_time|disk|wall_time, "detail": ...}
     enforcement: str = ""  # how the limits were enforced on this machine
+    network: bool = False
+    audits: dict = field(default_factory=dict)  # filled by the step: {name: {"passed", "detail", "problems"}}
 
     @property
     def ok(self) -> bool:
@@ -81,17 +83,22 @@ def interpreter_mounts() -> list[Mount]:
     return [Mount(prefix, str(prefix))]
 
 
-def build_argv(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, str], limits: Limits) -> list[str]:
+# With network (installing dependencies only): name resolution and certificate authorities.
+NETWORK_ETC = ("resolv.conf", "ssl", "ca-certificates", "pki", "pip.conf")
+
+
+def build_argv(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, str], limits: Limits,
+               network: bool = False) -> list[str]:
     """The bwrap command line that runs `command` with /bin/sh inside the sandbox."""
-    argv = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
-            "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+    argv = [bwrap_path(), "--unshare-all", *(["--share-net"] if network else []), "--die-with-parent", "--new-session",
+            "--cap-drop", "ALL", "--clearenv", "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         host = Path("/") / name
         if host.is_symlink():
             argv += ["--symlink", os.readlink(host), f"/{name}"]
         elif host.is_dir():
             argv += ["--ro-bind", str(host), f"/{name}"]
-    for name in ETC_FILES:
+    for name in ETC_FILES + (NETWORK_ETC if network else ()):
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     for mount in [*interpreter_mounts(), *mounts]:
@@ -104,12 +111,13 @@ def build_argv(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, st
     return [*argv, "/bin/sh", "-c", command]
 
 
-def run(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, str], limits: Limits, log: Path) -> SandboxResult:
+def run(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, str], limits: Limits, log: Path,
+        network: bool = False) -> SandboxResult:
     """Run `command` in the sandbox, its stdout and stderr into `log`; never raises on its failure.
 
     The writable mount is the output folder whose size `limits.disk_mb` bounds.
     """
-    argv = build_argv(command, mounts, cwd=cwd, env=env, limits=limits)
+    argv = build_argv(command, mounts, cwd=cwd, env=env, limits=limits, network=network)
     output = next((m.source for m in mounts if m.writable), None)
     tree = TreeLimits(memory_mb=limits.memory_mb, processes=limits.processes, disk_mb=limits.disk_mb,
                       cpu_seconds=limits.cpu_seconds or limits.seconds * limits.threads)
@@ -132,7 +140,7 @@ def run(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, str], lim
             out.write(f"\n[viprepro] killed: {why}\n")
     return SandboxResult(command=command, exit_code=exit_code, seconds=round(seconds, 3), timed_out=timed_out, log=str(log),
                          mounts=[{"source": str(m.source), "target": m.target, "writable": m.writable} for m in mounts],
-                         limits=asdict(limits), resource_limit=hit, enforcement=enforcer.description)
+                         limits=asdict(limits), resource_limit=hit, enforcement=enforcer.description, network=network)
 
 
 def check_available() -> str | None:
