@@ -6,7 +6,8 @@ the audit could not tell an honest submission from one that tried. So each forbi
 replaced inside the sandbox by a decoy: the same file and folder names, every file empty,
 nothing of the real content. The decoy lives in a host folder watched with inotify
 (IN_OPEN, IN_ACCESS: the kernel reports opens through bind mounts too), so every file the
-participant's code opens in it, and every decoy folder it lists, is logged by name.
+participant's code opens in it, and every decoy folder it lists (a folder's listing is an
+IN_ACCESS on it; bwrap only opens a mount's source), is logged by name.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Watcher:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")
         self.owner: dict[int, tuple[Decoy, str]] = {}
         for decoy in decoys:
-            for current, _, _ in os.walk(decoy.folder):
+            for current in [current for current, _, _ in os.walk(decoy.folder)]:  # listed before any watch exists
                 rel = Path(current).relative_to(decoy.folder).as_posix()
                 inside = decoy.target if rel == "." else f"{decoy.target}/{rel}"
                 wd = libc.inotify_add_watch(self.fd, os.fsencode(current), IN_OPEN | IN_ACCESS)
@@ -103,6 +104,8 @@ class Watcher:
                 offset += _EVENT.size + length
                 if wd not in self.owner:
                     continue
+                if not name and not mask & IN_ACCESS:
+                    continue  # a watched folder opened but not read: bwrap opens each bind mount's source
                 decoy, inside = self.owner[wd]
                 what = f"{'listed' if mask & IN_ISDIR or not name else 'opened'} {inside}/{name}".rstrip("/")
                 if what not in self.attempts[decoy.name]:

@@ -139,7 +139,7 @@ def build_environment(part: dict, out: Path, *, log: Path, forbidden: list[Path]
     it), the repository read only, the venv as its one writable folder, decoys in place of
     `forbidden`. A local path or sdist among the requirements thus runs the participant's
     code where it cannot reach the hidden data. The record lists the installed distributions
-    (pip freeze, which reads metadata only), the requirements' digest, the install's audits
+    (from their metadata files: nothing of theirs runs on the host), the requirements' digest, the install's audits
     and resource limit hit, if any.
     """
     repo = Path(part["repository"])
@@ -152,14 +152,24 @@ def build_environment(part: dict, out: Path, *, log: Path, forbidden: list[Path]
         if part["requirements"]:
             requirements_digest = sha256_file(repo / part["requirements"])
             install = _install(part, venv, tmp, log=log, forbidden=forbidden)
-        freeze = _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "freeze", "--all"], log,
-                      capture=True)
         record = {"requirements": part["requirements"], "requirements_sha256": requirements_digest,
-                  "packages": sorted(l for l in freeze.splitlines() if l.strip()), "python": sys.version.split()[0],
+                  "packages": installed_packages(venv), "python": sys.version.split()[0],
                   "pip_args": part["pip_args"], "install": install,
                   "audits": install["audits"] if install else {}, "resource_limit": install["resource_limit"] if install else None}
         write_json(tmp / "environment.json", record)
     return record
+
+
+def installed_packages(venv: Path) -> list[str]:
+    """'name==version' of every distribution in the venv, read from its metadata files.
+
+    Not `pip freeze`: that starts the venv's interpreter, which would run any `.pth` file the
+    participant's packages installed, on the host.
+    """
+    import importlib.metadata
+
+    paths = [str(p) for p in sorted(Path(venv).glob("lib/python*/site-packages"))]
+    return sorted({f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions(path=paths) if d.metadata["Name"]})
 
 
 def _install(part: dict, venv: Path, scratch: Path, *, log: Path, forbidden: list[Path]) -> dict:
