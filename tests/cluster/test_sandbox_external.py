@@ -332,6 +332,22 @@ def test_resource_limits_end_the_whole_tree(sandbox_ready, tmp_path, name):
     assert record["resource_limit"]["limit"] == expected and record["enforcement"]
 
 
+@pytest.mark.parametrize("name", ["many_processes_each_under_the_memory_limit", "output_folder_growing_without_end", "cpu_time"])
+def test_rlimit_fallback_polls_the_tree(sandbox_ready, tmp_path, name):
+    """Without a cgroup (forced here), polling the tree still ends it; the record says how it was enforced.
+    The fork bomb is left out: as root, with RLIMIT_NPROC ignored, polling is all that bounds it."""
+    from viprepro.external import sandbox
+
+    command, limits, expected = HOGS[name]
+    output = tmp_path / "output"
+    output.mkdir()
+    result = sandbox.run(command, [sandbox.Mount(output, "/submission/output", writable=True)], cwd="/",
+                         env={"PATH": "/usr/bin:/bin"}, log=tmp_path / "hog.log", backend="rlimit",
+                         limits=sandbox.Limits(seconds=90, **{"memory_mb": 1000, "processes": 64, "disk_mb": 1000, **limits}))
+    assert result.resource_limit and result.resource_limit["limit"] == expected, (result.resource_limit, Path(result.log).read_text()[-2000:])
+    assert "rlimits and polling" in result.enforcement and result.seconds < 60 and _leftover_hogs() == []
+
+
 def test_limits_come_from_the_spec(sandbox_ready, dataset, tmp_path):
     repo = tmp_path / "forker"
     repo.mkdir()

@@ -276,8 +276,16 @@ class Enforcer:
 
     def kill(self, proc: subprocess.Popen) -> None:
         """Kill bwrap's session (its PID namespace dies with it) and whatever is left in the groups."""
+        tree = self._tree(proc)[1:] if self.backend == "rlimit" else []
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+        if tree:  # no group to empty: kill the processes seen, and wait until they are gone
+            import psutil
+
+            for child in tree:
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
+            psutil.wait_procs(tree, timeout=5)
         if self.backend == "cgroup2":
             with contextlib.suppress(OSError):
                 _write(self.groups[""] / "cgroup.kill", 1)

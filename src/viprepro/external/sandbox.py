@@ -112,16 +112,17 @@ def build_argv(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, st
 
 
 def run(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, str], limits: Limits, log: Path,
-        network: bool = False) -> SandboxResult:
+        network: bool = False, backend: str | None = None) -> SandboxResult:
     """Run `command` in the sandbox, its stdout and stderr into `log`; never raises on its failure.
 
-    The writable mount is the output folder whose size `limits.disk_mb` bounds.
+    The writable mount is the output folder whose size `limits.disk_mb` bounds; `backend`
+    forces how the tree's limits are enforced (default: the strongest the machine allows).
     """
     argv = build_argv(command, mounts, cwd=cwd, env=env, limits=limits, network=network)
     output = next((m.source for m in mounts if m.writable), None)
     tree = TreeLimits(memory_mb=limits.memory_mb, processes=limits.processes, disk_mb=limits.disk_mb,
                       cpu_seconds=limits.cpu_seconds or limits.seconds * limits.threads)
-    enforcer = Enforcer(tree, output if output is not None else Path("/nonexistent"))
+    enforcer = Enforcer(tree, output if output is not None else Path("/nonexistent"), backend=backend)
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
