@@ -357,7 +357,7 @@ def test_limits_come_from_the_spec(sandbox_ready, dataset, tmp_path):
     build_environment(part, tmp_path / "env", log=tmp_path / "env.log")
     result = run_step("train", part, environment=tmp_path / "env", subset=dataset["subset"], output=tmp_path / "out",
                       log=tmp_path / "train.log", threads=1, seed=0)
-    assert result.resource_limit["limit"] == "processes" and "16 processes" in result.resource_limit["detail"]
+    assert result.resource_limit["limit"] == "processes" and "16 processes" in result.resource_limit["detail"], result.resource_limit
 
 
 # --- decoys, audits, the install in the sandbox (issue 12) ---------------------------------

@@ -204,22 +204,28 @@ class Enforcer:
         cpu = self._cpu_seconds(proc)
         if cpu > self.limits.cpu_seconds:
             return {"limit": "cpu_time", "detail": f"{cpu:.1f} s of CPU time, above the limit of {self.limits.cpu_seconds:g} s"}
-        written = folder_bytes(self.output)
-        if written >= self.limits.disk_mb * MB:
-            return {"limit": "disk", "detail": f"the output folder grew to {written / MB:.0f} MB, the limit is {self.limits.disk_mb} MB"}
+        hit = self._counted_hit()
+        if hit or self.backend != "rlimit":
+            return hit
+        tree = self._tree(proc)
+        if len(tree) > self.limits.processes:
+            return {"limit": "processes", "detail": f"{len(tree)} processes, above the limit of {self.limits.processes}"}
+        rss = sum(p.memory_info().rss for p in tree if p.is_running())
+        if rss > self.limits.memory_mb * MB:
+            return {"limit": "memory", "detail": f"the tree's resident memory reached {rss / MB:.0f} MB, the limit is {self.limits.memory_mb} MB"}
+        return None
+
+    def _counted_hit(self) -> dict | None:
+        """A limit the groups' counters (OOM kills, refused forks) or the output folder's size show."""
         kills = self._oom_kills()
         if kills:
             return {"limit": "memory", "detail": f"{kills} process(es) killed by the kernel at the tree's memory limit of {self.limits.memory_mb} MB"}
-        pids_hit = self._pids_events()
-        if pids_hit:
-            return {"limit": "processes", "detail": f"the tree tried to exceed {self.limits.processes} processes ({pids_hit} fork(s) refused)"}
-        if self.backend == "rlimit":
-            tree = self._tree(proc)
-            if len(tree) > self.limits.processes:
-                return {"limit": "processes", "detail": f"{len(tree)} processes, above the limit of {self.limits.processes}"}
-            rss = sum(p.memory_info().rss for p in tree if p.is_running())
-            if rss > self.limits.memory_mb * MB:
-                return {"limit": "memory", "detail": f"the tree's resident memory reached {rss / MB:.0f} MB, the limit is {self.limits.memory_mb} MB"}
+        refused = self._pids_events()
+        if refused:
+            return {"limit": "processes", "detail": f"{refused} fork(s) refused at the limit of {self.limits.processes} processes"}
+        written = folder_bytes(self.output)
+        if written >= self.limits.disk_mb * MB:
+            return {"limit": "disk", "detail": f"the output folder grew to {written / MB:.0f} MB, the limit is {self.limits.disk_mb} MB"}
         return None
 
     def _pids_events(self) -> int:
@@ -259,20 +265,11 @@ class Enforcer:
         return code, False, hit
 
     def _hit_after(self, code: int) -> dict | None:
-        """A limit the finished tree ran into (an OOM kill, a refused fork, a full disk)."""
-        kills = self._oom_kills()
-        if kills:
-            return {"limit": "memory", "detail": f"{kills} process(es) killed by the kernel at the memory limit of {self.limits.memory_mb} MB"}
-        refused = self._pids_events()
-        if refused:
-            return {"limit": "processes", "detail": f"{refused} fork(s) refused at the limit of {self.limits.processes} processes"}
-        written = folder_bytes(self.output)
-        if written >= self.limits.disk_mb * MB:
-            return {"limit": "disk", "detail": f"the output folder reached the {self.limits.disk_mb} MB limit"}
-        cpu_signal = code in (-signal.SIGXCPU, 128 + signal.SIGXCPU)
-        if cpu_signal and self.backend == "rlimit":
-            return {"limit": "cpu_time", "detail": f"a process used its CPU time limit of {self.limits.cpu_seconds:g} s"}
-        return None
+        """A limit the finished tree ran into (an OOM kill, a refused fork, a full disk, SIGXCPU)."""
+        hit = self._counted_hit()
+        if hit is None and self.backend == "rlimit" and code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
+            hit = {"limit": "cpu_time", "detail": f"a process used its CPU time limit of {self.limits.cpu_seconds:g} s"}
+        return hit
 
     def kill(self, proc: subprocess.Popen) -> None:
         """Kill bwrap's session (its PID namespace dies with it) and whatever is left in the groups."""
