@@ -13,7 +13,7 @@ import numpy as np
 
 from ...errors import UserError
 from ...fileio import read_submission_text, write_text
-from ...submission_io import check_file
+from ...submission_io import check_file, encoding_problem
 
 MAX_LABELS = 5
 DEFAULT_MAX_MB = 32.0  # the mod-UCF101 test split's file is about 0.2 MB
@@ -34,6 +34,10 @@ def iter_official(path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> Iterator[tup
     A label `int()` cannot read crashes the official script: refused here, naming the line.
     """
     check_file(path, max_mb=max_mb)
+    with open(path, "rb") as fh:
+        problem = encoding_problem(fh.read(4))
+    if problem:
+        raise UserError(f"the official scorer crashes on this file: {problem}", path=path)
     try:
         with open(path, encoding="utf-8") as fh:
             for number, line in enumerate(fh, start=1):
