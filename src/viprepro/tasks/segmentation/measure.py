@@ -8,6 +8,7 @@ instances, and nothing kept but the counts, so memory stays at one image.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +47,10 @@ def decode(data: bytes) -> tuple[str, str, tuple[int, int], np.ndarray]:
     through libspng when pyspng is installed, about twice as fast as Pillow; Pillow reads the
     header and decodes everything else.
     """
-    with Image.open(io.BytesIO(data)) as image:
+    with warnings.catch_warnings():  # Pillow's own bomb warning: MAX_PIXELS below decides
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data))
+    with image:
         kind, mode, size = image.format, image.mode, image.size
         if size[0] * size[1] > MAX_PIXELS:
             raise ValueError(f"{size[0]}x{size[1]} pixels declared, above the {MAX_PIXELS >> 20} megapixel limit (a decompression bomb)")
