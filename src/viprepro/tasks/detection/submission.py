@@ -4,7 +4,7 @@
 `category_id` the original COCO id. Written one detection per line (with a CSV twin for
 spreadsheets). Read a batch of items at a time within a size, depth and item-length limit
 (`submission_io.scan_json_array`), so memory is the file plus the detections kept (about
-eight times the file for a valid one) whatever the file holds, and checked item by item:
+six times the file for a valid one) whatever the file holds, and checked item by item:
 strict mode counts every problem, official mode stops where the official scorer would.
 """
 
