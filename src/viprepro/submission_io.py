@@ -10,8 +10,8 @@ valid file of that size needs:
 - `check_file` refuses what is not a regular file of at most `max_mb` before it is opened.
 - `ProblemList` counts every problem but stores only the first `keep` (the messages of ten
   million bad rows would need gigabytes; the command line shows 20).
-- `SafeZip` checks the member count in the zip's end record before the central directory is
-  parsed, and each member's declared size, compression method and encryption before it is
+- `SafeZip` checks the member count and the central directory's size in the zip's end
+  record before the directory is parsed, and each member's declared size, compression method and encryption before it is
   read; members are read in chunks, never beyond their declared size (zipfile stops there,
   and a lying CRC or size then fails the read).
 - `scan_json_array` finds the top-level items of a JSON array with vectorised passes over
@@ -134,6 +134,8 @@ def decode_utf8(data: bytes, path: str | Path) -> str:
 
 # Methods zipfile reads; bzip2 and LZMA it decompresses without an output bound per call, so a
 # few KB of either can expand to gigabytes before a size is checked: refused like the others.
+MAX_DIRECTORY_MB = 64  # 100,000 members with 600-byte names
+
 READABLE_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
 METHOD_NAMES = {1: "shrink", 6: "implode", 9: "deflate64", 12: "bzip2", 14: "LZMA", 93: "Zstandard", 95: "xz",
                 96: "JPEG", 97: "WavPack", 98: "PPMd", 99: "AES encryption"}
@@ -185,6 +187,9 @@ class SafeZip:
                 end = zipfile._EndRecData(fh)  # the end record: member count, before the directory is parsed
             if end is None:
                 raise zipfile.BadZipFile("File is not a zip file")
+            if end[zipfile._ECD_SIZE] > MAX_DIRECTORY_MB * MB:  # zipfile reads the whole directory into memory
+                raise UserError(f"the zip's central directory is {end[zipfile._ECD_SIZE] / MB:.0f} MB, above the "
+                                f"{MAX_DIRECTORY_MB} MB a zip of {limits.members} members needs", path=self.path)
             if end[zipfile._ECD_ENTRIES_TOTAL] > limits.members:
                 raise UserError(f"the zip declares {end[zipfile._ECD_ENTRIES_TOTAL]} members, above the limit of "
                                 f"{limits.members}; raise it with --max-members", path=self.path)

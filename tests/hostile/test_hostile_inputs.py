@@ -107,6 +107,15 @@ def test_too_many_members_and_too_many_bytes_are_options(datasets, tmp_path, cap
     refused(capsys, "segmentation", gt, path, tmp_path, "above the 0.001 MB limit", "--max-total-mb", extra=("--max-total-mb", "0.001"))
 
 
+def test_a_huge_central_directory_is_refused_before_it_is_read(datasets, tmp_path, capsys):
+    import struct
+
+    data = bytearray(datasets["segmentation"]["valid"].read_bytes())
+    struct.pack_into("<I", data, data.rfind(b"PK\x05\x06") + 12, 100 << 20)  # the end record's directory size
+    gt, path = _segmentation_zip(datasets, tmp_path, "directory.zip", bytes(data))
+    refused(capsys, "segmentation", gt, path, tmp_path, "central directory is 100 MB")
+
+
 def test_png_decompression_bomb(datasets, tmp_path, capsys):
     from PIL import Image
     import io
