@@ -1,13 +1,16 @@
 # Participants' own code (`kind: external` specs): their environment, then their training and
-# prediction commands in the bubblewrap sandbox instead of our engine. The submission file
-# the prediction writes is scored and judged by the same rules as every other submission.
+# prediction commands, all in the bubblewrap sandbox instead of our engine, with decoys where
+# the hidden ground truth and the source dataset are (--forbid). The submission file the
+# prediction writes is scored and judged by the same rules as every other submission; a
+# limit hit or a failed audit leaves placeholder outputs and a record the verdict judges.
 
 
 localrules:
     external_environment,
 
 
-# On the login node: pip may need the network, which compute nodes and the sandbox lack.
+# On the login node: pip may need the network, which compute nodes lack (the install runs in
+# the sandbox, whose network namespace is shared with the host's for this step only).
 rule external_environment:
     output:
         directory("results/{task}/{submission}/external/environment"),
@@ -17,6 +20,7 @@ rule external_environment:
     params:
         script=script("external.py"),
         job=job_options("external_environment"),
+        forbid=forbidden_paths,
     wildcard_constraints:
         submission=EXTERNAL_SUBMISSIONS,
     log:
@@ -24,7 +28,7 @@ rule external_environment:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {params.script} environment --spec {input.spec} --out {output} {params.job} > {log} 2>&1"
+        "python {params.script} environment --spec {input.spec} --out {output} --forbid {params.forbid} {params.job} > {log} 2>&1"
 
 
 rule train_external:
@@ -39,6 +43,7 @@ rule train_external:
     params:
         script=script("external.py"),
         job=job_options("train_external"),
+        forbid=forbidden_paths,
     wildcard_constraints:
         submission=EXTERNAL_SUBMISSIONS,
     log:
@@ -53,7 +58,8 @@ rule train_external:
         "../envs/viprepro.yaml"
     shell:
         "python {params.script} train --spec {input.spec} --environment {input.environment} --subset {input.subset}"
-        " --seed {wildcards.seed} --out {output.model} --record {output.record} --threads {threads} {params.job} > {log} 2>&1"
+        " --seed {wildcards.seed} --out {output.model} --record {output.record} --threads {threads} --forbid {params.forbid}"
+        " {params.job} > {log} 2>&1"
 
 
 rule predict_external:
@@ -69,6 +75,7 @@ rule predict_external:
     params:
         script=script("external.py"),
         job=job_options("predict_external"),
+        forbid=forbidden_paths,
     wildcard_constraints:
         submission=EXTERNAL_SUBMISSIONS,
         ext="csv|zip|json|txt",
@@ -85,4 +92,4 @@ rule predict_external:
     shell:
         "python {params.script} predict --spec {input.spec} --environment {input.environment} --subset {input.subset}"
         " --model-dir {input.model} --seed {wildcards.seed} --out {output.submission} --record {output.record}"
-        " --threads {threads} {params.job} > {log} 2>&1"
+        " --threads {threads} --forbid {params.forbid} {params.job} > {log} 2>&1"

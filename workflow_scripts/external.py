@@ -6,9 +6,12 @@
     python workflow_scripts/external.py predict --spec SPEC --environment ENV --subset SUBSET --seed 0 \
         --model-dir .../external/train --out .../seed_0/submission.csv --record .../submission.csv.record.json
 
-Training and prediction run in the bubblewrap sandbox (viprepro.external.sandbox); the
-environment is built outside it, where pip may reach its index. Every step is an MLflow
-run with the command, its exit code, its duration and its log.
+Installing, training and prediction all run in the bubblewrap sandbox (viprepro.external),
+the install with network, decoys in place of the --forbid folders. Every step is an MLflow
+run with the command, its exit code, its duration and its log. Its record carries `audits`
+and `resource_limit`; a limit hit or a failed audit is not a failed job: the record says it,
+the outputs are placeholders (an empty training folder, an empty submission file, the
+record's `placeholder: true`) and the verdict judges it (`resource_limit`, `audit_failed`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     for sub in (env, train, predict):
         sub.add_argument("--spec", required=True, type=Path)
         sub.add_argument("--out", required=True, type=Path)
+        sub.add_argument("--forbid", nargs="*", type=Path, default=[],
+                         help="folders the participant's code must not read (hidden ground truth, source dataset): decoys stand there")
         add_job_arguments(sub)
     for sub in (train, predict):
         sub.add_argument("--environment", required=True, type=Path)
@@ -64,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
             if args.step == "environment":
                 log = args.out.parent / "environment.log"
                 try:
-                    record = build_environment(part, args.out, log=log)
+                    record = build_environment(part, args.out, log=log, forbidden=args.forbid)
                 finally:
                     if log.exists():
                         mlrun.log_artifact(log)
@@ -79,8 +84,18 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stopped(record: dict) -> str | None:
+    """Why a step's record means the next step must not run (a limit hit, a failed audit), or None."""
+    if record.get("resource_limit"):
+        return f"{record['resource_limit']['limit']} limit"
+    failed = [name for name, audit in (record.get("audits") or {}).items() if not audit["passed"]]
+    return f"failed audit(s): {', '.join(failed)}" if failed else None
+
+
 def _sandboxed(args, spec: dict, part: dict, mlrun, *, manifest_digest: str) -> None:
-    """The train or predict step: run, record, log; a failed command fails the job."""
+    """The train or predict step: run, record, log. A failed command fails the job; a limit hit
+    or a failed audit writes its record and placeholder outputs for the verdict to judge."""
+    import json
     import tempfile
 
     from viprepro.errors import UserError
@@ -90,27 +105,51 @@ def _sandboxed(args, spec: dict, part: dict, mlrun, *, manifest_digest: str) -> 
 
     step = args.step
     log = args.record.with_name(f"{step}.log")
+    earlier = args.environment / "environment.json" if step == "train" else args.model_dir.parent / "train_record.json"
+    before = json.loads(earlier.read_text()) if earlier.is_file() else {}
+    stopped = _stopped(before)
     with tempfile.TemporaryDirectory(prefix=f".{step}-", dir=args.record.parent) as scratch:
         output = Path(scratch) / "output"
-        result = run_step(step, part, environment=args.environment, subset=args.subset, output=output, log=log,
-                          threads=args.threads, seed=args.seed, model_dir=args.model_dir if step == "predict" else None)
-        record = {"step": step, "seed": args.seed, "template": part[step], **result.as_record()}
-        mlrun.log_params({"command": result.command})
-        mlrun.log_metrics({"exit_code": -1 if result.exit_code is None else result.exit_code, "seconds": result.seconds,
-                           "timed_out": int(result.timed_out)})
+        record = {"step": step, "seed": args.seed, "template": part[step], "audits": {}, "resource_limit": None}
+        if stopped:  # carried over: the verdict sees the first step's audits and limit in every record
+            output.mkdir()
+            record.update(placeholder=True, skipped=f"not run: the {earlier.stem.replace('_record', '')} step ended with {stopped}",
+                          audits=before.get("audits") or {}, resource_limit=before.get("resource_limit"))
+            log.write_text(f"[viprepro] {record['skipped']}\n")
+        else:
+            result = run_step(step, part, environment=args.environment, subset=args.subset, output=output, log=log,
+                              threads=args.threads, seed=args.seed, model_dir=args.model_dir if step == "predict" else None,
+                              forbidden=args.forbid)
+            record.update(result.as_record())
+            if step == "train":  # the install's isolation audit counts for the training too
+                for name, audit in (before.get("audits") or {}).items():
+                    record["audits"][f"install_{name}"] = audit
+            mlrun.log_params({"command": result.command, "enforcement": result.enforcement})
+            mlrun.log_metrics({"exit_code": -1 if result.exit_code is None else result.exit_code, "seconds": result.seconds,
+                               "timed_out": int(result.timed_out), "resource_limit": int(result.resource_limit is not None),
+                               "audits_failed": sum(not a["passed"] for a in record["audits"].values())})
+            stopped = _stopped(record)
+            if stopped:
+                record["placeholder"] = True
+            elif not result.ok:
+                mlrun.log_artifact(log)
+                raise UserError(f"the {step} command failed: exit code {result.exit_code}; its log: {log}", where=spec["name"])
         mlrun.log_artifact(log)
-        if not result.ok:
-            why = f"killed after {result.seconds:.0f} s (time limit)" if result.timed_out else f"exit code {result.exit_code}"
-            raise UserError(f"the {step} command failed: {why}; its log: {log}", where=spec["name"])
+        mlrun.set_tags({"resource_limit": (record["resource_limit"] or {}).get("limit", "none"),
+                        "audits_passed": str(all(a["passed"] for a in record["audits"].values())).lower()})
         if step == "train":
             # One training per seed (member 0). The fields the engine's records also have let the
             # verdict, leaderboard and certificate read both kinds; the "weights" of external code
-            # are everything its training wrote, and it saw the whole public subset.
+            # are everything its training wrote, and it saw the public subset without the test images.
             record["output_digest"] = folder_digest(output)
             record.update(member=0, train_data_digest=manifest_digest, initial_weights_digest="",
                           final_weights_digest=record["output_digest"])
             with atomic_path(args.out) as target:
                 output.rename(target)
+        elif record.get("placeholder"):
+            with atomic_path(args.out) as target:
+                target.write_bytes(b"")
+            record["sha256"] = None
         else:
             filename = part["submission_file"] or args.out.name
             record["sha256"] = collect_submission(output, filename, args.out)
@@ -118,7 +157,8 @@ def _sandboxed(args, spec: dict, part: dict, mlrun, *, manifest_digest: str) -> 
             mlrun.log_artifact(args.out)
     write_json(args.record, record)
     mlrun.log_artifact(args.record, None)
-    print(f"external {step} of {spec['name']} seed {args.seed}: exit {result.exit_code} in {result.seconds:.1f} s")
+    print(f"external {step} of {spec['name']} seed {args.seed}: "
+          + (f"{stopped}; placeholder outputs written" if stopped else f"exit {record['exit_code']} in {record['seconds']:.1f} s"))
 
 
 if __name__ == "__main__":

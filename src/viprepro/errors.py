@@ -32,10 +32,12 @@ class UserError(Exception):
 
 
 class ValidationFailed(UserError):
-    """A file broke several rules at once; every problem is kept, in file order."""
+    """A file broke several rules at once; its problems in file order (the first ones of a long list), and their `total`."""
 
     def __init__(self, path: str | Path, problems: list[str], *, limit: int = 20):
+        # A capped list (submission_io.ProblemList) keeps the first problems and counts them all.
+        self.total = getattr(problems, "total", len(problems))
         self.problems = list(problems)
         shown = "; ".join(self.problems[:limit])
-        more = f"; ... and {len(self.problems) - limit} more" if len(self.problems) > limit else ""
-        super().__init__(f"{len(self.problems)} problem(s): {shown}{more}", path=path)
+        more = f"; ... and {self.total - min(limit, len(self.problems))} more" if self.total > min(limit, len(self.problems)) else ""
+        super().__init__(f"{self.total} problem(s): {shown}{more}", path=path)

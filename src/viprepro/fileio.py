@@ -76,17 +76,23 @@ def canonical_digest(obj) -> str:
     return sha256_bytes(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode())
 
 
-def read_submission_text(path: str | Path, *, bom_note: str = "; save the file as plain UTF-8") -> tuple[str | None, list[str]]:
+def read_submission_text(path: str | Path, *, bom_note: str = "; save the file as plain UTF-8",
+                         max_mb: float = 32.0) -> tuple[str | None, list[str]]:
     """A text submission as strict validation reads it: (text or None, problems so far).
 
     A UTF-8 byte-order mark is reported (with `bom_note`, what it does in this format) and
-    dropped so the rest can still be checked; a missing or non-UTF-8 file gives no text.
+    dropped so the rest can still be checked; a missing or non-UTF-8 file gives no text. A
+    folder, a pipe or a file above `max_mb` is refused (UserError) before it is read.
     """
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
+    from .submission_io import ProblemList, check_file, encoding_problem
+
+    if not Path(path).exists() and not Path(path).is_symlink():
         return None, ["file not found"]
-    problems = []
+    check_file(path, max_mb=max_mb)
+    raw = Path(path).read_bytes()
+    problems = ProblemList()
+    if encoding_problem(raw):
+        return None, problems + [encoding_problem(raw)]
     if raw.startswith(b"\xef\xbb\xbf"):
         problems.append(f"line 1: starts with a UTF-8 byte-order mark (BOM){bom_note}")
         raw = raw[3:]

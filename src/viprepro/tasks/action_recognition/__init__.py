@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ...submission_io import add_text_arguments
 from ..base import Loaders, MetricSpec, SubsetResult, Task
 from . import data, models, predict, scoring, submission, subset, synth
 from .annotations import TEST_GT, read_labelled_clips
@@ -27,6 +28,7 @@ class ActionRecognition(Task):
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--class-index", type=Path, default=None,
                             help="mod-ucf101-classInd.txt giving the classes (default: the one beside --gt, else 101 classes)")
+        add_text_arguments(parser, submission.DEFAULT_MAX_MB)
 
     def synthesize(self, out, *, seed, options):
         return synth.synthesize(Path(out), seed=seed, options=options)
@@ -64,7 +66,8 @@ class ActionRecognition(Task):
     def validate(self, gt, submission_path, options) -> list[str]:
         names = scoring.class_names(Path(gt), options)
         truth = read_labelled_clips(Path(gt), len(names))
-        return submission.parse_strict(Path(submission_path), truth, len(names))[1]
+        return submission.parse_strict(Path(submission_path), truth, len(names),
+                                       max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB)[1]
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
         return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode, options=options)

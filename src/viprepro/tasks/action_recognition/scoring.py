@@ -67,12 +67,27 @@ def padded(rankings: list[list[int]]) -> np.ndarray:
     return table
 
 
-def official_rankings(truth: dict[str, int], submission: Path) -> tuple[np.ndarray, list[str]]:
-    """Each ground-truth clip's ranking as the official script finds it, and notes on quirks."""
-    clips, labels = text_format.read_official(submission)
+def official_rankings(truth: dict[str, int], submission: Path, *,
+                      max_mb: float = text_format.DEFAULT_MAX_MB) -> tuple[np.ndarray, list[str]]:
+    """Each ground-truth clip's ranking as the official script finds it, and notes on quirks.
+
+    Two passes over the file, so that memory holds the test clips' rankings only, whatever
+    the file holds: the first finds where each test clip is, the second takes the label
+    lists at those positions (they differ once a line without labels shifts them).
+    """
     first: dict[str, int] = {}
-    for position, clip in enumerate(clips):
-        first.setdefault(clip, position)
+    clips = lines = repeated = unknown = 0
+    for _, clip, _ in text_format.iter_official(submission, max_mb=max_mb):
+        lines += 1
+        if clip is None:
+            continue
+        if clip not in truth:
+            unknown += 1
+        elif clip in first:
+            repeated += 1
+        else:
+            first[clip] = clips
+        clips += 1
     missing = [clip for clip in truth if clip not in first]
     if missing:
         raise UserError(
@@ -80,15 +95,17 @@ def official_rankings(truth: dict[str, int], submission: Path) -> tuple[np.ndarr
             "each an unseeded random label, so its score is not reproducible. Refusing to invent one; --mode strict lists every problem.",
             path=submission,
         )
-    ranked = padded([labels[first[clip]] for clip in truth])
+    wanted = set(first.values())
+    found = {position: labels for position, (_, _, labels) in enumerate(text_format.iter_official(submission, max_mb=max_mb))
+             if position in wanted}
+    ranked = padded([found[first[clip]] for clip in truth])
     notes = []
-    if len(labels) > len(clips):
-        notes.append(f"{len(labels) - len(clips)} line(s) without labels shift the labels of every later line, as in the official scorer")
-    if len(first) < len(clips):
-        notes.append(f"{len(clips) - len(first)} repeated clip line(s) ignored (the first line of a clip counts)")
-    unknown = len([c for c in first if c not in truth])
+    if lines > clips:
+        notes.append(f"{lines - clips} line(s) without labels shift the labels of every later line, as in the official scorer")
+    if repeated:
+        notes.append(f"{repeated} repeated clip line(s) ignored (the first line of a clip counts)")
     if unknown:
-        notes.append(f"{unknown} clip(s) not in the ground truth ignored")
+        notes.append(f"{unknown} line(s) of clips not in the ground truth ignored")
     return ranked, notes
 
 
@@ -109,15 +126,16 @@ def refuse_random_draws(names: list[str], truth: np.ndarray, ranked: np.ndarray,
 
 def score(gt: Path, submission: Path, out: Path, *, mode: str, options: dict) -> dict:
     names = class_names(gt, options)
+    max_mb = options.get("max_submission_mb") or text_format.DEFAULT_MAX_MB
     truth_by_clip = read_labelled_clips(gt, len(names))
     if not truth_by_clip:
         raise UserError("the ground truth lists no clip", path=gt)
     truth = np.fromiter(truth_by_clip.values(), dtype=np.int64, count=len(truth_by_clip))
     if mode == "official":
-        ranked, notes = official_rankings(truth_by_clip, submission)
+        ranked, notes = official_rankings(truth_by_clip, submission, max_mb=max_mb)
         refuse_random_draws(list(truth_by_clip), truth, ranked, submission)
     elif mode == "strict":
-        rankings, problems = text_format.parse_strict(submission, truth_by_clip, len(names))
+        rankings, problems = text_format.parse_strict(submission, truth_by_clip, len(names), max_mb=max_mb)
         if problems:
             raise ValidationFailed(submission, problems)
         ranked, notes = padded([rankings[clip] for clip in truth_by_clip]), []

@@ -7,13 +7,16 @@ labels ranked best first in the mod-UCF101 index space 1..K.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from ...errors import UserError
 from ...fileio import read_submission_text, write_text
+from ...submission_io import check_file, encoding_problem
 
 MAX_LABELS = 5
+DEFAULT_MAX_MB = 32.0  # the mod-UCF101 test split's file is about 0.2 MB
 
 
 def write_submission(path: Path, clips: list[str], ranked: np.ndarray) -> None:
@@ -22,38 +25,55 @@ def write_submission(path: Path, clips: list[str], ranked: np.ndarray) -> None:
     write_text(path, "\n".join(lines) + "\n")
 
 
-def read_official(path: Path) -> tuple[list[str], list[list[int]]]:
-    """The clip names and label lists exactly as the official scorer builds them.
+def iter_official(path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> Iterator[tuple[int, str | None, list[int]]]:
+    """(line number, clip or None, labels) of each line as the official scorer reads it, one at a time.
 
     It splits each line on single spaces. A line with labels adds its clip and its labels; a
     line without (a bare clip name, a blank line, a tab-separated line) adds only the label
-    list `[0]`, so the i-th clip gets the labels of line i+1 from then on. A label `int()`
-    cannot read crashes the official script: refused here, naming the line.
+    list `[0]` (None for the clip), so the i-th clip gets the labels of line i+1 from then on.
+    A label `int()` cannot read crashes the official script: refused here, naming the line.
     """
+    check_file(path, max_mb=max_mb)
+    with open(path, "rb") as fh:
+        problem = encoding_problem(fh.read(4))
+    if problem:
+        raise UserError(f"the official scorer crashes on this file: {problem}", path=path)
     try:
         with open(path, encoding="utf-8") as fh:
-            lines = fh.readlines()
-    except FileNotFoundError:
-        raise UserError("file not found", path=path) from None
+            for number, line in enumerate(fh, start=1):
+                parts = line.split(" ")
+                if len(parts) < 2:
+                    yield number, None, NO_LABELS
+                    continue
+                try:
+                    labels = [int(label) for label in parts[1:]]
+                except ValueError as exc:
+                    raise UserError(f"the official scorer crashes on this line ({str(exc)[:200]}); strict mode lists every problem",
+                                    path=path, where=f"line {number}") from None
+                yield number, parts[0], labels
     except UnicodeDecodeError as exc:
         raise UserError(f"the official scorer crashes on this file: not UTF-8 text (byte {exc.start})", path=path) from None
+
+
+NO_LABELS = [0]  # shared: what a line without labels adds (read only)
+
+
+def read_official(path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> tuple[list[str], list[list[int]]]:
+    """The clip names and label lists exactly as the official scorer builds them (see `iter_official`)."""
     clips, labels = [], []
-    for number, line in enumerate(lines, start=1):
-        parts = line.split(" ")
-        if len(parts) < 2:
-            labels.append([0])
-            continue
-        try:
-            labels.append([int(label) for label in parts[1:]])
-        except ValueError as exc:
-            raise UserError(f"the official scorer crashes on this line ({exc}); strict mode lists every problem", path=path, where=f"line {number}") from None
-        clips.append(parts[0])
+    for _, clip, ranking in iter_official(path, max_mb=max_mb):
+        labels.append(ranking)
+        if clip is not None:
+            clips.append(clip)
     return clips, labels
 
 
-def parse_strict(path: Path, truth: dict[str, int], num_classes: int) -> tuple[dict[str, list[int]], list[str]]:
-    """Rankings by clip, and every problem (empty: valid), each with its line."""
-    text, problems = read_submission_text(path, bom_note=", which becomes part of the first clip name; save as plain UTF-8")
+def parse_strict(path: Path, truth: dict[str, int], num_classes: int, *,
+                 max_mb: float = DEFAULT_MAX_MB) -> tuple[dict[str, list[int]], list[str]]:
+    """Rankings by clip, and every problem (empty: valid), each with its line (the first
+    problems of a long list, with their `total`)."""
+    text, problems = read_submission_text(path, bom_note=", which becomes part of the first clip name; save as plain UTF-8",
+                                          max_mb=max_mb)
     if text is None:
         return {}, problems
     lines = text.split("\n")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ...submission_io import add_text_arguments
 from ..base import Loaders, MetricSpec, SubsetResult, Task
 from . import data, losses, models, predict, scoring, submission, subset, synth
 
@@ -24,6 +25,7 @@ class Classification(Task):
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--num-classes", type=int, default=None,
                             help="label range 0..N-1 (default: the largest label in the ground truth + 1)")
+        add_text_arguments(parser, submission.DEFAULT_MAX_MB)
 
     def synthesize(self, out, *, seed, options):
         return synth.synthesize(Path(out), seed=seed, options=options)
@@ -68,10 +70,11 @@ class Classification(Task):
     def validate(self, gt, submission_path, options) -> list[str]:
         truth = submission.read_ground_truth(gt)
         num_classes = options.get("num_classes") or max(truth.values()) + 1
-        return submission.validate(truth, submission_path, num_classes)
+        return submission.validate(truth, submission_path, num_classes, max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB)
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
-        return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode, num_classes=options.get("num_classes"))
+        return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode, num_classes=options.get("num_classes"),
+                             max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB)
 
 
 TASK = Classification()

@@ -16,17 +16,21 @@ import pandas as pd
 
 from ...errors import UserError, ValidationFailed
 from ...scores_io import write_scores
+from ...submission_io import check_file, encoding_problem
 from . import submission as csv_format
 
 SCORES_TXT = "scores.txt"
 
 
-def _official_table(path: Path) -> pd.DataFrame:
+def _official_table(path: Path, max_mb: float) -> pd.DataFrame:
+    check_file(path, max_mb=max_mb)
+    with open(path, "rb") as fh:
+        problem = encoding_problem(fh.read(4))
+    if problem:
+        raise UserError(f"the official scorer cannot read this file: {problem}", path=path)
     try:
         table = pd.read_csv(path)
-    except FileNotFoundError:
-        raise UserError("file not found", path=path) from None
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError, OverflowError) as exc:
         raise UserError(f"the official scorer cannot read this file ({type(exc).__name__}: {str(exc).splitlines()[0]})", path=path) from None
     if table.shape[1] < 2:
         raise UserError("the official scorer needs two columns (image id, prediction)", path=path)
@@ -35,17 +39,17 @@ def _official_table(path: Path) -> pd.DataFrame:
     return table.drop_duplicates("id", keep="last")
 
 
-def official_matches(gt: Path, submission: Path) -> tuple[np.ndarray, np.ndarray]:
+def official_matches(gt: Path, submission: Path, *, max_mb: float = csv_format.DEFAULT_MAX_MB) -> tuple[np.ndarray, np.ndarray]:
     """(true labels, predicted labels) of the ids present in both files, official rules."""
-    truth = _official_table(gt)
-    predicted = _official_table(submission)
+    truth = _official_table(gt, max_mb=float("inf"))
+    predicted = _official_table(submission, max_mb)
     merged = truth.merge(predicted, on="id", how="inner", suffixes=("_true", "_pred"))
     return merged["label_true"].to_numpy(), merged["label_pred"].to_numpy()
 
 
-def strict_matches(gt: Path, submission: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def strict_matches(gt: Path, submission: Path, num_classes: int, *, max_mb: float = csv_format.DEFAULT_MAX_MB) -> tuple[np.ndarray, np.ndarray]:
     truth = csv_format.read_ground_truth(gt)
-    problems = csv_format.validate(truth, submission, num_classes)
+    problems = csv_format.validate(truth, submission, num_classes, max_mb=max_mb)
     if problems:
         raise ValidationFailed(submission, problems)
     table = pd.read_csv(submission, dtype={"Image IDs": str, "Predictions": np.int64})
@@ -65,14 +69,15 @@ def infer_num_classes(gt: Path) -> int:
     return max(csv_format.read_ground_truth(gt).values()) + 1
 
 
-def score(gt: Path, submission: Path, out: Path, *, mode: str, num_classes: int | None = None) -> dict:
+def score(gt: Path, submission: Path, out: Path, *, mode: str, num_classes: int | None = None,
+          max_mb: float = csv_format.DEFAULT_MAX_MB) -> dict:
     num_classes = num_classes or infer_num_classes(gt)
     if mode == "official":
-        y_true, y_pred = official_matches(gt, submission)
+        y_true, y_pred = official_matches(gt, submission, max_mb=max_mb)
         if len(y_true) == 0:
             raise UserError("no image id of the submission is in the ground truth (the official scorer divides by zero here)", path=submission)
     elif mode == "strict":
-        y_true, y_pred = strict_matches(gt, submission, num_classes)
+        y_true, y_pred = strict_matches(gt, submission, num_classes, max_mb=max_mb)
     else:
         raise ValueError(f"unknown mode {mode!r}")
     hits = np.asarray(y_true == y_pred, dtype=bool)

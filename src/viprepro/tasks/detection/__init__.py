@@ -11,6 +11,7 @@ import argparse
 import copy
 from pathlib import Path
 
+from ... import submission_io
 from ...schemas_io import validate
 from ..base import Loaders, MetricSpec, SubsetResult, Task
 from . import scoring, submission, subset, synth
@@ -36,7 +37,13 @@ class Detection(Task):
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--max-submission-mb", dest="max_submission_mb", type=float, default=submission.DEFAULT_MAX_MB,
-                            help="refuse larger submission files (JSON parsing needs about ten times the file size in memory)")
+                            help=f"refuse larger submission files (default {submission.DEFAULT_MAX_MB:g}; a valid file needs about "
+                                 "6x its size in memory to validate, 15x to score with COCOeval; hostile files no more)")
+        parser.add_argument("--max-json-depth", dest="max_json_depth", type=int, default=submission_io.DEFAULT_MAX_DEPTH,
+                            help=f"refuse JSON nested deeper (default {submission_io.DEFAULT_MAX_DEPTH}; a detection needs 3 levels)")
+        parser.add_argument("--max-item-kb", dest="max_item_kb", type=float, default=submission_io.DEFAULT_MAX_ITEM_BYTES / 1024,
+                            help=f"refuse, unparsed, list items longer than this (default {submission_io.DEFAULT_MAX_ITEM_BYTES // 1024}; "
+                                 "a detection is about 100 bytes)")
 
     def synthesize(self, out, *, seed, options):
         options = dict(options)
@@ -86,12 +93,12 @@ class Detection(Task):
         return predict.predict(models, Path(subset_dir), recipe, Path(out), device=device, workers=recipe.get("workers", workers))
 
     def validate(self, gt, submission_path, options) -> list[str]:
-        detections = submission.read_submission(submission_path, max_mb=options.get("max_submission_mb", submission.DEFAULT_MAX_MB))
-        return submission.problems(read_instances(gt), detections)
+        return submission.read_detections(read_instances(gt), submission_path, mode="strict",
+                                          limits=submission.JsonLimits.from_options(options))[1]
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
         return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode,
-                             max_mb=options.get("max_submission_mb", submission.DEFAULT_MAX_MB))
+                             limits=submission.JsonLimits.from_options(options))
 
 
 TASK = Detection()

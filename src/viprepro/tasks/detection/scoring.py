@@ -7,9 +7,9 @@ the challenge's scale; the tests hold it to pycocotools on every statistic.
 - `official` mirrors the challenge grader: it evaluates only the images that have at least
   one detection (it sets `params.imgIds` to them), so ground truth in images without
   predictions is not counted, and it stops where the grader crashed (see
-  `submission.official_failure`). faster-coco-eval refuses NaN while pycocotools sorts it
+  `submission.read_detections`). faster-coco-eval refuses NaN while pycocotools sorts it
   somewhere, so a file with NaN in it is scored by pycocotools itself, as the grader did.
-- `strict` refuses every problem `submission.problems` finds, then evaluates all test images.
+- `strict` refuses every problem `submission.read_detections` finds, then evaluates all test images.
 """
 
 from __future__ import annotations
@@ -86,20 +86,19 @@ def _has_nan(detections: list[dict]) -> bool:
     return any(isinstance(v, float) and math.isnan(v) for d in detections for v in (d["score"], *d["bbox"]))
 
 
-def score(gt_path: Path, submission_path: Path, out: Path, *, mode: str, max_mb: float = json_format.DEFAULT_MAX_MB) -> dict:
+def score(gt_path: Path, submission_path: Path, out: Path, *, mode: str, max_mb: float = json_format.DEFAULT_MAX_MB,
+          limits: json_format.JsonLimits | None = None) -> dict:
     gt = read_instances(gt_path)
-    detections = json_format.read_submission(submission_path, max_mb=max_mb)
+    limits = limits or json_format.JsonLimits(max_mb=max_mb)
     engine = "faster-coco-eval"
     if mode == "strict":
-        problems = json_format.problems(gt, detections)
+        detections, problems = json_format.read_detections(gt, submission_path, mode=mode, limits=limits)
         if problems:
             raise ValidationFailed(submission_path, problems)
         img_ids = None
         n_images = len(gt["images"])
     elif mode == "official":
-        failure = json_format.official_failure(gt, detections)
-        if failure:
-            raise UserError(failure, path=submission_path)
+        detections, _ = json_format.read_detections(gt, submission_path, mode=mode, limits=limits)
         img_ids = {d["image_id"] for d in detections}
         n_images = len(img_ids)
         if _has_nan(detections):

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from ...errors import UserError
 from ...schemas_io import validate as validate_schema
+from ...submission_io import add_zip_arguments
 from ..base import Loaders, MetricSpec, SubsetResult, Task
 from . import data, models, predict, scoring, subset, synth
 from .labels import NUM_TRAIN_CLASSES, VOID_TRAIN_ID
@@ -46,6 +47,7 @@ class Segmentation(Task):
         parser.add_argument("--test-names", type=Path, default=None,
                             help="test.p mapping <int>.png predictions back to Cityscapes names (default: GT/test.p if present)")
         parser.add_argument("--workers", type=int, default=0, help="processes decoding images (0: one per CPU core)")
+        add_zip_arguments(parser)
 
     def synthesize(self, out, *, seed, options):
         return synth.synthesize(Path(out), seed=seed, options=options)

@@ -8,6 +8,7 @@ instances, and nothing kept but the counts, so memory stays at one image.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,9 @@ except ImportError:
     pyspng = None
 
 SINGLE_CHANNEL_MODES = ("L", "P")
+# A PNG declares its size in its header: a few KB can declare gigapixels (a decompression
+# bomb). Cityscapes images have 2 megapixels; anything above this is refused undecoded.
+MAX_PIXELS = 1 << 26
 WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
 
@@ -43,8 +47,13 @@ def decode(data: bytes) -> tuple[str, str, tuple[int, int], np.ndarray]:
     through libspng when pyspng is installed, about twice as fast as Pillow; Pillow reads the
     header and decodes everything else.
     """
-    with Image.open(io.BytesIO(data)) as image:
+    with warnings.catch_warnings():  # Pillow's own bomb warning: MAX_PIXELS below decides
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data))
+    with image:
         kind, mode, size = image.format, image.mode, image.size
+        if size[0] * size[1] > MAX_PIXELS:
+            raise ValueError(f"{size[0]}x{size[1]} pixels declared, above the {MAX_PIXELS >> 20} megapixel limit (a decompression bomb)")
         if pyspng is not None and _plain_gray(image):
             array = pyspng.load(data)
             if array.ndim == 3 and array.dtype == np.uint16:
@@ -112,7 +121,7 @@ def measure(data: bytes, member: str, gt_path: Path, inst_path: Path) -> ImageRe
         kind, mode, size, pred = decode(data)
     except Exception as exc:  # PIL and libspng raise many types for broken files
         result.problems.append(f"{member}: not a readable PNG ({type(exc).__name__}: {exc})")
-        result.fatal = f"Unable to load {member}"
+        result.fatal = f"Unable to load {member} ({type(exc).__name__}: {exc})"
         return result
     gt = _decode_gt(gt_path)
     if kind != "PNG":

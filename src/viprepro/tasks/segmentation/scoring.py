@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from ...errors import UserError, ValidationFailed
 from ...fileio import atomic_path, write_json
+from ...submission_io import SafeZip, ZipLimits
 from .labels import NUM_IDS
 from .measure import ImageResult, measure
 from .metrics import InstanceTotals, results_text, summarize
@@ -51,16 +51,16 @@ def load_test_names(gt: Path, options: dict) -> dict[str, tuple[str, str]] | Non
     return read_test_names(Path(path)) if options.get("test_names") or Path(path).is_file() else None
 
 
-_open_zips: dict[str, zipfile.ZipFile] = {}
+_open_zips: dict[str, SafeZip] = {}
 
 
-def _measure_item(item: tuple[str, str, Path, Path]) -> ImageResult:
-    zip_path, member, gt_path, inst_path = item
-    archive = _open_zips.get(zip_path) or _open_zips.setdefault(zip_path, zipfile.ZipFile(zip_path))
+def _measure_item(item: tuple[str, ZipLimits, str, Path, Path]) -> ImageResult:
+    zip_path, limits, member, gt_path, inst_path = item
     try:
+        archive = _open_zips.get(zip_path) or _open_zips.setdefault(zip_path, SafeZip(zip_path, limits))
         data = archive.read(member)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        return ImageResult(problems=[f"{member}: cannot be read from the zip ({exc})"], fatal=f"Unable to load {member}")
+    except UserError as exc:
+        return ImageResult(problems=[f"{member}: {exc.problem}"], fatal=f"Unable to load {member}: {exc.problem}")
     return measure(data, member, gt_path, inst_path)
 
 
@@ -92,7 +92,8 @@ def evaluate(gt: Path, submission: Path, *, strict: bool, options: dict) -> tupl
     """
     gt_pairs = find_ground_truth(gt)
     names = load_test_names(gt, options)
-    predictions, problems = list_predictions(Path(submission), names, strict=strict)
+    limits = ZipLimits.from_options(options)
+    predictions, problems = list_predictions(Path(submission), names, strict=strict, limits=limits)
     matched, unmatched = pair([label for label, _ in gt_pairs], predictions)
     number_of = {f"{name}{GT_SUFFIX}": number for number, (_, name) in (names or {}).items()}
     for prediction in unmatched if strict else []:
@@ -110,7 +111,7 @@ def evaluate(gt: Path, submission: Path, *, strict: bool, options: dict) -> tupl
         else:
             problems.append(f"{len(found)} predictions for {label.name}{alias}: {', '.join(p.member for p in found)}")
 
-    items = [(str(submission), matched[label][0].member, label, inst) for label, inst in gt_pairs if len(matched[label]) == 1]
+    items = [(str(submission), limits, matched[label][0].member, label, inst) for label, inst in gt_pairs if len(matched[label]) == 1]
     results = _measure_all(items, options.get("workers") or default_workers())
     for result in results:
         if strict:

@@ -1,6 +1,7 @@
 """Reading a submission zip and pairing its PNGs with the ground truth.
 
-Nothing is extracted: members are read from the zip by name. A prediction is paired with a
+Nothing is extracted: members are read from the zip by name, through `submission_io.SafeZip`
+(member count, declared sizes, method and encryption checked before anything is read). A prediction is paired with a
 ground-truth file as cityscapesScripts pairs them: the ground truth
 `<city>_<seq>_<frame>_gtFine_labelIds.png` takes every PNG whose base name matches
 `<city>_<seq>_<frame>*.png` (fnmatch, case-sensitive), in any folder. A member named
@@ -14,11 +15,11 @@ errors (a ground truth with no or several predictions).
 from __future__ import annotations
 
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ...errors import UserError
+from ...submission_io import ProblemList, SafeZip, ZipLimits
 
 INT_NAME = re.compile(r"^\d+\.png$")
 GT_SUFFIX = "_gtFine_labelIds.png"
@@ -38,27 +39,26 @@ def gt_prefix(gt_path: Path) -> str:
     return "_".join(parts[:3])
 
 
-def open_zip(path: Path) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(path)
-    except FileNotFoundError:
-        raise UserError("submission not found", path=path) from None
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise UserError(f"not a readable zip file ({exc})", path=path) from None
+def open_zip(path: Path, limits: ZipLimits = ZipLimits()) -> SafeZip:
+    """The submission zip, refused (UserError) when it is no zip or a zip bomb by its headers."""
+    return SafeZip(path, limits)
 
 
 def _unsafe(name: str) -> bool:
     return name.startswith("/") or "\\" in name or ".." in PurePosixPath(name).parts or re.match(r"^[A-Za-z]:", name) is not None
 
 
-def list_predictions(path: Path, test_names: dict[str, tuple[str, str]] | None, *, strict: bool) -> tuple[list[Prediction], list[str]]:
+def list_predictions(path: Path, test_names: dict[str, tuple[str, str]] | None, *, strict: bool,
+                     limits: ZipLimits = ZipLimits()) -> tuple[list[Prediction], ProblemList]:
     """The zip's PNG predictions and (strict) the problems of its listing.
 
-    Unsafe names (absolute, '..', backslashes) are refused in both modes.
+    Unsafe names (absolute, '..', backslashes) are refused in both modes, and so are PNG
+    members that cannot be read (encrypted, an unknown compression, above the size limit).
     """
-    with open_zip(path) as archive:
-        names = [info.filename for info in archive.infolist() if not info.is_dir()]
-    problems: list[str] = []
+    with open_zip(path, limits) as archive:
+        names = [info.filename for info in archive.infos]
+        unreadable = {info.filename: archive.problem(info) for info in archive.infos if archive.problem(info)}
+    problems = ProblemList()
     predictions: list[Prediction] = []
     if not names:
         if strict:
@@ -77,6 +77,11 @@ def list_predictions(path: Path, test_names: dict[str, tuple[str, str]] | None, 
             continue
         if "/" in name and strict:
             problems.append(f"{name}: inside a folder; PNGs must be at the top level of the zip")
+            continue
+        if name in unreadable:
+            if not strict:
+                raise UserError(unreadable[name], path=path, where=name)
+            problems.append(f"{name}: {unreadable[name]}")
             continue
         key = base
         if INT_NAME.match(base):
