@@ -10,7 +10,10 @@
   heads, with anchors and head widths sized for small images: the CPU submission.
 
 Every builder passes the remaining keyword arguments to `FasterRCNN` (`min_size`,
-`max_size`, the RPN and ROI budgets, ...). Labels are the COCO category ids themselves, so
+`max_size`, the RPN and ROI budgets, ...); a list of `min_size` values trains at several
+scales (torchvision draws one per image). `torchvision/<name>` builds any torchvision
+detector from scratch (weights=None, weights_backbone=None), arguments checked the same way.
+Labels are the COCO category ids themselves, so
 `num_classes` is the largest id + 1 (91 for COCO), as in torchvision's references.
 """
 
@@ -30,6 +33,7 @@ from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from ...errors import UserError
+from ...scratch import call_builder, from_library
 
 NORM_LAYERS = {"frozen_bn": misc_nn_ops.FrozenBatchNorm2d, "bn": nn.BatchNorm2d}
 ROI_SIZE = 7
@@ -98,9 +102,30 @@ def accepted_kwargs(name: str) -> set[str]:
     return names - modules - {"num_classes"}
 
 
-def build(name: str, num_classes: int, **kwargs) -> FasterRCNN:
+def _library_kwargs(name: str) -> set[str]:
+    """What a `torchvision/<detector>` accepts: its builder's and its model class's arguments."""
+    import torchvision
+    from torchvision.models import detection
+
+    bare = name.partition("/")[2]
+    classes = {"fasterrcnn": detection.FasterRCNN, "maskrcnn": detection.MaskRCNN, "keypointrcnn": detection.KeypointRCNN,
+               "retinanet": detection.RetinaNet, "fcos": detection.FCOS, "ssdlite": detection.ssd.SSD, "ssd": detection.ssd.SSD}
+    model_class = next(cls for prefix, cls in classes.items() if bare.startswith(prefix))
+    names = set()
+    for function in (torchvision.models.get_model_builder(bare), model_class.__init__):
+        names |= {p.name for p in inspect.signature(function).parameters.values() if p.kind == p.KEYWORD_ONLY or p.default is not p.empty}
+    return names - {"weights", "weights_backbone", "num_classes", "progress"}
+
+
+def build(name: str, num_classes: int, **kwargs) -> nn.Module:
+    if name.startswith("torchvision/"):
+        unknown = sorted(set(kwargs) - _library_kwargs(name))
+        if unknown:
+            raise UserError(f"{name} takes no argument(s) {', '.join(unknown)}", where="model.kwargs")
+        return call_builder(from_library(name), name, num_classes=num_classes, **kwargs)
     if name not in REGISTRY:
-        raise UserError(f"unknown detection model '{name}' (known: {', '.join(sorted(REGISTRY))})", where="model.name")
+        raise UserError(f"unknown detection model '{name}' (known: {', '.join(sorted(REGISTRY))}, torchvision/<detection model>)",
+                        where="model.name")
     # FasterRCNN swallows unknown keyword arguments silently: a misspelt budget would go unnoticed.
     unknown = sorted(set(kwargs) - accepted_kwargs(name))
     if unknown:
