@@ -2,7 +2,9 @@
 
 Only sizes change: one epoch, tiny inputs (classification 32 px, segmentation 32x64,
 detection 128 px, 4-frame 16 px clips), at most 4 samples a batch, narrow own models
-(`width`-like constructor arguments), no loader workers. Everything else (optimiser and its
+(`width`-like constructor arguments), no loader workers, and detectors that keep every box
+(an untrained detector's scores stay below the usual 0.05 threshold: the scoring path would
+otherwise see an empty submission). Everything else (optimiser and its
 parameters, schedule and warm-up, EMA, losses, augmentations, accumulation, ensemble, TTA)
 stays as written, so a smoke run goes through the same code paths as the full recipe.
 """
@@ -33,6 +35,8 @@ def _shrink_kwargs(kwargs: dict) -> dict:
             kwargs[key] = _shrink_pair(value, 128) if len(value) > 1 else [128]
         elif isinstance(value, (int, float)):
             kwargs[key] = 128
+    if "min_size" in kwargs or "max_size" in kwargs:  # a detector: after one epoch no box passes the 0.05 default
+        kwargs["box_score_thresh"] = 0.0
     if "anchor_sizes" in kwargs:
         kwargs["anchor_sizes"] = [[8 * 2**i] for i in range(len(kwargs["anchor_sizes"]))]
     return kwargs
@@ -63,7 +67,7 @@ def at_scale(spec: dict, scale: str) -> dict:
         if recipe.get("crop_size"):
             recipe["crop_size"] = [min(c, t) for c, t in zip(_shrink_pair(recipe["crop_size"], 48), recipe["train_size"])]
         loss = recipe.get("loss", {})
-        if "ohem_min_kept" in loss:
+        if loss.get("name") == "ohem_cross_entropy":  # a pixel count: sized to the tiny images
             loss["ohem_min_kept"] = min(loss["ohem_min_kept"], 256)
     elif task == "action_recognition":
         recipe["frames_per_clip"] = min(recipe["frames_per_clip"], 4)
