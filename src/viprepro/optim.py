@@ -9,7 +9,9 @@ whose state is one integer, so a resumed run continues exactly. Its formulas are
 schedulers' (StepLRScheduler, MultiStepLRScheduler, CosineLRScheduler, PolyLRScheduler, with
 their warm-up); tests/recipes/test_schedules.py checks the lr trace against timm's own
 schedulers for the same arguments. Warm-up by a factor that multiplies the schedule (the
-torchvision references' way) is kept for the specs written that way.
+torchvision references' way) is kept for the specs written that way. Multistep milestones
+follow torch's MultiStepLR (decay from epoch m on); timm's class applies milestone m one
+epoch earlier, which `viprepro spec import-timm` converts.
 """
 
 from __future__ import annotations

@@ -227,8 +227,9 @@ def import_timm_args(args: dict, *, name: str, claims: dict[str, float], split: 
                 ignored(key, value, "not read by timm's step schedule (create_scheduler adds cool-down epochs to cosine/tanh only)")
     elif sched == "multistep":
         milestones = take("decay_milestones")
-        schedule.update(name="multistep", milestones=list(milestones or []), gamma=float(decay_rate))
-        mapped("decay_milestones", milestones, "recipe.lr_schedule.milestones")
+        # timm applies milestone m at epoch m - 1 (its historical convention); viprepro's follow torch's MultiStepLR
+        schedule.update(name="multistep", milestones=[m - 1 for m in milestones or []], gamma=float(decay_rate))
+        mapped("decay_milestones", milestones, "recipe.lr_schedule.milestones, each minus 1 (timm decays one epoch before torch)")
         mapped("decay_rate", decay_rate, "recipe.lr_schedule.gamma")
         for key, value in (("decay_epochs", decay_epochs), ("min_lr", min_lr), ("cooldown_epochs", cooldown)):
             if key in args:
@@ -261,7 +262,7 @@ def import_timm_args(args: dict, *, name: str, claims: dict[str, float], split: 
         schedule["warmup_lr"] = float(warmup_lr if warmup_lr is not None else 1e-4)
         mapped("warmup_epochs", warmup_epochs, "recipe.lr_schedule.warmup_epochs")
         mapped("warmup_lr", warmup_lr, "recipe.lr_schedule.warmup_lr")
-        prefix = take("warmup_prefix")
+        prefix = take("warmup_prefix")  # train.py's flag (default off); timm 0.1.x had no prefix
         if prefix:
             schedule["warmup_prefix"] = True
             mapped("warmup_prefix", prefix, "recipe.lr_schedule.warmup_prefix")
