@@ -1,0 +1,95 @@
+"""Each new ingredient does what its key says: losses, timm augmentations, certificate caveats."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from viprepro.spec import load_spec
+from viprepro.tasks.classification import data as cls_data
+from viprepro.tasks.classification import losses as cls_losses
+from viprepro.tasks.segmentation import losses as seg_losses
+from viprepro.tasks.segmentation.labels import VOID_TRAIN_ID
+
+from test_recipe_vocabulary import C3
+
+
+def test_focal_cosine_is_cosine_embedding_plus_focal_ce_on_normalised_logits():
+    torch.manual_seed(0)
+    logits, target = torch.randn(6, 5), torch.tensor([0, 1, 2, 3, 4, 0])
+    one_hot = F.one_hot(target, 5).float()
+    cosine = F.cosine_embedding_loss(logits, one_hot, torch.ones(6))
+    ce = F.cross_entropy(F.normalize(logits), target, reduction="none")
+    expected = cosine + 0.1 * ((1 - torch.exp(-ce)) ** 2 * ce).mean()
+    assert torch.allclose(cls_losses.criterion({"name": "focal_cosine"})(logits, target), expected)
+    # soft (mixed) targets give the same value for one-hot targets
+    assert torch.allclose(cls_losses.criterion({"name": "focal_cosine"})(logits, one_hot), expected)
+    assert torch.allclose(cls_losses.criterion({"name": "cosine", "xent": None})(logits, target), cosine)
+    assert torch.allclose(cls_losses.criterion({"name": "soft_target_cross_entropy"})(logits, target), F.cross_entropy(logits, target))
+
+
+def test_segmentation_losses_weight_mine_and_ignore_void():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 20, 8, 8)
+    masks = torch.randint(0, 19, (2, 8, 8))
+    logits[:, :, :4] += 10 * F.one_hot(masks, 20).permute(0, 3, 1, 2)[:, :, :4]  # the top half is easy
+    masks[0, 6:] = VOID_TRAIN_ID
+    weights = [1.0] * 18 + [3.0]
+    weighted = seg_losses.criterion({"name": "cross_entropy", "class_weights": weights})(logits, masks)
+    expected = F.cross_entropy(logits, masks, weight=torch.tensor(weights + [0.0]), ignore_index=VOID_TRAIN_ID)
+    assert torch.allclose(weighted, expected)
+    plain = seg_losses.criterion({"name": "cross_entropy"})(logits, masks)
+    assert not torch.allclose(weighted, plain)
+    ohem = seg_losses.criterion({"name": "ohem_cross_entropy", "ohem_threshold": 0.7, "ohem_min_kept": 10})(logits, masks)
+    assert ohem > plain  # only the hardest pixels count
+    perfect = F.one_hot(masks.clamp(max=19), 20).permute(0, 3, 1, 2).float() * 100
+    assert seg_losses.criterion({"name": "dice"})(perfect, masks) < 1e-3
+    assert seg_losses.criterion({"name": "dice"})(logits, masks) > 0.2  # half the pixels are near chance
+
+
+def _image():
+    return torch.from_numpy(np.random.default_rng(0).integers(0, 256, (3, 40, 40), dtype=np.uint8))
+
+
+def test_timm_policy_and_erasing_are_applied_and_seeded_from_torch():
+    recipe = load_spec(C3)["recipe"]
+    recipe = {**recipe, "input_size": 32}
+    plain = {**recipe, "augment": {**recipe["augment"], "timm_policy": None, "random_erasing": 0.0}}
+    with_timm, without = cls_data.train_transform(recipe), cls_data.train_transform(plain)
+    assert "RandAugment" in repr(with_timm) and "RandomErasing" in repr(with_timm)
+    state = random.getstate()
+    changed = 0
+    for seed in range(8):
+        outputs = []
+        for transform in (with_timm, with_timm, without):
+            torch.manual_seed(seed)
+            outputs.append(transform(_image()))
+        assert torch.equal(outputs[0], outputs[1])  # same torch seed, same image
+        changed += not torch.equal(outputs[0], outputs[2])
+    assert changed >= 4  # the policy and the erasing changed most images (each op fires with probability 0.5)
+    assert random.getstate() == state  # Python's generator is left as it was
+
+
+def test_bad_timm_policy_names_its_key():
+    from viprepro.errors import UserError
+
+    recipe = load_spec(C3)["recipe"]
+    recipe = {**recipe, "input_size": 32, "augment": {**recipe["augment"], "timm_policy": "rand-x9"}}
+    with pytest.raises(UserError) as error:
+        cls_data.train_transform(recipe)
+    assert "recipe.augment.timm_policy" in error.value.message
+
+
+def test_certificate_shows_unknowns_approximations_and_unmapped(tmp_path):
+    from viprepro.report.document import Document, Section, to_markdown
+    from viprepro.report.sections import _caveats
+
+    spec = load_spec(C3)
+    spec["unmapped"] = {"lr_noise": [100, 200]}
+    text = to_markdown(Document(title="t", lead="", sections=[Section("claimed", _caveats(spec))]), tmp_path)
+    assert all(unknown in text for unknown in spec["unknowns"][:2])
+    assert "test-time augmentation" in text and "lr_noise" in text and "NOT applied" in text
