@@ -45,10 +45,19 @@ READS = {
 }
 
 
+def _defaults(task: str, part: str) -> dict:
+    from .schemas_io import validation_schema
+
+    properties = validation_schema(f"recipe.{task}.schema.yaml")["properties"].get(part, {}).get("properties", {})
+    return {key: prop["default"] for key, prop in properties.items() if "default" in prop}
+
+
 def check_written_keys(recipe: dict, task: str, *, path=None) -> None:
     """Refuse a key that the recipe sets but its chosen optimiser, schedule or loss never reads.
 
-    Runs on the recipe as written (before defaults are filled in)."""
+    Runs on the recipe as written, before defaults are filled in. A key written with its
+    default value is let through: it changes nothing, and a spec saved with every default
+    filled in (a certificate's copy) must load again."""
     if not isinstance(recipe, dict):
         return
     for part, table in (("optimizer", "optimizer"), ("lr_schedule", "lr_schedule"), ("loss", f"loss:{task}")):
@@ -59,15 +68,16 @@ def check_written_keys(recipe: dict, task: str, *, path=None) -> None:
         reads = READS[table].get(name)
         if reads is None:
             continue  # an unknown name: the schema names it
-        for key in sorted(set(written) - reads):
+        defaults = _defaults(task, part)
+        for key in sorted(k for k in set(written) - reads if k not in defaults or written[k] != defaults[k]):
             raise UserError(f"{part} '{name}' does not use '{key}' (it reads: {', '.join(sorted(reads - {'name'}))})",
                             path=path, where=f"key 'recipe.{part}.{key}'")
     augment = recipe.get("augment")
     if task == "classification" and isinstance(augment, dict):
-        if "random_erasing_count" in augment and not augment.get("random_erasing_mode"):
+        if augment.get("random_erasing_count", 1) != 1 and not augment.get("random_erasing_mode"):
             raise UserError("random_erasing_count needs random_erasing_mode (timm's RandomErasing)", path=path,
                             where="key 'recipe.augment.random_erasing_count'")
     schedule = recipe.get("lr_schedule")
-    if isinstance(schedule, dict) and schedule.get("warmup_lr") is not None and "warmup_factor" in schedule:
+    if isinstance(schedule, dict) and schedule.get("warmup_lr") is not None and schedule.get("warmup_factor", 0.001) != 0.001:
         raise UserError("set either warmup_lr (absolute start) or warmup_factor (relative start), not both", path=path,
                         where="key 'recipe.lr_schedule.warmup_factor'")

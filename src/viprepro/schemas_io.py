@@ -62,9 +62,12 @@ def _copy(value):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
-def validate(instance, schema_name: str, *, path: str | Path | None = None, where: str | None = None) -> None:
-    """Validate in place (filling defaults); the first problem is raised as a UserError."""
-    schema = validation_schema(schema_name)
+def validate(instance, schema_name: str, *, path: str | Path | None = None, where: str | None = None, own_keys_only: bool = False) -> None:
+    """Validate in place (filling defaults); the first problem is raised as a UserError.
+
+    `own_keys_only` checks a task recipe against the task's own keys alone (filling their
+    defaults), for code that receives a partial recipe; specs are always checked whole."""
+    schema = load_schema(schema_name) if own_keys_only else validation_schema(schema_name)
     errors = sorted(_Validator(schema).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         error = errors[0]

@@ -241,3 +241,10 @@ def test_resume_with_ema_and_accumulation_is_exact(tmp_path, datasets):
         engine.train(run(), tmp_path / "b.pt", tmp_path / "sb", stop_after_epoch=1)
     resumed = engine.train(run(), tmp_path / "b.pt", tmp_path / "sb")
     assert (resumed["final_weights_digest"], resumed["ema_weights_digest"]) == (whole["final_weights_digest"], whole["ema_weights_digest"])
+
+
+def test_every_shipped_spec_saved_with_its_defaults_loads_to_itself(tmp_path):
+    """A certificate keeps the spec with every default filled in; `viprepro rerun` loads it again."""
+    for path in sorted((REPO / "config" / "submissions").rglob("*.yaml")):
+        spec = load_spec(path)
+        assert load_spec(write(tmp_path, spec, f"{path.stem}.yaml")) == spec, path.name

@@ -22,7 +22,7 @@ RECIPE_SCHEMA = "recipe.segmentation.schema.yaml"
 
 def _recipe(recipe: dict) -> dict:
     """The recipe with its segmentation defaults filled in (specs from load_spec have them)."""
-    validate_schema(recipe, RECIPE_SCHEMA, where="recipe")
+    validate_schema(recipe, RECIPE_SCHEMA, where="recipe", own_keys_only=True)
     crop, size = recipe["crop_size"], recipe["train_size"]
     if crop and (crop[0] > size[0] or crop[1] > size[1]):
         raise UserError(f"crop_size {crop} is larger than train_size {size}", where="recipe")
