@@ -18,7 +18,7 @@ from .errors import UserError
 OWN = {
     "classification": ("resnet18", "resnet34", "resnet50", "resnet50_fullconv", "resnet_small"),
     "segmentation": ("unet", "fcn_resnet50", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"),
-    "detection": ("fasterrcnn_resnet18_fpn", "fasterrcnn_resnet50_fpn", "fasterrcnn_small_fpn"),
+    "detection": ("cascadercnn_fpn", "fasterrcnn_resnet18_fpn", "fasterrcnn_resnet50_fpn", "fasterrcnn_small_fpn"),
     "action_recognition": ("r3d_18", "mc3_18", "r2plus1d_18", "tiny3d"),
 }
 TORCHVISION_MODULES = {"classification": "", "segmentation": "segmentation", "detection": "detection", "action_recognition": "video"}

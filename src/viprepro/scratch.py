@@ -29,6 +29,13 @@ def torchvision_from_scratch(name: str) -> Callable:
     return build
 
 
+def import_timm():
+    """timm, imported with Hugging Face's hub offline (viprepro/__init__.py sets HF_HUB_OFFLINE)."""
+    import timm
+
+    return timm
+
+
 def timm_from_scratch(name: str) -> Callable:
     """A builder `(num_classes, **kwargs) -> model` for a timm model: pretrained=False, no checkpoint."""
 

@@ -93,3 +93,28 @@ def test_certificate_shows_unknowns_approximations_and_unmapped(tmp_path):
     text = to_markdown(Document(title="t", lead="", sections=[Section("claimed", _caveats(spec))]), tmp_path)
     assert all(unknown in text for unknown in spec["unknowns"][:2])
     assert "test-time augmentation" in text and "lr_noise" in text and "NOT applied" in text
+
+
+def test_cascade_rcnn_has_three_stages_with_rising_iou_and_weighted_losses():
+    from viprepro.tasks.detection import models
+
+    torch.manual_seed(0)
+    kwargs = dict(backbone="resnet18", min_size=64, max_size=64, representation_size=32, fpn_channels=16, box_score_thresh=0.0,
+                  rpn_pre_nms_top_n_train=50, rpn_post_nms_top_n_train=30, box_batch_size_per_image=16)
+    model = models.build("cascadercnn_fpn", 4, stage_weights=[1.0, 0.5, 0.0], **kwargs)
+    stages = model.roi_heads.stages
+    assert [s.proposal_matcher.high_threshold for s in stages] == [0.5, 0.6, 0.7]
+    assert [s.box_coder.weights for s in stages] == [(10.0, 10.0, 5.0, 5.0), (20.0, 20.0, 10.0, 10.0), (30.0, 30.0, 15.0, 15.0)]
+    images = [torch.rand(3, 64, 64)]
+    targets = [{"boxes": torch.tensor([[5.0, 5.0, 40.0, 40.0]]), "labels": torch.tensor([2])}]
+    losses = model(images, targets)
+    assert {f"loss_classifier_stage{i}" for i in (1, 2, 3)} <= set(losses)
+    assert losses["loss_classifier_stage3"] == 0 and losses["loss_classifier_stage2"] > 0  # weight 0 switches a stage's loss off
+    model.eval()
+    with torch.no_grad():
+        detections = model(images)[0]
+    assert detections["boxes"].shape[1] == 4 and len(detections["scores"]) == len(detections["labels"]) > 0
+    from viprepro.errors import UserError
+
+    with pytest.raises(UserError):
+        models.build("cascadercnn_fpn", 4, box_fg_iou_thresh=0.6)  # each stage has its own: the key would do nothing
