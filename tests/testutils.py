@@ -49,3 +49,14 @@ SMOKE_DATASETS = {
     "action_recognition": {"num_classes": 3, "groups": 2, "test_groups": 1, "clips_per_group": 2, "frames": 12, "size": 16, "fps": 25,
                            "quality": 3},
 }
+
+
+def one_thread():
+    """Body of an autouse fixture: one intra-op thread (on a shared 2-core machine more threads
+    only wait on each other). Use as `_one_thread = pytest.fixture(autouse=True)(one_thread)`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import torch
-from testutils import SMOKE_DATASETS, tiny_dataset
+from testutils import SMOKE_DATASETS, one_thread, tiny_dataset
 
 from viprepro.tasks import get_task
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+_one_thread = pytest.fixture(autouse=True)(one_thread)
 
 
 @pytest.fixture(scope="session")
