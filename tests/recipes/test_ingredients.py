@@ -118,3 +118,42 @@ def test_cascade_rcnn_has_three_stages_with_rising_iou_and_weighted_losses():
 
     with pytest.raises(UserError):
         models.build("cascadercnn_fpn", 4, box_fg_iou_thresh=0.6)  # each stage has its own: the key would do nothing
+
+
+def test_training_transform_tta_averages_seeded_passes(tmp_path, datasets):
+    from viprepro.tasks.classification import models, predict
+
+    data = datasets("classification")
+    torch.manual_seed(0)
+    model = models.build("resnet_small", 3, width=4, depth=1).eval()
+    recipe = {**load_spec(C3)["recipe"], "input_size": 32, "batch_size": 4, "eval_resize": 36}
+    outputs = {}
+    for name, passes in (("a", 3), ("b", 3), ("c", 0)):
+        predict.predict([model], data["subset"], {**recipe, "tta_train_passes": passes}, tmp_path / f"{name}.csv",
+                        device=torch.device("cpu"), workers=0)
+        outputs[name] = (tmp_path / f"{name}.csv").read_bytes()
+    assert outputs["a"] == outputs["b"]  # repeated inference writes the same file
+    files = predict.test_files(data["subset"])
+    clean, augmented = (predict.ensemble_probabilities([model], predict.make_loader(
+        predict.ImageFiles(files, [0] * len(files), transform), recipe, shuffle=False, workers=0), torch.device("cpu"))
+        for transform in (predict.eval_transform(recipe), cls_data.train_transform(recipe)))
+    assert not torch.allclose(clean, augmented)  # the training transform really differs from the evaluation crop
+
+
+def test_segmentation_flip_tta_is_the_mean_with_the_mirrored_prediction():
+    from torchvision.transforms.v2 import functional as TF
+
+    from viprepro.tasks.segmentation import predict as seg_predict
+    from viprepro.tasks.segmentation.data import normalize
+    from viprepro.tasks.segmentation.labels import TRAIN_TO_ID
+
+    torch.manual_seed(0)
+    model = torch.nn.Conv2d(3, 20, 5, padding=2).eval()
+    image = torch.randint(0, 256, (3, 16, 32), dtype=torch.uint8)
+    recipe = {"test_size": [16, 32], "upsample": "bilinear", "tta_hflip": True}
+    x = normalize(TF.resize(image, [16, 32], antialias=True))[None]
+    with torch.no_grad():
+        expected = (model(x).softmax(1) + model(x.flip(-1)).softmax(1).flip(-1)) / 2
+        plain = model(x).softmax(1)
+    assert np.array_equal(seg_predict.label_ids([model], image, recipe, torch.device("cpu")), TRAIN_TO_ID[expected.argmax(1)[0].numpy()])
+    assert not np.array_equal(TRAIN_TO_ID[plain.argmax(1)[0].numpy()], TRAIN_TO_ID[expected.argmax(1)[0].numpy()])
