@@ -157,3 +157,23 @@ def test_segmentation_flip_tta_is_the_mean_with_the_mirrored_prediction():
         plain = model(x).softmax(1)
     assert np.array_equal(seg_predict.label_ids([model], image, recipe, torch.device("cpu")), TRAIN_TO_ID[expected.argmax(1)[0].numpy()])
     assert not np.array_equal(TRAIN_TO_ID[plain.argmax(1)[0].numpy()], TRAIN_TO_ID[expected.argmax(1)[0].numpy()])
+
+
+@pytest.mark.parametrize("name, kwargs, key", [
+    ("timm/resnet18", {"pretrained": True}, "model.kwargs.pretrained"),
+    ("timm/resnet18", {"checkpoint_path": "weights.pth"}, "model.kwargs.checkpoint_path"),
+    ("torchvision/resnet18", {"weights": "IMAGENET1K_V1"}, "model.kwargs"),
+])
+def test_pretrained_weights_are_refused_for_library_models(name, kwargs, key):
+    from viprepro.errors import UserError
+    from viprepro.tasks.classification import models
+
+    with pytest.raises(UserError) as error:
+        models.build(name, 3, **kwargs)
+    assert key in error.value.message
+
+
+def test_hugging_face_hub_is_offline_once_viprepro_is_imported():
+    import huggingface_hub.constants
+
+    assert huggingface_hub.constants.HF_HUB_OFFLINE
