@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import UserError, ValidationFailed
 
 COMMANDS = ("synth", "subset", "validate", "score", "rerun")
-EXTRA_COMMANDS = {"explain": "viprepro.explain"}
+EXTRA_COMMANDS = {"explain": "viprepro.explain", "models": "viprepro.recipe_cli:models_main", "spec": "viprepro.recipe_cli:spec_main"}
 
 
 def _base_parser(command: str, *, add_help: bool = True) -> argparse.ArgumentParser:
@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in EXTRA_COMMANDS:
         import importlib
 
-        return importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
+        module, _, function = EXTRA_COMMANDS[argv[0]].partition(":")
+        return getattr(importlib.import_module(module), function or "main")(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(f"usage: viprepro {{{','.join(COMMANDS)}}} --task TASK ...  (viprepro COMMAND --task TASK --help for options)\n"

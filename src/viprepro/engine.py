@@ -1,9 +1,12 @@
 """The training loop shared by every task: from scratch, seeded, checkpointed every epoch.
 
 Exact resumption rests on one rule: everything random in an epoch is seeded from
-(seed, member, epoch), and the state at an epoch boundary (weights, optimiser, scheduler,
-AMP scaler, history) is saved whole. A run killed in epoch k restarts from the end of epoch
-k-1 and then draws exactly the numbers the uninterrupted run drew.
+(seed, member, epoch), and the state at an epoch boundary (weights, EMA weights, optimiser,
+scheduler, AMP scaler, history) is saved whole. A run killed in epoch k restarts from the end
+of epoch k-1 and then draws exactly the numbers the uninterrupted run drew.
+
+Gradient accumulation (`accumulate_steps`) steps the optimiser, the schedule and the EMA once
+every that many batches; at 1 (the default) the loop is the plain one.
 """
 
 from __future__ import annotations
@@ -71,8 +74,10 @@ def train(
 
     generator = torch.Generator()
     loaders = run.task.loaders(run.subset_dir, recipe, seed=run.member_seed, workers=run.workers, generator=generator)
-    steps_per_epoch = max(1, len(loaders.train))
-    optimizer = build_optimizer(model.parameters(), recipe["optimizer"])
+    accumulate = recipe.get("accumulate_steps", 1)
+    steps_per_epoch = max(1, math.ceil(len(loaders.train) / accumulate))
+    optimizer = build_optimizer(model, recipe["optimizer"])
+    ema = weight_ema(model, recipe.get("ema"))
     scheduler = build_scheduler(optimizer, recipe.get("lr_schedule", {"name": "constant"}), epochs, steps_per_epoch)
     use_amp = bool(recipe.get("amp")) and run.device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -87,6 +92,8 @@ def train(
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             scaler.load_state_dict(state["scaler"])
+            if ema is not None:
+                ema.module.load_state_dict(state["ema"])
             history = state["history"]
             start_epoch = state["epoch"] + 1
             log.info("resuming from %s after epoch %d", state_path, state["epoch"] + 1)
@@ -100,19 +107,24 @@ def train(
         started = time.perf_counter()
         loss_sum = torch.zeros((), dtype=torch.float64)
         samples = 0
-        for batch in loaders.train:
+        batches = len(loaders.train)
+        for index, batch in enumerate(loaders.train):
             with torch.autocast(run.device.type, enabled=use_amp):
                 loss = run.task.training_loss(model, batch, recipe, run.device)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} in epoch {epoch + 1}: the recipe diverges")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if recipe.get("grad_clip"):
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["grad_clip"])
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
+            if index % accumulate == 0:
+                optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss / accumulate if accumulate > 1 else loss).backward()
+            if (index + 1) % accumulate == 0 or index + 1 == batches:
+                if recipe.get("grad_clip"):
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["grad_clip"])
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                if ema is not None:
+                    ema.update(model, step=scheduler.last_epoch)
             size = _batch_size(batch)
             loss_sum += loss.detach().double().cpu() * size
             samples += size
@@ -125,9 +137,10 @@ def train(
             "epoch_seconds": seconds,
         }
         if loaders.val is not None:
-            model.eval()
+            evaluated = ema.module if ema is not None and recipe["ema"].get("evaluate", True) else model
+            evaluated.eval()
             with torch.no_grad():
-                metrics.update({f"val_{k}": v for k, v in run.task.evaluate(model, loaders.val, run.device).items()})
+                metrics.update({f"val_{k}": v for k, v in run.task.evaluate(evaluated, loaders.val, run.device).items()})
         history.append(metrics)
         log.info("epoch %d/%d %s", epoch + 1, epochs, " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "epoch"))
         checkpoint.save(
@@ -138,6 +151,7 @@ def train(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
+                **({"ema": ema.module.state_dict()} if ema is not None else {}),
                 "history": history,
             },
             state_path,
@@ -163,19 +177,36 @@ def train(
         "parameters": sum(p.numel() for p in model.parameters()),
     }
     final["final_weights_digest"] = checkpoint.state_digest(final["model"])
+    if ema is not None:  # both sets of weights; `eval_weights` says which one evaluation and prediction use
+        final["ema_model"] = {k: v.detach().cpu() for k, v in ema.module.state_dict().items()}
+        final["ema_weights_digest"] = checkpoint.state_digest(final["ema_model"])
+        final["ema_decay"] = recipe["ema"]["decay"]
+        final["eval_weights"] = "ema" if recipe["ema"].get("evaluate", True) else "model"
     checkpoint.save(final, out)
     return final
 
 
+def weight_ema(model: torch.nn.Module, spec: dict | None):
+    """timm's ModelEmaV3 of the model (a deep copy updated after every optimiser step), or None."""
+    if not spec:
+        return None
+    from timm.utils import ModelEmaV3
+
+    return ModelEmaV3(model, decay=spec["decay"], use_warmup=spec.get("warmup", False))
+
+
 def load_trained_model(task: Task, checkpoint_path: Path, subset_dir: Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
-    """Rebuild a model from a final checkpoint (weights only, never code)."""
+    """Rebuild a model from a final checkpoint (weights only, never code).
+
+    A checkpoint trained with a weight EMA whose recipe evaluates the EMA (`eval_weights:
+    ema`) gives the EMA weights: prediction then uses what validation used."""
     state = checkpoint.load(checkpoint_path)
     if state.get("format") != "viprepro-checkpoint-1":
         from .errors import UserError
 
         raise UserError("not a viprepro final checkpoint", path=checkpoint_path)
     model = task.build_model(state["model_spec"], subset_dir)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state["ema_model"] if state.get("eval_weights") == "ema" else state["model"])
     model.to(device).eval()
     return model, state
 

@@ -22,6 +22,24 @@ def load_schema(name: str) -> dict:
     return yaml.safe_load(text)
 
 
+COMMON_RECIPE = "recipe.common.schema.yaml"
+
+
+@lru_cache(maxsize=None)
+def validation_schema(name: str) -> dict:
+    """The schema a name validates against: a task's recipe schema is completed by the keys
+    every task shares (recipe.common.schema.yaml) and closed, so an unknown key is refused."""
+    schema = load_schema(name)
+    if not name.startswith("recipe.") or name == COMMON_RECIPE:
+        return schema
+    common = load_schema(COMMON_RECIPE)
+    overlap = set(common["properties"]) & set(schema.get("properties", {}))
+    if overlap:
+        raise ValueError(f"{name} redefines common recipe keys {sorted(overlap)}")
+    return {**schema, "required": common["required"], "additionalProperties": False,
+            "properties": {**common["properties"], **schema.get("properties", {})}}
+
+
 def _with_defaults(validator_class):
     validate_properties = validator_class.VALIDATORS["properties"]
 
@@ -44,14 +62,24 @@ def _copy(value):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
-def validate(instance, schema_name: str, *, path: str | Path | None = None, where: str | None = None) -> None:
-    """Validate in place (filling defaults); the first problem is raised as a UserError."""
-    schema = load_schema(schema_name)
-    errors = sorted(_Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
+def validate(instance, schema_name: str, *, path: str | Path | None = None, where: str | None = None, own_keys_only: bool = False) -> None:
+    """Validate in place (filling defaults); the first problem is raised as a UserError.
+
+    `own_keys_only` checks a task recipe against the task's own keys alone (filling their
+    defaults), for code that receives a partial recipe; specs are always checked whole."""
+    schema = load_schema(schema_name) if own_keys_only else validation_schema(schema_name)
+    errors = sorted(_Validator(schema).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         error = errors[0]
-        key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        location = f"key '{key}'" if not where else f"{where}, key '{key}'"
+        parts = [str(p) for p in error.absolute_path]
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            # name the unknown key itself, with its full path (recipe.augment.randaugment.magnitude_sd)
+            unknown = sorted(k for k in error.instance if k not in error.schema.get("properties", {}))
+            parts.append(unknown[0] if len(unknown) == 1 else "{" + ",".join(unknown) + "}")
+        if where and " " in where:  # a description ("synthetic options"), not a key path
+            location = f"{where}, key '{'.'.join(parts) or '(top level)'}'"
+        else:
+            location = f"key '{'.'.join(([where] if where else []) + parts) or '(top level)'}'"
         raise UserError(_describe(error), path=path, where=location)
 
 

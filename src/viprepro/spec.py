@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import model_names
 from .errors import UserError
 from .fileio import canonical_digest
+from .recipe_keys import check_written_keys
+from .scale import at_scale
 from .schemas_io import read_yaml, validate
 
 
 def load_spec(path: str | Path) -> dict:
-    """Read and validate a spec; defaults are filled in, task recipe keys checked too."""
+    """Read and validate a spec; defaults are filled in, task recipe keys checked too.
+
+    Every key at every level must be known (an unknown one is refused with its path), and
+    the model, optimiser, schedule and loss names must be ones viprepro can build, so a bad
+    spec fails here (and so at `snakemake -n`), never first inside a training job. A spec
+    with `scale: smoke` comes back shrunk (viprepro.scale)."""
     path = Path(path)
     spec = read_yaml(path)
     if not isinstance(spec, dict):
@@ -25,14 +33,16 @@ def load_spec(path: str | Path) -> dict:
         if any(claim.get("split", "test") != "test" for claim in spec["claimed"].values()):
             raise UserError("external submissions can only claim test-split scores", path=path, where="claimed")
     else:
+        check_written_keys(spec["recipe"], spec["task"], path=path)  # before defaults hide what was written
         validate(spec["recipe"], f"recipe.{spec['task']}.schema.yaml", path=path, where="recipe")
+        model_names.check(spec["task"], spec["model"]["name"], path=path)
     from .tasks import METRIC_KEYS
 
     known = METRIC_KEYS[spec["task"]]
     for key in spec["claimed"]:
         if key not in known:
             raise UserError(f"claims unknown metric '{key}' (known for {spec['task']}: {', '.join(known)})", path=path, where="claimed")
-    return spec
+    return at_scale(spec, spec["scale"])
 
 
 def spec_digest(spec: dict) -> str:

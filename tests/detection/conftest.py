@@ -6,21 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from detection_helpers import TINY, noisy_detections, read_json, write_json
-from testutils import tiny_dataset
+from testutils import one_thread, tiny_dataset
 
 from viprepro.tasks import get_task
 
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine more threads only wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+_one_thread = pytest.fixture(autouse=True)(one_thread)
 
 
 @pytest.fixture(scope="session")

@@ -66,7 +66,7 @@ def test_every_shipped_spec_is_valid():
     (lambda s: s["recipe"].update(epochs=0), "key 'recipe.epochs'"),
     (lambda s: s["recipe"]["optimizer"].update(name="lion"), "'lion' is not one of"),
     (lambda s: s.update(claimed={"top5": {"value": 0.5}}), "claims unknown metric 'top5'"),
-    (lambda s: s["recipe"].update(augment={"mixup": 0.2}), "recipe, key 'augment'"),
+    (lambda s: s["recipe"].update(augment={"mixup": 0.2}), "key 'recipe.augment.mixup'"),
 ])
 def test_bad_spec_is_refused_with_its_key(tmp_path, edit, expected):
     spec = yaml.safe_load((REPO / "config/submissions/classification_resnet_small.yaml").read_text())

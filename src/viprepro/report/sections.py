@@ -87,9 +87,27 @@ def _claimed(evidence) -> Section:
             ["ensemble members", spec["ensemble"]],
             ["reference", spec.get("reference") or "(none given)"],
             ["training log provided", f"yes (`{spec['claimed_log']}`)" if spec.get("claimed_log") else "no"],
+            ["scale", "smoke (shrunk to a CPU run: sizes and epochs only, see viprepro/scale.py): the score says nothing about the claim"
+             if spec.get("scale") == "smoke" else "full (as written)"],
         ]),
     ]
+    blocks += _caveats(spec)
     return Section("What was claimed", blocks)
+
+
+def _caveats(spec: dict) -> list:
+    """What the spec says it does not know, where it departs from the entry, and what it could not express."""
+    blocks = []
+    if spec.get("unknowns"):
+        blocks += [Paragraph("What the entry's sources leave unknown, and the value this rerun uses instead:"),
+                   Table(["unknown"], [[text] for text in spec["unknowns"]])]
+    if spec.get("approximations"):
+        blocks += [Note("This rerun departs from the entry (ingredients viprepro cannot express or had to replace):", "warn"),
+                   Table(["approximated or missing"], [[text] for text in spec["approximations"]])]
+    if spec.get("unmapped"):
+        blocks += [Note("Fields of the imported recipe that no spec key expresses: they were NOT applied in this rerun.", "warn"),
+                   Table(["field", "value"], [[key, repr(value)] for key, value in spec["unmapped"].items()])]
+    return blocks
 
 
 def _tolerance_text(tolerance: dict) -> str:

@@ -6,7 +6,8 @@
   spatial and a temporal one);
 - `tiny3d`: four 3x3x3 convolution stages for CPU runs on small clips. Spatial resolution
   halves after every stage and time after the second, so the first two stages still see
-  frame-to-frame motion at full temporal resolution.
+  frame-to-frame motion at full temporal resolution;
+- `torchvision/<name>`: any torchvision video model (`torchvision/s3d`, `torchvision/mvit_v2_s`, ...).
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from __future__ import annotations
 from torch import nn
 
 from ...errors import UserError
-from ...scratch import torchvision_from_scratch
-
+from ...scratch import call_builder, from_library, torchvision_from_scratch
 
 
 class Tiny3D(nn.Module):
@@ -48,9 +48,8 @@ REGISTRY = {
 
 
 def build(name: str, num_classes: int, **kwargs) -> nn.Module:
-    if name not in REGISTRY:
-        raise UserError(f"unknown action recognition model '{name}' (known: {', '.join(sorted(REGISTRY))})", where="model.name")
-    try:
-        return REGISTRY[name](num_classes=num_classes, **kwargs)
-    except TypeError as exc:
-        raise UserError(f"bad arguments for '{name}': {exc}", where="model.kwargs") from None
+    builder = REGISTRY.get(name) or (from_library(name) if name.startswith("torchvision/") else None)
+    if builder is None:
+        raise UserError(f"unknown action recognition model '{name}' (known: {', '.join(sorted(REGISTRY))}, torchvision/<video model>)",
+                        where="model.name")
+    return call_builder(builder, name, num_classes=num_classes, **kwargs)

@@ -1,4 +1,7 @@
-"""Image folders, the train/eval transform presets, and batch mixing (MixUp/CutMix)."""
+"""Image folders, the train/eval transform presets, and batch mixing (MixUp/CutMix).
+
+The presets are torchvision's (transforms.v2); the timm-named recipe keys (`timm_policy`,
+`random_erasing_mode`) use timm's own transforms, seeded through viprepro.augment."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from PIL import Image
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, default_collate
 from torchvision.transforms import v2
 
+from ... import augment as augment_
 from ...errors import UserError
 from ...loading import seeded_loader
 
@@ -75,30 +79,54 @@ def eval_resize(recipe: dict) -> int:
     return recipe.get("eval_resize") or int(round(recipe["input_size"] * 8 / 7))
 
 
+INTERPOLATION = {"bilinear": v2.InterpolationMode.BILINEAR, "bicubic": v2.InterpolationMode.BICUBIC}
+
+
+def _crop(size: int, augment: dict):
+    """RandomResizedCrop; `random` interpolation picks bilinear or bicubic per image, as timm's."""
+    def crop(mode: str):
+        return v2.RandomResizedCrop(size, scale=tuple(augment.get("scale", (0.08, 1.0))), ratio=tuple(augment.get("ratio", (3 / 4, 4 / 3))),
+                                    interpolation=INTERPOLATION[mode], antialias=True)
+
+    mode = augment.get("interpolation", "bilinear")
+    return v2.RandomChoice([crop("bilinear"), crop("bicubic")]) if mode == "random" else crop(mode)
+
+
 def train_transform(recipe: dict) -> v2.Compose:
     size, augment = recipe["input_size"], recipe.get("augment", {})
     steps = []
     if augment.get("random_resized_crop", True):
-        steps.append(v2.RandomResizedCrop(size, scale=tuple(augment.get("scale", (0.08, 1.0))), antialias=True))
+        steps.append(_crop(size, augment))
     else:
-        steps += [v2.Resize(eval_resize(recipe), antialias=True), v2.CenterCrop(size)]
+        steps += [v2.Resize(eval_resize(recipe), interpolation=INTERPOLATION[recipe.get("eval_interpolation", "bilinear")], antialias=True),
+                  v2.CenterCrop(size)]
     if augment.get("hflip", True):
         steps.append(v2.RandomHorizontalFlip())
+    if augment.get("color_jitter"):
+        jitter = augment["color_jitter"]
+        steps.append(v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter))
     if augment.get("autoaugment"):
         steps.append(v2.AutoAugment(v2.AutoAugmentPolicy(augment["autoaugment"])))
     if augment.get("randaugment"):
         steps.append(v2.RandAugment(num_ops=augment["randaugment"].get("num_ops", 2), magnitude=augment["randaugment"].get("magnitude", 9)))
+    if augment.get("timm_policy"):  # timm's policies work on PIL images
+        steps += [v2.ToPILImage(), augment_.timm_policy(augment["timm_policy"], size, MEAN, augment.get("interpolation", "bilinear")),
+                  v2.PILToTensor()]
     if augment.get("trivialaugment"):
         steps.append(v2.TrivialAugmentWide())
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]
     if augment.get("random_erasing"):
-        steps.append(v2.RandomErasing(p=augment["random_erasing"]))
+        if augment.get("random_erasing_mode"):
+            steps.append(augment_.timm_random_erasing(augment["random_erasing"], augment["random_erasing_mode"],
+                                                      augment.get("random_erasing_count", 1)))
+        else:
+            steps.append(v2.RandomErasing(p=augment["random_erasing"]))
     return v2.Compose(steps)
 
 
 def eval_transform(recipe: dict) -> v2.Compose:
     return v2.Compose([
-        v2.Resize(eval_resize(recipe), antialias=True),
+        v2.Resize(eval_resize(recipe), interpolation=INTERPOLATION[recipe.get("eval_interpolation", "bilinear")], antialias=True),
         v2.CenterCrop(recipe["input_size"]),
         v2.ToDtype(torch.float32, scale=True),
         v2.Normalize(MEAN, STD),

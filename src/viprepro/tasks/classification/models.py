@@ -7,7 +7,9 @@
   convolution, so each input pixel is seen by every kernel position and the border gives
   no absolute-position cue), max pooling is 2x2 without padding, and residual shortcuts
   are zero-padded to the grown branch;
-- `resnet_small`: a CIFAR-style ResNet for small inputs, sized for CPU runs.
+- `resnet_small`: a CIFAR-style ResNet for small inputs, sized for CPU runs;
+- `torchvision/<name>` and `timm/<name>`: any architecture of those libraries (e.g.
+  `timm/efficientnet_b4`), from scratch (see viprepro.model_names and viprepro.scratch).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from ...errors import UserError
-from ...scratch import torchvision_from_scratch
+from ...scratch import call_builder, from_library, torchvision_from_scratch
 
 
 class FullConvBottleneck(nn.Module):
@@ -91,6 +93,8 @@ REGISTRY = {
 
 
 def build(name: str, num_classes: int, **kwargs) -> nn.Module:
-    if name not in REGISTRY:
-        raise UserError(f"unknown classification model '{name}' (known: {', '.join(sorted(REGISTRY))})", where="model.name")
-    return REGISTRY[name](num_classes=num_classes, **kwargs)
+    builder = REGISTRY.get(name) or from_library(name)
+    if builder is None:
+        raise UserError(f"unknown classification model '{name}' (known: {', '.join(sorted(REGISTRY))}, torchvision/<name>, timm/<name>)",
+                        where="model.name")
+    return call_builder(builder, name, num_classes=num_classes, **kwargs)

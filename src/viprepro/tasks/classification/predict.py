@@ -1,4 +1,9 @@
-"""Test-set inference: average the ensemble's probabilities, write the official CSV."""
+"""Test-set inference: average the ensemble's probabilities, write the official CSV.
+
+With `tta_train_passes: N` the test images go through the training transform N times (random
+crops, flips, the recipe's augmentations) and the softmax of the passes is averaged, as the
+third 2020 entry's inference did; pass k draws from torch's generator seeded with k, so
+repeated inference writes the same file."""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .data import ImageFiles, eval_transform, make_loader, test_files
+from .data import ImageFiles, eval_transform, make_loader, test_files, train_transform
 from .submission import write_submission
 
 
@@ -27,12 +32,20 @@ def ensemble_probabilities(models: list[torch.nn.Module], loader, device: torch.
 
 def predict(models, subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int) -> dict:
     files = test_files(subset_dir)
-    dataset = ImageFiles(files, [0] * len(files), eval_transform(recipe))
-    loader = make_loader(dataset, recipe, shuffle=False, workers=workers)
     for model in models:
         model.eval()
     started = time.perf_counter()
-    probabilities = ensemble_probabilities(models, loader, device, hflip=recipe.get("tta_hflip", False))
+    passes = recipe.get("tta_train_passes", 0)
+    if passes:
+        probabilities = 0
+        for index in range(passes):
+            torch.manual_seed(index)
+            loader = make_loader(ImageFiles(files, [0] * len(files), train_transform(recipe)), recipe, shuffle=False, workers=workers)
+            probabilities = probabilities + ensemble_probabilities(models, loader, device, hflip=recipe.get("tta_hflip", False))
+        probabilities = probabilities / passes
+    else:
+        loader = make_loader(ImageFiles(files, [0] * len(files), eval_transform(recipe)), recipe, shuffle=False, workers=workers)
+        probabilities = ensemble_probabilities(models, loader, device, hflip=recipe.get("tta_hflip", False))
     seconds = time.perf_counter() - started
     write_submission(out, [f.name for f in files], probabilities.argmax(dim=1).tolist())
     return {"images": len(files), "members": len(models), "seconds": seconds, "images_per_s": len(files) / seconds if seconds else None}

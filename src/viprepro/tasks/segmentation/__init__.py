@@ -10,21 +10,20 @@ import argparse
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ...errors import UserError
 from ...schemas_io import validate as validate_schema
 from ...submission_io import add_zip_arguments
 from ..base import Loaders, MetricSpec, SubsetResult, Task
-from . import data, models, predict, scoring, subset, synth
-from .labels import NUM_TRAIN_CLASSES, VOID_TRAIN_ID
+from . import data, losses, models, predict, scoring, subset, synth
+from .labels import NUM_TRAIN_CLASSES
 
 RECIPE_SCHEMA = "recipe.segmentation.schema.yaml"
 
 
 def _recipe(recipe: dict) -> dict:
     """The recipe with its segmentation defaults filled in (specs from load_spec have them)."""
-    validate_schema(recipe, RECIPE_SCHEMA, where="recipe")
+    validate_schema(recipe, RECIPE_SCHEMA, where="recipe", own_keys_only=True)
     crop, size = recipe["crop_size"], recipe["train_size"]
     if crop and (crop[0] > size[0] or crop[1] > size[1]):
         raise UserError(f"crop_size {crop} is larger than train_size {size}", where="recipe")
@@ -75,7 +74,7 @@ class Segmentation(Task):
     def training_loss(self, model, batch, recipe, device):
         images, masks = batch
         logits = model(images.to(device, non_blocking=True))
-        return F.cross_entropy(logits, masks.to(device, non_blocking=True), ignore_index=VOID_TRAIN_ID)
+        return losses.criterion(recipe.get("loss", {}))(logits, masks.to(device, non_blocking=True))
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
         """Mean IoU over the 19 classes at the model's resolution (the baseline's iouCalc)."""

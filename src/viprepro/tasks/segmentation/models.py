@@ -4,7 +4,8 @@
   toolkit's `helpers/model.py`: double 3x3 conv blocks, max-pool down, bilinear
   (align_corners) up, skip concatenation. `width` is the first block's channel count (64 in
   the baseline; the CPU recipes use fewer);
-- torchvision's FCN, DeepLabV3 and LR-ASPP, returning their main output only.
+- torchvision's FCN, DeepLabV3 and LR-ASPP (bare names, or any as `torchvision/<name>`),
+  returning their main output only.
 Every model predicts 20 channels: the 19 evaluated classes in train-id order and void.
 """
 
@@ -16,6 +17,7 @@ import torchvision
 from torch import nn
 
 from ...errors import UserError
+from ...scratch import call_builder
 from .labels import NUM_TRAIN_CLASSES
 
 NUM_OUTPUTS = NUM_TRAIN_CLASSES + 1
@@ -97,9 +99,10 @@ REGISTRY = {
 
 
 def build(name: str, **kwargs) -> nn.Module:
-    if name not in REGISTRY:
-        raise UserError(f"unknown segmentation model '{name}' (known: {', '.join(sorted(REGISTRY))})", where="model.name")
-    try:
-        return REGISTRY[name](**kwargs)
-    except TypeError as exc:
-        raise UserError(f"bad arguments for '{name}': {exc}", where="model.kwargs") from None
+    builder = REGISTRY.get(name)
+    if builder is None and name.startswith("torchvision/"):
+        builder = _torchvision(name.partition("/")[2])
+    if builder is None:
+        raise UserError(f"unknown segmentation model '{name}' (known: {', '.join(sorted(REGISTRY))}, torchvision/<segmentation model>)",
+                        where="model.name")
+    return call_builder(builder, name, **kwargs)

@@ -4,6 +4,7 @@ Each test image is predicted at the recipe's `test_size` and brought back to its
 ground truth's) resolution: `nearest` upsamples the train-id map as the official baseline
 does (PIL NEAREST), `bilinear` upsamples the probabilities before the argmax. The zip holds
 one 8-bit PNG of Cityscapes label ids per image, named like the input (`<int>.png`).
+`tta_hflip` averages the probabilities with those of the mirrored image.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def label_ids(models: list[torch.nn.Module], image: torch.Tensor, recipe: dict, 
     height, width = image.shape[1:]
     x = normalize(TF.resize(image, recipe["test_size"], antialias=True))[None].to(device)
     probs = sum(model(x).softmax(dim=1) for model in models) / len(models)
+    if recipe.get("tta_hflip"):  # mean with the mirrored image's probabilities, mirrored back
+        probs = (probs + sum(model(x.flip(-1)).softmax(dim=1) for model in models).flip(-1) / len(models)) / 2
     if recipe["upsample"] == "bilinear":
         probs = F.interpolate(probs, size=(height, width), mode="bilinear", align_corners=False)
         return TRAIN_TO_ID[probs.argmax(dim=1)[0].cpu().numpy()]
