@@ -26,6 +26,7 @@ def load_spec(path: str | Path) -> dict:
             raise UserError("external submissions can only claim test-split scores", path=path, where="claimed")
     else:
         validate(spec["recipe"], f"recipe.{spec['task']}.schema.yaml", path=path, where="recipe")
+        _refuse_claims_on_training_data(spec, path)
     from .tasks import METRIC_KEYS
 
     known = METRIC_KEYS[spec["task"]]
@@ -33,6 +34,15 @@ def load_spec(path: str | Path) -> dict:
         if key not in known:
             raise UserError(f"claims unknown metric '{key}' (known for {spec['task']}: {', '.join(known)})", path=path, where="claimed")
     return spec
+
+
+def _refuse_claims_on_training_data(spec: dict, path: Path) -> None:
+    """A score on a split the model trained on is no claim (the verdict audits it again)."""
+    trained = set(spec["recipe"].get("train_splits", ["train"]))
+    for metric, claim in spec["claimed"].items():
+        if claim.get("split", "test") in trained:
+            raise UserError(f"claims {metric} on the {claim['split']} split, which recipe.train_splits trains on: "
+                            "a score on training data is not a claim", path=path, where=f"claimed.{metric}.split")
 
 
 def spec_digest(spec: dict) -> str:
