@@ -74,6 +74,7 @@ def score(args: argparse.Namespace, mlrun) -> dict:
     Refusing one submission must not stop the pipeline: the verdict of a refused file is
     `invalid_submission`, with every problem listed, and the other submissions go on.
     """
+    from viprepro.errors import UserError
     from viprepro.fileio import read_json, write_json
     from viprepro.scores_io import refused_scores, scored_submission_digest
     from viprepro.subset_manifest import read_manifest

@@ -238,4 +238,4 @@ def scan_weight_files(folder: str | Path, min_bytes: int = WEIGHT_FILE_MIN_BYTES
                 continue
             if size >= min_bytes:
                 found.append({"path": str(path.relative_to(root)), "size": size})
-    return found
+    return sorted(found, key=lambda f: f["path"])
