@@ -202,9 +202,8 @@ def _log(mlrun, args, record: dict) -> None:
                     "data_manifest_digest": record["provenance"]["data_manifest_digest"]})
     write_json(args.out, record)
     band = main_judgement["band"]
-    mlrun.log_metrics({"claimed": main_judgement["claimed"], "reproduced": _nan(main_judgement["reproduced"]),
-                       "band_mean": band["mean"], "band_std": band["std"], "band_interval_low": band["interval_low"],
-                       "band_interval_high": band["interval_high"], "band_n": band["n"]})
+    mlrun.log_metrics({"claimed": main_judgement["claimed"], "reproduced": _nan(main_judgement["reproduced"]), "band_n": band["n"],
+                       **{f"band_{k}": _nan(band[k]) for k in ("mean", "std", "interval_low", "interval_high", "robust_low", "robust_high")}})
     mlrun.log_params({"provenance_digest": record["provenance"]["digest"], "seeds": record["seeds"]})
     mlrun.log_artifact(args.out)
 

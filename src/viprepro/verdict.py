@@ -169,13 +169,18 @@ def judge(metric: str, claimed: dict, scores_by_seed: dict[int, dict], claimed_s
         "tolerance": tol,
         "reproduced": reproduced if finite else None,
         "difference": reproduced - claimed["value"] if finite else None,
-        "band": {**asdict(band), "min_seeds": min_seeds},
+        "band": {**{k: _finite_or_none(v) for k, v in asdict(band).items()}, "min_seeds": min_seeds},
         "scores_by_seed": {str(k): v for k, v in sorted(values.items())},
         "seeds_without_score": [str(k) for k, v in sorted(values.items()) if v is None or not math.isfinite(v)],
         "higher_is_better": higher_is_better,
         "verdict": verdict,
         "reason": reason(verdict, claimed["value"], reproduced, band, tol, min_seeds),
     }
+
+
+def _finite_or_none(value):
+    """JSON has no NaN or infinity: an undefined band figure (too few seeds) is null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def overall(judgements: list[dict], *, audits: dict, problems: list[str], resource_limits: list[dict]) -> tuple[str, str]:

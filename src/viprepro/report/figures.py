@@ -109,7 +109,7 @@ def seed_band(judgement: dict, out: Path, *, claimed_seed: int, label: str = "")
     band = judgement["band"]
     if band["n"] > 1:
         axis.hlines(0, band["min"], band["max"], color="tab:blue", linewidth=6, alpha=0.35, label=f"seed band (n={band['n']})")
-        if "interval_low" in band and math.isfinite(band["interval_low"]):
+        if band.get("interval_low") is not None:
             axis.hlines(-0.35, band["interval_low"], band["interval_high"], color="tab:purple", linewidth=2,
                         label="95 % prediction interval, one more seed")
     scored = {seed: value for seed, value in judgement["scores_by_seed"].items() if value is not None and math.isfinite(value)}
