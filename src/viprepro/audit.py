@@ -135,6 +135,8 @@ class FileAccessRecorder:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.digest_root = digest_root
         self._saved: dict[str, str | None] = {}
+        self._merged: dict[str, dict] | None = None
+        self._processes = 0
 
     def __enter__(self) -> "FileAccessRecorder":
         for name, value in ((ACCESS_LOG_VARIABLE, str(self.folder)), (DIGEST_ROOT_VARIABLE, str(self.digest_root or ""))):
@@ -151,9 +153,15 @@ class FileAccessRecorder:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        # The job's processes have ended: merge their logs once and drop a folder we made.
+        self._merged, self._processes = self._read(), len(list(self.folder.glob("*.jsonl")))
+        self.cleanup()
 
     def opened(self) -> dict[str, dict]:
         """Every path opened by any process of the job -> {"sha256", "size", "pids"} (digests for subset files)."""
+        return self._merged if self._merged is not None else self._read()
+
+    def _read(self) -> dict[str, dict]:
         merged: dict[str, dict] = {}
         for log in sorted(self.folder.glob("*.jsonl")):
             pid = int(log.stem)
@@ -178,7 +186,7 @@ class FileAccessRecorder:
 
     @property
     def processes(self) -> int:
-        return len(list(self.folder.glob("*.jsonl")))
+        return self._processes if self._merged is not None else len(list(self.folder.glob("*.jsonl")))
 
     def cleanup(self) -> None:
         if self._owned:
