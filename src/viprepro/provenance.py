@@ -128,8 +128,8 @@ def compare_environments(claimed: dict | None, reproduced: dict | None, *, deter
         expected, sentence = False, ("Bit-identical equality was not to be expected: deterministic algorithms were not "
                                      "enforced (determinism " + determinism + ").")
     else:
-        expected, sentence = True, ("Bit-identical equality was to be expected: same hardware, same CPU capability and the "
-                                    "same library build as the claim, with deterministic algorithms; any difference at the "
-                                    "claimed seed is a reproducibility defect.")
+        expected, sentence = True, ("Bit-identical equality with the claim's own runs was to be expected: same hardware, same "
+                                    "CPU capability and the same library build as the claim, with deterministic algorithms; "
+                                    "a score that differs from the claim's run at the same seed is a reproducibility defect.")
     return {"claimed": stated, "reproduced": rerun, "differences": differences, "bit_identical_expected": expected,
             "sentence": sentence}
