@@ -10,7 +10,7 @@ from viprepro.errors import UserError
 from viprepro.fileio import canonical_digest
 from viprepro.provenance import code_version
 from viprepro.schemas_io import validate as validate_options
-from viprepro.spec import load_spec, seeds_of
+from viprepro.spec import load_spec
 from viprepro.tasks import SUBMISSION_FILES
 
 validate(config, "../config/schemas/config.schema.yaml")
@@ -134,6 +134,12 @@ def get_member_checkpoints(wildcards):
 
 def submission_file(wildcards):
     return f"results/{wildcards.task}/{wildcards.submission}/seed_{wildcards.seed}/{SUBMISSION_FILES[wildcards.task]}"
+
+
+def seeds_of(spec):
+    """The claimed seed first, then the seed band: the config's seed_band.seeds, else the spec's 1 + extra_seeds."""
+    count = config["seed_band"]["seeds"] or spec["extra_seeds"] + 1
+    return [spec["seed"] + k for k in range(count)]
 
 
 def get_seed_scores(wildcards):

@@ -30,7 +30,7 @@ rule train_member:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {params.script} --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
+        "python {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
         " --member {wildcards.member} --out {output.model} --history {output.history} --record {output.record}"
         " --state-dir {params.state_dir} --forbid {params.forbid}"
         " --workers {params.workers} --threads {threads} {params.job} > {log} 2>&1"

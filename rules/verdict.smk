@@ -14,6 +14,7 @@ rule judge_submission:
         tracking=rules.init_tracking.output,
     params:
         script=script("verdict.py"),
+        min_seeds=config["seed_band"]["min_seeds"],
         job=job_options("judge_submission"),
     log:
         "logs/judge_submission/{task}/{submission}.log",
@@ -24,9 +25,9 @@ rule judge_submission:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {params.script} --spec {input.spec} --subset {input.subset} --scores {input.scores}"
+        "python {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --scores {input.scores}"
         " --train-records {input.train_records} --predict-records {input.predict_records}"
-        " --out {output} --threads {threads} {params.job} > {log} 2>&1"
+        " --min-seeds {params.min_seeds} --out {output} --threads {threads} {params.job} > {log} 2>&1"
 
 
 rule leaderboard:

@@ -13,10 +13,12 @@ certificate picks them up from there.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from viprepro.jobs import add_job_arguments, tags
+from viprepro.tasks import METRIC_KEYS
 
 FIGURES = "figures"
 
@@ -43,32 +45,70 @@ def main(args: argparse.Namespace) -> int:
     from viprepro import tracking
     from viprepro.errors import UserError
     from viprepro.jobs import start
-    from viprepro.subset_manifest import read_manifest
-    from viprepro.tasks import get_task
 
     start(args, uses_torch=False)
-    task = get_task(args.task)
-    digest = read_manifest(args.subset)["digest"] if args.subset else ""
     try:
+        # The run opens before any work, so a job that fails leaves a FAILED run with its error.
         with tracking.job_run(task=args.task, stage="score", rule=args.rule, submission=args.submission_name,
-                              tags=tags(args, manifest_digest=digest, extra={"seed": args.seed, "mode": args.mode}),
+                              tags=tags(args, extra={"seed": args.seed, "mode": args.mode}),
                               run_name=f"score/{args.submission_name}/seed_{args.seed}") as mlrun:
-            gt = args.gt or task.hidden_ground_truth(args.hidden)
-            scores = task.score(gt, args.submission, args.out, mode=args.mode, options={})
-            mlrun.log_metrics({k: v for k, v in scores.items() if k not in ("task", "mode")})
-            for artifact in sorted(p for p in args.out.iterdir() if p.is_file()):
-                mlrun.log_artifact(artifact)
-            if args.figures and args.subset:
-                drawn = draw_figures(args, gt)
-                for artifact in sorted((args.out / FIGURES).iterdir()):
-                    mlrun.log_artifact(artifact, FIGURES)
-                mlrun.set_tags({"figures": ", ".join(f"{k}: {'ok' if 'file' in v else 'FAILED'}" for k, v in drawn.items())})
+            scores = score(args, mlrun)
     except UserError as exc:
         print(f"score: error: {exc.message}", file=sys.stderr)
         return 1
-    main_metric = task.main_metric
-    print(f"{args.submission_name} seed {args.seed}: {main_metric.label} {scores[main_metric.key]:.6f} ({args.mode})")
+    if scores["status"] == "invalid":
+        print(f"{args.submission_name} seed {args.seed}: submission refused ({len(scores['problems'])} problem(s)): "
+              f"{'; '.join(scores['problems'][:3])}")
+        return 0
+    from viprepro.tasks import get_task
+
+    main_metric = get_task(args.task).main_metric
+    value = scores.get(main_metric.key)
+    print(f"{args.submission_name} seed {args.seed}: {main_metric.label} {value if value is None else f'{value:.6f}'} ({args.mode})")
     return 0
+
+
+def score(args: argparse.Namespace, mlrun) -> dict:
+    """Score the file; a file that strict validation refuses gets a scores record with its problems.
+
+    Refusing one submission must not stop the pipeline: the verdict of a refused file is
+    `invalid_submission`, with every problem listed, and the other submissions go on.
+    """
+    from viprepro.errors import UserError
+    from viprepro.fileio import read_json, write_json
+    from viprepro.scores_io import refused_scores, scored_submission_digest
+    from viprepro.subset_manifest import read_manifest
+    from viprepro.tasks import get_task
+
+    task = get_task(args.task)
+    if args.subset:
+        mlrun.set_tags({"data_manifest_digest": read_manifest(args.subset)["digest"]})
+    gt = args.gt or task.hidden_ground_truth(args.hidden)
+    digest = scored_submission_digest(args.submission)
+    try:
+        task.score(gt, args.submission, args.out, mode=args.mode, options={})
+    except UserError as exc:
+        refused = refused_scores(exc, args.submission, task=task.name, mode=args.mode, submission_sha256=digest)
+        if refused is None:  # a problem of the ground truth or of our own files: the job fails
+            raise
+        write_json(args.out / "scores.json", refused)
+        mlrun.set_tags({"submission_status": "invalid", "problems": "; ".join(refused["problems"])[:5000]})
+        mlrun.log_artifact(args.out / "scores.json")
+        return refused
+    scores = {**read_json(args.out / "scores.json"), "status": "scored", "submission_sha256": digest}
+    write_json(args.out / "scores.json", scores)
+    # a metric the scorer could not compute (None in scores.json) is logged as NaN, not dropped
+    mlrun.log_metrics({k: (math.nan if v is None and k in METRIC_KEYS[task.name] else v) for k, v in scores.items()
+                       if k not in ("task", "mode", "status", "submission_sha256")})
+    mlrun.set_tags({"submission_status": "scored", "submission_sha256": digest})
+    for artifact in sorted(p for p in args.out.iterdir() if p.is_file()):
+        mlrun.log_artifact(artifact)
+    if args.figures and args.subset:
+        drawn = draw_figures(args, gt)
+        for artifact in sorted((args.out / FIGURES).iterdir()):
+            mlrun.log_artifact(artifact, FIGURES)
+        mlrun.set_tags({"figures": ", ".join(f"{k}: {'ok' if 'file' in v else 'FAILED'}" for k, v in drawn.items())})
+    return scores
 
 
 def draw_figures(args: argparse.Namespace, gt: Path) -> dict:

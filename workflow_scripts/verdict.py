@@ -25,6 +25,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-records", required=True, type=Path, nargs="+", help="train_record.json of every seed and member")
     parser.add_argument("--predict-records", required=True, type=Path, nargs="+", help="inference records, one per seed")
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--task", default=None, help="the spec's task (names the MLflow experiment before the spec is read)")
+    parser.add_argument("--min-seeds", type=int, default=5, help="fewest seeds with a score for `within_noise` (config seed_band.min_seeds)")
+    parser.add_argument("--scan-spec-folder", action=argparse.BooleanOptionalAction, default=True,
+                        help="list weight files shipped beside the spec as a failed pretrained-weights audit")
     add_job_arguments(parser)
     return parser
 
@@ -36,22 +40,33 @@ def seed_of(path: Path) -> int:
     raise ValueError(f"{path}: no seed_<n> folder in the path")
 
 
-def rederive_initial_digests(task, spec: dict, subset: Path, train_records: list[dict]) -> dict:
-    """Build every member's initial model again from its seed alone and digest it."""
-    from viprepro import engine
-    from viprepro.checkpoint import state_digest
-
-    digests = {}
-    for record in train_records:
-        run = engine.TrainingRun(task=task, spec=spec, subset_dir=subset, seed=record["seed"], member=record["member"])
-        digests[(record["seed"], record["member"])] = state_digest(engine.initial_model(run).state_dict())
-    return digests
-
-
 def main(args: argparse.Namespace) -> int:
-    start(args)
-    from viprepro import evidence, trajectory, tracking
-    from viprepro.fileio import read_json, write_json
+    start(args, uses_torch=False)
+    from viprepro import tracking
+    from viprepro.errors import UserError
+
+    try:
+        # The run opens before any work, so a job that fails leaves a FAILED run with its error.
+        with tracking.job_run(task=args.task or tracking.PIPELINE, stage="verdict", rule=args.rule, submission=args.spec.stem,
+                              tags=tags(args), run_name=f"verdict/{args.spec.stem}") as mlrun:
+            record = build_verdict(args)
+            _log(mlrun, args, record)
+    except UserError as exc:
+        print(f"verdict: error: {exc.message}", file=sys.stderr)
+        return 1
+    main_judgement = record["metrics"][0]
+    print(f"{record['submission']}: {record['verdict']} ({main_judgement['metric']} claimed {main_judgement['claimed']:.4f}, "
+          f"reproduced {_fmt(main_judgement['reproduced'])}, tolerance {main_judgement['tolerance']:.4f}); "
+          f"audits {'passed' if record['audits_passed'] else 'FAILED'}")
+    return 0
+
+
+def build_verdict(args: argparse.Namespace) -> dict:
+    from viprepro import evidence, trajectory
+    from viprepro.audit import scan_weight_files
+    from viprepro.fileio import read_json
+    from viprepro.fresh_build import initial_digests
+    from viprepro.provenance import compare_environments
     from viprepro.spec import load_spec, spec_digest
     from viprepro.subset_manifest import read_manifest
     from viprepro.tasks import get_task
@@ -62,20 +77,25 @@ def main(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.subset)
     train_records = [read_json(p) for p in args.train_records]
     predict_records = {seed_of(p): read_json(p) for p in args.predict_records}
-    test_scores = {seed_of(p): read_json(p / "scores.json") for p in args.scores}
-    if spec["kind"] == "external":  # the participant's own code: no engine audits; its commands instead
-        directions = {m.key: m.higher_is_better for m in task.metrics}
-        judgements = [judge(metric, claim, test_scores, spec["seed"], higher_is_better=directions[metric])
-                      for metric, claim in spec["claimed"].items()]
-        return _write(args, task, spec, manifest, _external_record(args, task, spec, judgements, train_records,
-                                                                    predict_records, test_scores, manifest))
-    histories = {r["seed"]: read_json(p.with_name("history.json")) for r, p in zip(train_records, args.train_records) if r["member"] == 0}
-    val_scores = {seed: _last_val_metrics(history) for seed, history in histories.items()}
-
+    test_scores = {seed_of(p): _read_scores(p) for p in args.scores}
     directions = {m.key: m.higher_is_better for m in task.metrics}
-    judgements = [judge(metric, claim, val_scores if claim.get("split", "test") == "val" else test_scores, spec["seed"],
-                        higher_is_better=directions[metric]) for metric, claim in spec["claimed"].items()]
-    audits = evidence.audits(train_records, manifest, rederive_initial_digests(task, spec, args.subset, train_records))
+    problems = [f"seed {seed}: {problem}" for seed, scores in sorted(test_scores.items()) if scores.get("status") == "invalid"
+                for problem in scores.get("problems", [])]
+    if spec["kind"] == "external":  # the participant's own code: its steps' audits instead of the engine's
+        judgements = [judge(metric, claim, test_scores, spec["seed"], higher_is_better=directions[metric], min_seeds=args.min_seeds)
+                      for metric, claim in spec["claimed"].items()]
+        record = _external_record(args, task, spec, judgements, train_records, predict_records, test_scores, manifest)
+        audits, limits = evidence.merge_external_audits(
+            [{**r, "step": "train"} for r in train_records] + [{**r, "seed": s, "step": "predict"} for s, r in predict_records.items()])
+        return _conclude(record, audits, problems, limits)
+    histories = {r["seed"]: read_json(p.with_name("history.json")) for r, p in zip(train_records, args.train_records) if r["member"] == 0}
+    judgements = [judge(metric, claim, test_scores if claim.get("split", "test") == "test" else _val_scores(histories), spec["seed"],
+                        higher_is_better=directions[metric], min_seeds=args.min_seeds) for metric, claim in spec["claimed"].items()]
+    keys = sorted({(r["seed"], r["member"]) for r in train_records})
+    audits = evidence.audits(train_records, manifest, initial_digests(task.name, spec["model"], args.subset, keys),
+                             weight_files=scan_weight_files(args.spec.parent) if args.scan_spec_folder else [],
+                             claims=spec["claimed"], scores=test_scores, predict_records=predict_records)
+    reproduced_environment = (train_records[0] if train_records else {}).get("environment")
     record = {
         "task": task.name,
         "submission": spec["name"],
@@ -85,8 +105,7 @@ def main(args: argparse.Namespace) -> int:
         "seeds": sorted(test_scores),
         "ensemble": spec["ensemble"],
         "determinism": evidence.determinism(train_records, predict_records, args.determinism),
-        "audits": audits,
-        "audits_passed": all(a["passed"] for a in audits.values()),
+        "environments": compare_environments(spec.get("environment"), reproduced_environment, determinism=args.determinism),
         "efficiency": evidence.efficiency(train_records, predict_records.get(spec["seed"]), spec["seed"]),
         "provenance": evidence.provenance(train_records, spec_digest=spec_digest(spec), config_hash=args.config_hash,
                                           manifest_digest=manifest["digest"]),
@@ -96,7 +115,38 @@ def main(args: argparse.Namespace) -> int:
     if spec.get("claimed_log"):
         claimed_log = trajectory.read_claimed_log(Path(args.spec).parent / spec["claimed_log"])
         record["trajectory"] = trajectory.compare(claimed_log, histories[spec["seed"]], task.val_metric, spec["claimed_log_tolerance"])
-    return _write(args, task, spec, manifest, record)
+    return _conclude(record, audits, problems, [])
+
+
+def _conclude(record: dict, audits: dict, problems: list[str], limits: list[dict]) -> dict:
+    """Audits, refused files and resource limits decide before the score does (viprepro.verdict)."""
+    from viprepro.verdict import MEANING, overall
+
+    verdict, why = overall(record["metrics"], audits=audits, problems=problems, resource_limits=limits)
+    record.update(verdict=verdict, score_verdict=record["metrics"][0]["verdict"], reason=why, meaning=MEANING[verdict],
+                  audits=audits, audits_passed=all(a["passed"] for a in audits.values()),
+                  submission_problems=problems, resource_limits=limits)
+    return record
+
+
+def _read_scores(folder: Path) -> dict:
+    """scores.json of one seed; a missing one is a seed without a score, not a crash."""
+    from viprepro.errors import UserError
+    from viprepro.fileio import read_json
+
+    try:
+        return read_json(folder / "scores.json")
+    except UserError as exc:
+        return {"status": "missing", "problems": [exc.message]}
+
+
+def _val_scores(histories: dict[int, list[dict]]) -> dict[int, dict]:
+    """Validation scores from the training loop (member 0, last epoch): the only val score the engine has."""
+    scores = {}
+    for seed, history in histories.items():
+        last = history[-1] if history else {}
+        scores[seed] = {key[len("val_"):]: value for key, value in last.items() if key.startswith("val_")}
+    return scores
 
 
 def _external_record(args, task, spec: dict, judgements: list[dict], train_records: list[dict], predict_records: dict,
@@ -133,8 +183,6 @@ def _external_record(args, task, spec: dict, judgements: list[dict], train_recor
         "ensemble": None,
         "determinism": {"level": "external", "nondeterministic_operations": [], "inference_repeats": 1,
                         "inference_identical": {}, "passed": None},
-        "audits": {},
-        "audits_passed": True,
         "efficiency": {"parameters": None, "members": None, "train_wall_seconds": at_seed["train"]["seconds"],
                        "train_cpu_seconds": None, "inference_samples_per_s": None, "flops_per_sample": None},
         "external": {seed: {step: {k: rec[k] for k in ("command", "exit_code", "seconds", "timed_out", "limits")}
@@ -145,30 +193,27 @@ def _external_record(args, task, spec: dict, judgements: list[dict], train_recor
     }
 
 
-def _write(args, task, spec: dict, manifest: dict, record: dict) -> int:
-    from viprepro import tracking
+def _log(mlrun, args, record: dict) -> None:
     from viprepro.fileio import write_json
 
-    judgements = record["metrics"]
-    main_judgement = judgements[0]
-    with tracking.job_run(task=task.name, stage="verdict", rule=args.rule, submission=spec["name"],
-                          tags=tags(args, manifest_digest=manifest["digest"], extra={"verdict": record["verdict"],
-                                                                                    "audits": "passed" if record["audits_passed"] else "FAILED"}),
-                          run_name=f"verdict/{spec['name']}") as mlrun:
-        write_json(args.out, record)
-        mlrun.log_metrics({"claimed": main_judgement["claimed"], "reproduced": main_judgement["reproduced"],
-                           "band_mean": main_judgement["band"]["mean"], "band_std": main_judgement["band"]["std"]})
-        mlrun.log_params({"provenance_digest": record["provenance"]["digest"], "seeds": record["seeds"]})
-        mlrun.log_artifact(args.out)
-    print(f"{spec['name']}: {record['verdict']} ({main_judgement['metric']} claimed {main_judgement['claimed']:.4f}, "
-          f"reproduced {main_judgement['reproduced']:.4f}, tolerance {main_judgement['tolerance']:.4f}); "
-          f"audits {'passed' if record['audits_passed'] else 'FAILED'}")
-    return 0
+    main_judgement = record["metrics"][0]
+    mlrun.set_tags({"submission": record["submission"], "verdict": record["verdict"],
+                    "audits": "passed" if record["audits_passed"] else "FAILED",
+                    "data_manifest_digest": record["provenance"]["data_manifest_digest"]})
+    write_json(args.out, record)
+    band = main_judgement["band"]
+    mlrun.log_metrics({"claimed": main_judgement["claimed"], "reproduced": _nan(main_judgement["reproduced"]), "band_n": band["n"],
+                       **{f"band_{k}": _nan(band[k]) for k in ("mean", "std", "interval_low", "interval_high", "robust_low", "robust_high")}})
+    mlrun.log_params({"provenance_digest": record["provenance"]["digest"], "seeds": record["seeds"]})
+    mlrun.log_artifact(args.out)
 
 
-def _last_val_metrics(history: list[dict]) -> dict:
-    last = history[-1] if history else {}
-    return {key[len("val_"):]: value for key, value in last.items() if key.startswith("val_")}
+def _nan(value):
+    return float("nan") if value is None else value
+
+
+def _fmt(value) -> str:
+    return "none" if value is None else f"{value:.4f}"
 
 
 if __name__ == "__main__":

@@ -22,31 +22,102 @@ def determinism(train_records: list[dict], predict_records: dict[int, dict], lev
     }
 
 
-def audits(train_records: list[dict], manifest: dict, rederived_initial: dict[tuple[int, int], str]) -> dict:
-    """Rule compliance: from-scratch weights, only the provided data, no test-label leakage."""
+def audits(train_records: list[dict], manifest: dict, rederived_initial: dict[tuple[int, int], str], *,
+           weight_files: list[dict] | None = None, claims: dict | None = None, scores: dict[int, dict] | None = None,
+           predict_records: dict[int, dict] | None = None) -> dict:
+    """Rule compliance: from-scratch weights, only the provided data, no test-label leakage.
+
+    Every audit compares two things made independently: the initial weights with a build in a
+    fresh process, the files opened (in every process) with the subset manifest, the bytes
+    read with the manifest's digests, the scored file with the file inference wrote.
+    """
     weights_problems, leak_problems, access_problems = [], [], []
     for record in train_records:
         key = (record["seed"], record["member"])
         where = f"seed {record['seed']} member {record['member']}"
         if rederived_initial.get(key) != record["initial_weights_digest"]:
-            weights_problems.append(f"{where}: initial weights differ from a fresh seeded initialisation")
+            weights_problems.append(f"{where}: initial weights differ from an independent from-scratch build of the model")
         splits = record["train_splits"]
         if not set(splits) <= {"train", "val"}:
             leak_problems.append(f"{where}: trained on {splits}")
         elif record["train_data_digest"] != training_data_digest(manifest, splits):
             leak_problems.append(f"{where}: training data digest is not the digest of the {'+'.join(splits)} subset")
+        read = record.get("data_read")
+        if read is None:
+            leak_problems.append(f"{where}: no digest of the bytes training read was recorded")
+        else:
+            if read["modified_count"]:
+                leak_problems.append(f"{where}: read {read['modified_count']} file(s) whose bytes differ from the subset "
+                                     f"manifest: {', '.join(read['modified'][:5])}")
+            if read.get("outside_splits_count"):
+                leak_problems.append(f"{where}: read {read['outside_splits_count']} file(s) of splits it may not read: "
+                                     f"{', '.join(read['outside_splits'][:5])}")
         audit = record.get("file_audit", {})
         if not audit.get("passed", False):
-            shown = ", ".join(audit.get("violations", [])[:5])
-            access_problems.append(f"{where}: opened {audit.get('violation_count', '?')} file(s) outside its splits: {shown}")
-    return {
+            problems = audit.get("problems") or [f"opened {audit.get('violation_count', '?')} file(s) outside its splits: "
+                                                 f"{', '.join(audit.get('violations', [])[:5])}"]
+            access_problems += [f"{where}: {problem}" for problem in problems]
+    weights_problems += [f"weight file shipped with the submission: {f['path']} ({f['size']:,} bytes)" for f in weight_files or []]
+    result = {
         "pretrained_weights": {"passed": not weights_problems, "problems": weights_problems,
-                               "detail": "every model built with weights=None; initial weights re-derived from the seed"},
+                               "detail": "initial weights equal a from-scratch build in a fresh process (registry builder, "
+                                         "hub and caches disabled); no weight files shipped with the submission"},
         "data_access": {"passed": not access_problems, "problems": access_problems,
-                        "detail": "files opened by training jobs checked against the subset manifest"},
+                        "detail": "files opened by the training job and every process it started (DataLoader workers) "
+                                  "checked against the subset manifest; none recorded is a failure"},
         "test_label_leakage": {"passed": not leak_problems, "problems": leak_problems,
-                               "detail": "checkpoint training-data digest equals the train(+val) subset digest"},
+                               "detail": "every file training read hashed when opened and checked against the subset "
+                                         "manifest; trained on train(+val) only"},
     }
+    if claims is not None:
+        result["claim_split_unseen"] = claim_split_unseen(train_records, claims)
+    if scores is not None and predict_records is not None:
+        result["submission_provenance"] = submission_provenance(scores, predict_records)
+    return result
+
+
+def claim_split_unseen(train_records: list[dict], claims: dict) -> dict:
+    """A score claimed on a split is only a claim if the model never trained on that split."""
+    problems = []
+    for metric, claim in claims.items():
+        split = claim.get("split", "test")
+        trained = sorted({f"seed {r['seed']} member {r['member']}" for r in train_records if split in r.get("train_splits", [])})
+        if trained:
+            problems.append(f"{metric} is claimed on {split}, which {', '.join(trained[:3])} trained on")
+    return {"passed": not problems, "problems": problems,
+            "detail": "no claimed score is measured on a split the model was trained on"}
+
+
+def submission_provenance(scores: dict[int, dict], predict_records: dict[int, dict]) -> dict:
+    """The file that was scored is the file inference wrote from the trained checkpoints."""
+    problems = []
+    for seed, record in sorted(scores.items()):
+        scored = record.get("submission_sha256")
+        written = (predict_records.get(seed) or {}).get("sha256")
+        if scored is None or written is None:
+            problems.append(f"seed {seed}: no digest of the {'scored' if scored is None else 'written'} submission file")
+        elif scored != written:
+            problems.append(f"seed {seed}: the scored submission file (sha256 {scored[:16]}) is not the file inference wrote "
+                            f"from the checkpoints (sha256 {written[:16]})")
+    return {"passed": not problems, "problems": problems,
+            "detail": "sha256 of the scored file equals the sha256 the inference step recorded for its output"}
+
+
+def merge_external_audits(records: list[dict]) -> tuple[dict, list[dict]]:
+    """The audits and resource limits external steps put into their records, merged per audit name."""
+    merged: dict[str, dict] = {}
+    limits = []
+    for record in records:
+        where = f"seed {record.get('seed', '?')} {record.get('step', 'step')}"
+        for name, audit in (record.get("audits") or {}).items():
+            entry = merged.setdefault(name, {"passed": True, "problems": [], "detail": audit.get("detail", "")})
+            entry["passed"] = entry["passed"] and bool(audit.get("passed"))
+            entry["problems"] += [f"{where}: {p}" for p in audit.get("problems", [])]
+            if not audit.get("passed") and not audit.get("problems"):
+                entry["problems"].append(f"{where}: failed")
+        if record.get("resource_limit"):
+            limits.append({**record["resource_limit"], "where": where})
+    return merged, limits
 
 
 def efficiency(train_records: list[dict], predict_record: dict | None, claimed_seed: int) -> dict:

@@ -13,7 +13,11 @@ COLUMNS = (
     "band_n", "band_mean", "band_std", "band_min", "band_max", "verdict", "determinism", "inference_identical",
     "audits", "parameters", "flops_per_sample", "train_wall_seconds", "inference_samples_per_s",
     "provenance_digest", "code_version", "data_manifest_digest", "spec_digest",
+    # added with the prediction-interval rule and the evidence verdicts (appended: older readers keep working)
+    "score_verdict", "band_interval_low", "band_interval_high", "band_robust_low", "band_robust_high",
+    "bit_identical_expected", "problems", "reason",
 )
+BAND_KEYS = ("n", "mean", "std", "min", "max", "interval_low", "interval_high", "robust_low", "robust_high")
 
 
 def build_rows(verdict_paths: list[Path]) -> list[dict]:
@@ -30,8 +34,14 @@ def build_rows(verdict_paths: list[Path]) -> list[dict]:
             "tolerance": main["tolerance"],
             "reproduced": main["reproduced"],
             "difference": main["difference"],
-            **{f"band_{k}": v for k, v in main["band"].items()},
+            **{f"band_{k}": main["band"].get(k) for k in BAND_KEYS},
             "verdict": record["verdict"],
+            "score_verdict": record.get("score_verdict", main["verdict"]),
+            "bit_identical_expected": _blank((record.get("environments") or {}).get("bit_identical_expected")),
+            "problems": "; ".join(record.get("submission_problems", []) + [
+                f"{name}: {p}" for name, audit in record["audits"].items() for p in audit.get("problems", [])]
+                + [f"{r.get('limit')} limit: {r.get('detail')}" for r in record.get("resource_limits", [])]),
+            "reason": record.get("reason", ""),
             "determinism": record["determinism"]["level"],
             # empty for external submissions: their inference was run once, not repeated
             "inference_identical": all(identical.values()) if (identical := record["determinism"]["inference_identical"]) else "",
@@ -43,6 +53,10 @@ def build_rows(verdict_paths: list[Path]) -> list[dict]:
             "spec_digest": record["provenance"]["spec_digest"],
         })
     return sorted(rows, key=lambda r: (r["task"], r["submission"]))
+
+
+def _blank(value):
+    return "" if value is None else value
 
 
 def audit_summary(audits: dict) -> str:
@@ -61,5 +75,5 @@ def write_csv(rows: list[dict], out: Path) -> None:
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        writer.writerow({k: ("" if v is None else f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
     write_text(out, buffer.getvalue())

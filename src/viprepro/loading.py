@@ -2,7 +2,8 @@
 
 Shuffling draws from the `generator` the training engine reseeds every epoch, and each
 worker seeds NumPy and `random` from its torch seed, so the batches of an epoch depend on
-(seed, member, epoch) only.
+(seed, member, epoch) only. Each worker also starts the job's file-access recording
+(`audit.activate_from_environment`), so what workers open is audited like the rest.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .audit import activate_from_environment
 from .determinism import seed_worker
 
 
@@ -21,8 +23,14 @@ def seeded_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, workers: 
         shuffle=shuffle,
         num_workers=workers,
         generator=generator,
-        worker_init_fn=seed_worker,
+        worker_init_fn=init_worker,
         drop_last=drop_last,
         collate_fn=collate_fn,
         pin_memory=torch.cuda.is_available(),
     )
+
+
+def init_worker(worker_id: int) -> None:
+    """DataLoader worker_init_fn: seeded like the job, and audited like it."""
+    activate_from_environment()
+    seed_worker(worker_id)

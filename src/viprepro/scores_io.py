@@ -16,3 +16,28 @@ def write_scores(out: str | Path, text_name: str, text: str, scores: dict) -> No
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "scores.json", scores)
     write_text(out / text_name, text)
+
+
+def scored_submission_digest(submission: str | Path) -> str | None:
+    """sha256 of the file (or folder listing) that was scored; None when it does not exist."""
+    from .fileio import sha256_file
+
+    path = Path(submission)
+    return sha256_file(path) if path.is_file() else None
+
+
+def refused_scores(error, submission: str | Path, *, task: str, mode: str, submission_sha256: str | None) -> dict | None:
+    """The scores record of a submission that validation refused, or None if `error` is not about it.
+
+    A `ValidationFailed` keeps every problem; any other `UserError` naming the submission
+    (unreadable, not a zip, not JSON) is one problem. An error about another file (the ground
+    truth, a manifest) is not the submission's fault: None, and the job fails.
+    """
+    from .errors import ValidationFailed
+
+    problems = getattr(error, "problems", None) if isinstance(error, ValidationFailed) else None
+    if problems is None:
+        if error.path is None or Path(error.path).resolve() != Path(submission).resolve():
+            return None
+        problems = [f"{error.where}: {error.problem}" if error.where else error.problem]
+    return {"task": task, "mode": mode, "status": "invalid", "problems": list(problems), "submission_sha256": submission_sha256}

@@ -36,6 +36,7 @@ def load_spec(path: str | Path) -> dict:
         check_written_keys(spec["recipe"], spec["task"], path=path)  # before defaults hide what was written
         validate(spec["recipe"], f"recipe.{spec['task']}.schema.yaml", path=path, where="recipe")
         model_names.check(spec["task"], spec["model"]["name"], path=path)
+        _refuse_claims_on_training_data(spec, path)
     from .tasks import METRIC_KEYS
 
     known = METRIC_KEYS[spec["task"]]
@@ -43,6 +44,15 @@ def load_spec(path: str | Path) -> dict:
         if key not in known:
             raise UserError(f"claims unknown metric '{key}' (known for {spec['task']}: {', '.join(known)})", path=path, where="claimed")
     return at_scale(spec, spec["scale"])
+
+
+def _refuse_claims_on_training_data(spec: dict, path: Path) -> None:
+    """A score on a split the model trained on is no claim (the verdict audits it again)."""
+    trained = set(spec["recipe"].get("train_splits", ["train"]))
+    for metric, claim in spec["claimed"].items():
+        if claim.get("split", "test") in trained:
+            raise UserError(f"claims {metric} on the {claim['split']} split, which recipe.train_splits trains on: "
+                            "a score on training data is not a claim", path=path, where=f"claimed.{metric}.split")
 
 
 def spec_digest(spec: dict) -> str:

@@ -121,6 +121,8 @@ class JobRun:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
+        # NaN and infinities are recorded as such (MLflow keeps them): a score that could not be
+        # computed must show up in the run, not vanish from it.
         items = [Metric(k, float(v), now, step or 0) for k, v in flatten(metrics).items() if _is_number(v)]
         for start in range(0, len(items), 500):
             _retry(self.client.log_batch, self.run_id, metrics=items[start : start + 500])
@@ -168,6 +170,4 @@ def flatten(mapping: dict, prefix: str = "") -> dict:
 
 
 def _is_number(value) -> bool:
-    import math
-
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -10,7 +10,7 @@ import pytest
 
 from viprepro import evidence
 from viprepro.audit import FileAccessRecorder
-from viprepro.fileio import canonical_digest
+from viprepro.fileio import canonical_digest, sha256_bytes
 from viprepro.provenance import code_version
 from viprepro.training_record import audit_opened_files
 
@@ -26,7 +26,8 @@ MANIFEST = {
 
 def record(**changes) -> dict:
     base = {"seed": 0, "member": 0, "initial_weights_digest": "w0", "train_splits": ["train"],
-            "train_data_digest": canonical_digest({"train": "t" * 64}), "file_audit": {"passed": True, "violations": []}}
+            "train_data_digest": canonical_digest({"train": "t" * 64}), "file_audit": {"passed": True, "violations": []},
+            "data_read": {"modified": [], "modified_count": 0, "outside_splits": [], "outside_splits_count": 0}}
     return {**base, **changes}
 
 
@@ -40,7 +41,7 @@ def test_each_violation_is_caught_and_named():
         [record(initial_weights_digest="pretrained"), record(member=1, train_data_digest="other", initial_weights_digest="w1"),
          record(member=2, initial_weights_digest="w2", file_audit={"passed": False, "violation_count": 1, "violations": ["/data/hidden/test_gt.csv"]})],
         MANIFEST, {(0, 0): "w0", (0, 1): "w1", (0, 2): "w2"})
-    assert audits["pretrained_weights"]["problems"] == ["seed 0 member 0: initial weights differ from a fresh seeded initialisation"]
+    assert audits["pretrained_weights"]["problems"] == ["seed 0 member 0: initial weights differ from an independent from-scratch build of the model"]
     assert audits["test_label_leakage"]["problems"] == ["seed 0 member 1: training data digest is not the digest of the train subset"]
     assert "seed 0 member 2: opened 1 file(s) outside its splits: /data/hidden/test_gt.csv" in audits["data_access"]["problems"]
 
@@ -107,3 +108,75 @@ def test_determinism_record_reports_a_differing_inference():
 
 def record_ops(operations):
     return {**record(), "nondeterministic_operations": operations}
+
+
+def test_a_record_without_a_digest_of_the_bytes_read_fails_the_leakage_audit():
+    legacy = {k: v for k, v in record().items() if k != "data_read"}
+    audits = evidence.audits([legacy], MANIFEST, {(0, 0): "w0"})
+    assert audits["test_label_leakage"]["problems"] == ["seed 0 member 0: no digest of the bytes training read was recorded"]
+
+
+def test_spawned_and_forked_processes_record_into_the_job(tmp_path):
+    """What a child process opens is merged into the job's record, however it was started."""
+    import multiprocessing
+
+    from viprepro.loading import init_worker
+
+    subset = tmp_path / "subset"
+    subset.mkdir()
+    (subset / "a.bin").write_bytes(b"a")
+    (subset / "b.bin").write_bytes(b"b")
+    with FileAccessRecorder(digest_root=subset) as recorder:
+        for method, name in (("fork", "a.bin"), ("spawn", "b.bin")):
+            child = multiprocessing.get_context(method).Process(target=_open_in_worker, args=(str(subset / name),))
+            child.start()
+            child.join(120)
+            assert child.exitcode == 0
+        opened = recorder.opened()
+    recorder.cleanup()
+    assert opened[str(subset / "a.bin")]["sha256"] == sha256_bytes(b"a")
+    assert opened[str(subset / "b.bin")]["sha256"] == sha256_bytes(b"b")
+    assert init_worker  # the DataLoader worker_init_fn that the spawned child imitates
+
+
+def _open_in_worker(path: str) -> None:
+    from viprepro.loading import init_worker
+
+    init_worker(0)
+    Path(path).read_bytes()
+
+
+def test_scan_weight_files_finds_weights_by_suffix_and_size(tmp_path):
+    from viprepro.audit import scan_weight_files
+
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "model.PTH").write_bytes(b"\0" * 2000)
+    (tmp_path / "small.pt").write_bytes(b"\0" * 10)
+    (tmp_path / "notes.txt").write_bytes(b"\0" * 5000)
+    (tmp_path / "weights.safetensors").symlink_to(tmp_path / "ckpt" / "model.PTH")  # an annexed weight file
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "pack.bin").write_bytes(b"\0" * 5000)
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "final.ckpt").write_bytes(b"\0" * 5000)
+    found = scan_weight_files(tmp_path, 1000)
+    assert [f["path"] for f in found] == ["ckpt/model.PTH", "outputs/final.ckpt", "weights.safetensors"]
+    assert [f["path"] for f in scan_weight_files(tmp_path, 1000, exclude=[tmp_path / "outputs"])] == ["ckpt/model.PTH", "weights.safetensors"]
+    assert scan_weight_files(tmp_path, 10_000) == []
+
+
+def test_external_audits_and_resource_limits_decide_the_verdict():
+    from viprepro.verdict import judge, overall
+
+    train = {"seed": 0, "audits": {"network": {"passed": True, "detail": "no network", "problems": []},
+                                   "hidden_folder": {"passed": False, "detail": "hidden folder invisible",
+                                                     "problems": ["tried to open /hidden/test_gt.csv"]}},
+             "resource_limit": None}
+    predict = {"seed": 0, "audits": {"network": {"passed": True, "detail": "no network", "problems": []}},
+               "resource_limit": {"limit": "memory", "detail": "killed at 4000 MB"}}
+    audits, limits = evidence.merge_external_audits([{**train, "step": "train"}, {**predict, "step": "predict"}])
+    assert audits["network"]["passed"] and not audits["hidden_folder"]["passed"]
+    assert audits["hidden_folder"]["problems"] == ["seed 0 train: tried to open /hidden/test_gt.csv"]
+    judgement = judge("top1", {"value": 0.5}, {0: {"top1": 0.5}}, claimed_seed=0)
+    assert overall([judgement], audits=audits, problems=[], resource_limits=[])[0] == "audit_failed"
+    assert overall([judgement], audits=audits, problems=[], resource_limits=limits)[0] == "resource_limit"
+    assert limits == [{"limit": "memory", "detail": "killed at 4000 MB", "where": "seed 0 predict"}]

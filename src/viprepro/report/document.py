@@ -32,6 +32,8 @@ figcaption { color: #57606a; font-size: 13px; }
 .badge { display: inline-block; padding: .1em .6em; border-radius: 1em; font-weight: 600; font-size: .9em; color: #fff; }
 .verdict-reproduced { background: #1a7f37; } .verdict-within_noise { background: #9a6700; }
 .verdict-exceeds_claim { background: #0969da; } .verdict-not_reproduced { background: #cf222e; }
+.verdict-audit_failed { background: #82071e; } .verdict-invalid_submission { background: #6e7781; }
+.verdict-resource_limit { background: #6e7781; } .verdict-no_score { background: #6e7781; }
 details summary { cursor: pointer; color: #0969da; }
 """
 

@@ -109,12 +109,16 @@ def seed_band(judgement: dict, out: Path, *, claimed_seed: int, label: str = "")
     band = judgement["band"]
     if band["n"] > 1:
         axis.hlines(0, band["min"], band["max"], color="tab:blue", linewidth=6, alpha=0.35, label=f"seed band (n={band['n']})")
-    for seed, value in judgement["scores_by_seed"].items():
+        if band.get("interval_low") is not None:
+            axis.hlines(-0.35, band["interval_low"], band["interval_high"], color="tab:purple", linewidth=2,
+                        label="95 % prediction interval, one more seed")
+    scored = {seed: value for seed, value in judgement["scores_by_seed"].items() if value is not None and math.isfinite(value)}
+    for seed, value in scored.items():
         main = int(seed) == claimed_seed
         axis.plot(value, 0, marker="D" if main else "o", markersize=10 if main else 7, color="tab:red" if main else "tab:blue",
                   linestyle="none", label=f"reproduced {value:.4g} (claimed seed {seed})" if main else None)
         axis.annotate(f"seed {seed}", (value, 0), textcoords="offset points", xytext=(0, 9), ha="center", fontsize=7)
-    values = [claim - tol, claim + tol, *judgement["scores_by_seed"].values()]
+    values = [claim - tol, claim + tol, *scored.values()]
     span = max(values) - min(values) or max(abs(claim), 1e-3) * 0.1
     axis.set_xlim(min(values) - 0.15 * span, max(values) + 0.15 * span)
     axis.set_yticks([])

@@ -24,6 +24,7 @@ COLUMNS = (
     ("band", "seed band (mean ± std, n)", True),
     ("verdict", "verdict", False),
     ("audits", "audits", False),
+    ("problems", "problems (refused file, failed audits, limits)", False),
     ("parameters", "parameters", True),
     ("flops_per_sample", "FLOPs / sample", True),
     ("train_wall_seconds", "training time (s)", True),
@@ -80,6 +81,8 @@ def _cell(row: dict, column: str, numeric: bool, folder: Path) -> str:
     if column == "band":
         text = row.get("band_mean", "")
         shown = f"{_number(row.get('band_mean'))} ± {_number(row.get('band_std'))} (n={html.escape(row.get('band_n', '?'))})"
+        if row.get("band_interval_low"):
+            shown += f"; next seed in [{_number(row['band_interval_low'])}, {_number(row['band_interval_high'])}]"
         return f'<td class="num" data-sort="{html.escape(text)}">{shown}</td>'
     value = row.get(column, "")
     if column == "submission":

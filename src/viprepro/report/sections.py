@@ -13,14 +13,10 @@ from pathlib import Path
 
 import yaml
 
+from ..verdict import MEANING
 from .document import Code, Details, Document, Figure, Note, Paragraph, Section, Table
 
-VERDICT_TEXT = {
-    "reproduced": "the rerun at the claimed seed lands within the tolerance of the claim",
-    "within_noise": "the claimed seed misses the claim, but the claim lies inside the band of the other seeds",
-    "exceeds_claim": "the rerun beats the claim by more than the tolerance (worth a look)",
-    "not_reproduced": "the rerun misses the claim by more than the tolerance and the seed band does not reach it",
-}
+VERDICT_TEXT = MEANING  # what a reviewer should conclude from each verdict (viprepro.verdict)
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -42,9 +38,14 @@ def seconds(value) -> str:
 
 
 def band_text(band: dict) -> str:
+    if band["n"] == 0:
+        return "no seed with a score"
     if band["n"] <= 1:
         return f"{fmt(band['mean'])} (one seed)"
-    return f"{fmt(band['mean'])} ± {fmt(band['std'])} [{fmt(band['min'])}, {fmt(band['max'])}] (n={band['n']})"
+    text = f"{fmt(band['mean'])} ± {fmt(band['std'])} [{fmt(band['min'])}, {fmt(band['max'])}] (n={band['n']})"
+    if "interval_low" in band:
+        text += f"; 95 % prediction interval for one more seed [{fmt(band['interval_low'])}, {fmt(band['interval_high'])}]"
+    return text
 
 
 def _figure(drawn: dict, name: str, caption: str) -> list:
@@ -59,7 +60,8 @@ def certificate(evidence, drawn: dict, inputs: dict) -> Document:
     main = verdict["metrics"][0]
     kind = {"reproduced": "good", "exceeds_claim": "info", "within_noise": "warn"}.get(verdict["verdict"], "bad")
     lead = [
-        Note(f"Verdict: **{verdict['verdict']}**: {VERDICT_TEXT.get(verdict['verdict'], '')}. {main['metric']} claimed "
+        Note(f"Verdict: **{verdict['verdict']}**: {VERDICT_TEXT.get(verdict['verdict'], '')}. Why: {verdict.get('reason', '')}. "
+             f"{main['metric']} claimed "
              f"{fmt(main['claimed'])}, reproduced {fmt(main['reproduced'])} at seed {evidence.claimed_seed} "
              f"(tolerance {fmt(main['tolerance'])}); audits {'passed' if verdict['audits_passed'] else 'FAILED'}; "
              f"determinism {'passed' if verdict['determinism']['passed'] else 'FAILED'}.", kind),
@@ -67,6 +69,12 @@ def certificate(evidence, drawn: dict, inputs: dict) -> Document:
                   f"{dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} from the records of the run; it needs "
                   "neither the repository nor the MLflow store to be read."),
     ]
+    if verdict.get("submission_problems"):
+        lead.append(Note("The submission file was refused by strict validation: "
+                         + "; ".join(verdict["submission_problems"][:50]), "bad"))
+    environments = verdict.get("environments")
+    if environments:
+        lead.append(Note(environments["sentence"], "good" if environments["bit_identical_expected"] else "info"))
     return Document(
         title=f"Reproduction certificate: {verdict['submission']}",
         lead=lead,
@@ -160,7 +168,8 @@ def _when(job: dict) -> str:
 
 def _results(evidence, drawn: dict) -> Section:
     verdict = evidence.verdict
-    rows = [[j["metric"], j["claimed_split"], fmt(j["claimed"]), fmt(j["reproduced"]), f"{j['difference']:+.4g}", fmt(j["tolerance"]),
+    rows = [[j["metric"], j["claimed_split"], fmt(j["claimed"]), fmt(j["reproduced"]),
+             "none" if j["difference"] is None else f"{j['difference']:+.4g}", fmt(j["tolerance"]),
              band_text(j["band"]), j["verdict"]] for j in verdict["metrics"]]
     blocks = [Table(["metric", "split", "claimed", f"reproduced (seed {evidence.claimed_seed})", "difference", "tolerance",
                      "seed band: mean ± std [min, max]", "verdict"], rows, numeric={2, 3, 4, 5})]
@@ -228,7 +237,8 @@ def _deviations(evidence, drawn: dict) -> Section:
     for judgement in verdict["metrics"]:
         if judgement["claimed_split"] == "val":
             blocks.append(Note(f"{judgement['metric']} was claimed on the validation split: compared with the last epoch's "
-                               "validation score of each seed, not with a test score.", "info"))
+                               "validation score of member 0 of each seed (no ensemble, no test-time augmentation), "
+                               "not with a test score.", "warn"))
     missing = [name for name, made in drawn.items() if not isinstance(made, Path)]
     if missing:
         blocks.append(Note(f"Figures missing: {', '.join(missing)} (reasons in the Results section).", "warn"))
@@ -237,9 +247,17 @@ def _deviations(evidence, drawn: dict) -> Section:
 
 def _environment(evidence) -> Section:
     environment = evidence.verdict["provenance"].get("environment") or {}
-    rows = [[key, fmt(environment.get(key))] for key in ("python", "torch", "cuda", "cudnn", "device", "cpu_count", "torch_threads", "platform")]
+    rows = [[key, fmt(environment.get(key))] for key in ("python", "torch", "cuda", "cudnn", "device", "cpu_model", "cpu_capability",
+                                                        "gpu", "cpu_count", "torch_threads", "platform")]
     packages = environment.get("packages") or {}
-    blocks = [Table(["component", "version"], rows),
+    blocks = []
+    environments = evidence.verdict.get("environments")
+    if environments:
+        claimed = environments["claimed"] or {}
+        blocks += [Paragraph(environments["sentence"]),
+                   Table(["", "claim", "this rerun"], [[key, fmt(claimed.get(key, "not stated")), fmt(value)]
+                                                      for key, value in environments["reproduced"].items()])]
+    blocks += [Table(["component", "version"], rows),
               Paragraph(f"{len(packages)} installed packages (digest `{environment.get('packages_sha256')}`), listed in "
                         "`environment.txt` beside this file:")]
     if packages:
