@@ -56,6 +56,9 @@ def main(args: argparse.Namespace) -> int:
     except UserError as exc:
         print(f"score: error: {exc.message}", file=sys.stderr)
         return 1
+    if scores["status"] == "not_run":
+        print(f"{args.submission_name} seed {args.seed}: not scored: {scores['reason']}")
+        return 0
     if scores["status"] == "invalid":
         print(f"{args.submission_name} seed {args.seed}: submission refused ({len(scores['problems'])} problem(s)): "
               f"{'; '.join(scores['problems'][:3])}")
@@ -76,13 +79,18 @@ def score(args: argparse.Namespace, mlrun) -> dict:
     """
     from viprepro.errors import UserError
     from viprepro.fileio import read_json, write_json
-    from viprepro.scores_io import refused_scores, scored_submission_digest
+    from viprepro.scores_io import placeholder_scores, refused_scores, scored_submission_digest
     from viprepro.subset_manifest import read_manifest
     from viprepro.tasks import get_task
 
     task = get_task(args.task)
     if args.subset:
         mlrun.set_tags({"data_manifest_digest": read_manifest(args.subset)["digest"]})
+    placeholder = placeholder_scores(args.submission, task=task.name, mode=args.mode)
+    if placeholder is not None:  # a limit hit or a failed audit stopped the participant's step
+        write_json(args.out / "scores.json", placeholder)
+        mlrun.set_tags({"submission_status": "not_run", "reason": placeholder["reason"][:5000]})
+        return placeholder
     gt = args.gt or task.hidden_ground_truth(args.hidden)
     digest = scored_submission_digest(args.submission)
     try:

@@ -219,7 +219,7 @@ def opened_outside_allowed(opened: set[str], subset_dir: Path, allowed: set[str]
     return violations
 
 
-WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".h5", ".npz")
+WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".h5", ".npz", ".onnx", ".pkl", ".tar")
 WEIGHT_FILE_MIN_BYTES = 100_000
 
 

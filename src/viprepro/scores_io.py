@@ -41,3 +41,23 @@ def refused_scores(error, submission: str | Path, *, task: str, mode: str, submi
             return None
         problems = [f"{error.where}: {error.problem}" if error.where else error.problem]
     return {"task": task, "mode": mode, "status": "invalid", "problems": list(problems), "submission_sha256": submission_sha256}
+
+
+def placeholder_scores(submission: str | Path, *, task: str, mode: str) -> dict | None:
+    """The scores record of a submission file the participant's step never wrote, or None.
+
+    When an external step hits a resource limit or fails an audit, the step writes an empty
+    placeholder file and marks its record (`placeholder: true`, see workflow_scripts/external.py).
+    Scoring that empty file would turn the verdict into `invalid_submission`; instead the
+    record says why there is no score, and the verdict judges the limit or the audit.
+    """
+    from .fileio import read_json
+
+    record_path = Path(f"{submission}.record.json")
+    if not record_path.is_file():
+        return None
+    record = read_json(record_path)
+    if not record.get("placeholder"):
+        return None
+    why = record.get("skipped") or "the participant's step did not write it"
+    return {"task": task, "mode": mode, "status": "not_run", "problems": [], "reason": why, "submission_sha256": None}

@@ -502,3 +502,10 @@ def test_workflow_step_records_a_limit_hit_and_a_failed_audit(sandbox_ready, dat
     predicted = json.loads((seed_dir / "submission.csv.record.json").read_text())
     assert predicted["placeholder"] and "not run" in predicted["skipped"] and not predicted["audits"]["sandbox_isolation"]["passed"]
     assert (seed_dir / "submission.csv").read_bytes() == b""
+    # The score step recognises the placeholder: no score, and no `invalid_submission` either.
+    score = subprocess.run([sys.executable, str(script.with_name("score.py")), "--task", "classification", "--hidden", str(dataset["hidden"]),
+                            "--submission", str(seed_dir / "submission.csv"), "--out", str(seed_dir / "scores"),
+                            "--submission-name", "cheater", "--no-figures"], capture_output=True, text=True, timeout=300)
+    assert score.returncode == 0, score.stderr[-3000:]
+    scores = json.loads((seed_dir / "scores" / "scores.json").read_text())
+    assert scores["status"] == "not_run" and "not run" in scores["reason"] and not scores["problems"]

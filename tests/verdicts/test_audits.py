@@ -180,3 +180,7 @@ def test_external_audits_and_resource_limits_decide_the_verdict():
     assert overall([judgement], audits=audits, problems=[], resource_limits=[])[0] == "audit_failed"
     assert overall([judgement], audits=audits, problems=[], resource_limits=limits)[0] == "resource_limit"
     assert limits == [{"limit": "memory", "detail": "killed at 4000 MB", "where": "seed 0 predict"}]
+    # the score step's record of a placeholder file (the step never ran): no score, the audit decides
+    not_run = judge("top1", {"value": 0.5}, {0: {"status": "not_run", "problems": [], "reason": "not run"}}, claimed_seed=0)
+    assert not_run["verdict"] == "no_score"
+    assert overall([not_run], audits=audits, problems=[], resource_limits=[])[0] == "audit_failed"
