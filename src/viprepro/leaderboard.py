@@ -16,6 +16,8 @@ COLUMNS = (
     # added with the prediction-interval rule and the evidence verdicts (appended: older readers keep working)
     "score_verdict", "band_interval_low", "band_interval_high", "band_robust_low", "band_robust_high",
     "bit_identical_expected", "problems", "reason",
+    # `smoke`: the spec was shrunk to a CPU run (viprepro/scale.py); its score says nothing about the claim
+    "scale",
 )
 BAND_KEYS = ("n", "mean", "std", "min", "max", "interval_low", "interval_high", "robust_low", "robust_high")
 
@@ -51,6 +53,7 @@ def build_rows(verdict_paths: list[Path]) -> list[dict]:
             "code_version": _code(record["provenance"]["code_version"]),
             "data_manifest_digest": record["provenance"]["data_manifest_digest"],
             "spec_digest": record["provenance"]["spec_digest"],
+            "scale": (record.get("spec") or {}).get("scale", "full"),
         })
     return sorted(rows, key=lambda r: (r["task"], r["submission"]))
 

@@ -95,6 +95,17 @@ def test_leaderboard_page_rows_match_the_csv_and_link_certificates(finished_run)
         assert header in page
 
 
+def test_a_smoke_scale_row_says_so_on_the_leaderboard(finished_run, tmp_path):
+    """A spec shrunk by `scale: smoke` is marked: its score says nothing about the claim."""
+    from viprepro import leaderboard
+
+    record = json.loads((finished_run / "results/classification/report_smoke/verdict.json").read_text())
+    assert leaderboard.build_rows([finished_run / "results/classification/report_smoke/verdict.json"])[0]["scale"] == "full"
+    record["spec"]["scale"] = "smoke"
+    (tmp_path / "verdict.json").write_text(json.dumps(record))
+    assert leaderboard.build_rows([tmp_path / "verdict.json"])[0]["scale"] == "smoke"
+
+
 def test_a_figure_the_scoring_step_could_not_draw_is_reported_not_hidden(tmp_path, finished_run):
     subset = finished_run / "results/data/classification/subset"
     gt = finished_run / "results/data/classification/hidden/test_gt.csv"

@@ -23,6 +23,7 @@ COLUMNS = (
     ("reproduced", "reproduced", True),
     ("band", "seed band (mean ± std, n)", True),
     ("verdict", "verdict", False),
+    ("scale", "scale", False),
     ("audits", "audits", False),
     ("problems", "problems (refused file, failed audits, limits)", False),
     ("parameters", "parameters", True),
