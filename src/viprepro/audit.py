@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from .fileio import sha256_file
@@ -65,18 +66,18 @@ class _ProcessLog:
         self.digest_root = os.path.abspath(digest_root) + os.sep if digest_root else None
         self.pid = os.getpid()
         self.seen: set[str] = set()
-        self.busy = False
+        self.local = threading.local()  # per thread: a loader may open files from several threads at once
 
     def record(self, raw) -> None:
-        if self.busy:
-            return  # our own reads and writes
+        if getattr(self.local, "busy", False):
+            return  # this thread's own reads and writes
         if os.getpid() != self.pid:
             self.pid, self.seen = os.getpid(), set()
         path = os.path.abspath(os.fsdecode(raw))
         if path in self.seen:
             return
         self.seen.add(path)
-        self.busy = True
+        self.local.busy = True
         try:
             entry = {"path": path}
             if self.digest_root and path.startswith(self.digest_root) and os.path.isfile(path):
@@ -88,7 +89,7 @@ class _ProcessLog:
             finally:
                 os.close(fd)
         finally:
-            self.busy = False
+            self.local.busy = False
 
 
 _state: _ProcessLog | None = None

@@ -184,3 +184,19 @@ def test_external_audits_and_resource_limits_decide_the_verdict():
     not_run = judge("top1", {"value": 0.5}, {0: {"status": "not_run", "problems": [], "reason": "not run"}}, claimed_seed=0)
     assert not_run["verdict"] == "no_score"
     assert overall([not_run], audits=audits, problems=[], resource_limits=[])[0] == "audit_failed"
+
+
+def test_files_opened_by_many_threads_at_once_are_all_recorded(tmp_path):
+    """A loader that probes files from a thread pool: no open may be lost while another thread logs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = []
+    for i in range(200):
+        files.append(tmp_path / f"{i}.bin")
+        files[-1].write_bytes(bytes([i % 256]) * 64)
+    with FileAccessRecorder(digest_root=tmp_path) as recorder:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda path: path.read_bytes(), files))
+    opened = recorder.opened()
+    assert {str(f) for f in files} <= set(opened)
+    assert all("sha256" in opened[str(f)] for f in files)
