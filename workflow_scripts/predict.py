@@ -33,39 +33,47 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     device = start(args)
     from viprepro import tracking
-    from viprepro.engine import load_trained_model
     from viprepro.errors import UserError
-    from viprepro.audit import forbid_weight_downloads
-    from viprepro.fileio import write_json
     from viprepro.spec import load_spec
-    from viprepro.subset_manifest import read_manifest
     from viprepro.tasks import get_task
 
     try:
         spec = load_spec(args.spec)
         task = get_task(spec["task"])
-        manifest = read_manifest(args.subset)
-        loaded = [load_trained_model(task, path, args.subset, device) for path in args.checkpoints]
+        # The run opens before any work, so a job that fails leaves a FAILED run with its error.
+        with tracking.job_run(task=task.name, stage="predict", rule=args.rule, submission=spec["name"],
+                              tags=tags(args, extra={"seed": args.seed}),
+                              run_name=f"predict/{spec['name']}/seed_{args.seed}") as mlrun:
+            record = predict(task, spec, args, device, mlrun)
     except UserError as exc:
         print(f"predict: error: {exc.message}", file=sys.stderr)
         return 1
-    forbid_weight_downloads()
-    models = [model for model, _ in loaded]
-    with tracking.job_run(task=task.name, stage="predict", rule=args.rule, submission=spec["name"],
-                          tags=tags(args, manifest_digest=manifest["digest"], extra={"seed": args.seed}),
-                          run_name=f"predict/{spec['name']}/seed_{args.seed}") as mlrun:
-        record = repeated_inference(task, models, args, spec["recipe"], device)
-        record.update(members=len(loaded), checkpoint_digests=[state["final_weights_digest"] for _, state in loaded],
-                      parameters=sum(p.numel() for m in models for p in m.parameters()), determinism=args.determinism)
-        write_json(args.record or args.out.with_name(args.out.name + ".record.json"), record)
-        mlrun.log_params({"members": len(loaded), "repeats": args.repeats})
-        mlrun.log_metrics({k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
-        mlrun.set_tags({"submission_sha256": record["sha256"], "inference_deterministic": record["identical"]})
-        mlrun.log_artifact(args.out)
     summary = {k: record[k] for k in ("images", "samples_per_s", "identical")}
     digest = record["sha256"]
     print(f"wrote {args.out} ({summary}); sha256 {digest[:16]}")
     return 0
+
+
+def predict(task, spec: dict, args: argparse.Namespace, device, mlrun) -> dict:
+    """Load the members, predict `repeats` times, write the inference record; log it all to `mlrun`."""
+    from viprepro.audit import forbid_weight_downloads
+    from viprepro.engine import load_trained_model
+    from viprepro.fileio import write_json
+    from viprepro.subset_manifest import read_manifest
+
+    mlrun.set_tags({"data_manifest_digest": read_manifest(args.subset)["digest"]})
+    loaded = [load_trained_model(task, path, args.subset, device) for path in args.checkpoints]
+    forbid_weight_downloads()
+    models = [model for model, _ in loaded]
+    record = repeated_inference(task, models, args, spec["recipe"], device)
+    record.update(members=len(loaded), checkpoint_digests=[state["final_weights_digest"] for _, state in loaded],
+                  parameters=sum(p.numel() for m in models for p in m.parameters()), determinism=args.determinism)
+    write_json(args.record or args.out.with_name(args.out.name + ".record.json"), record)
+    mlrun.log_params({"members": len(loaded), "repeats": args.repeats})
+    mlrun.log_metrics({k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    mlrun.set_tags({"submission_sha256": record["sha256"], "inference_deterministic": record["identical"]})
+    mlrun.log_artifact(args.out)
+    return record
 
 
 def repeated_inference(task, models, args, recipe, device) -> dict:

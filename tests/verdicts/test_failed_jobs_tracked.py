@@ -48,3 +48,18 @@ def test_nan_metrics_are_recorded_as_nan():
     metrics = _runs()[0].data.metrics
     assert math.isnan(metrics["iou_class"]) and metrics["top1"] == 0.5
     assert metrics["inf"] >= 1.7e308  # MLflow stores infinity as the largest float
+
+
+def test_a_predict_job_that_fails_after_its_spec_loads_leaves_a_failed_run(tmp_path, monkeypatch):
+    """Prediction opens its run once the spec names the task: a missing subset or checkpoint is a FAILED run."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("_VIPREPRO_REEXEC", "1")
+    module = _step("predict")
+    spec = REPO / "config" / "submissions" / "classification_resnet_small.yaml"
+    args = module.get_args_parser().parse_args(["--spec", str(spec), "--device", "cpu", "--subset", "nowhere",
+                                                "--checkpoints", "missing/model.pt", "--out", "submission.csv"])
+    assert module.main(args) == 1
+    (run,) = _runs()
+    assert run.info.status == "FAILED"
+    assert "nowhere" in run.data.tags["error"] and run.data.tags["stage"] == "predict"
+    assert not (tmp_path / "submission.csv").exists()
