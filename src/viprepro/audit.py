@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -50,6 +51,7 @@ def forbid_weight_downloads() -> Path:
 
 ACCESS_LOG_VARIABLE = "VIPREPRO_ACCESS_LOG"
 DIGEST_ROOT_VARIABLE = "VIPREPRO_ACCESS_DIGEST_ROOT"
+HASHED = "hashed"  # markers of the file versions a process of the job has hashed already
 _EVENTS = frozenset({"open", "os.listdir", "os.scandir"})
 
 
@@ -81,7 +83,7 @@ class _ProcessLog:
         try:
             entry = {"path": path}
             if self.digest_root and path.startswith(self.digest_root) and os.path.isfile(path):
-                entry.update(size=os.path.getsize(path), sha256=sha256_file(path))
+                entry.update(self._digest_once(path))
             line = (json.dumps(entry) + "\n").encode()
             fd = os.open(os.path.join(self.folder, f"{self.pid}.jsonl"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             try:
@@ -90,6 +92,25 @@ class _ProcessLog:
                 os.close(fd)
         finally:
             self.local.busy = False
+
+
+    def _digest_once(self, path: str) -> dict:
+        """{"size", "sha256"} for the first process of the job to open this version of the file.
+
+        DataLoader workers are new processes every epoch: hashing in each of them would read
+        every training file twice per epoch. A marker per (path, size, mtime, inode) in the
+        job's log folder lets the first reader hash it; a file changed during the job is a new
+        version, hashed again, so a process that read other bytes is still caught.
+        """
+        info = os.stat(path)
+        version = hashlib.sha1(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}".encode()).hexdigest()
+        try:
+            os.close(os.open(os.path.join(self.folder, HASHED, version), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except FileExistsError:
+            return {}
+        except OSError:
+            pass  # no marker folder: hash here rather than lose the digest
+        return {"size": info.st_size, "sha256": sha256_file(path)}
 
 
 _state: _ProcessLog | None = None
@@ -133,7 +154,7 @@ class FileAccessRecorder:
     def __init__(self, folder: str | Path | None = None, *, digest_root: str | Path | None = None):
         self._owned = folder is None
         self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="viprepro-access-"))
-        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / HASHED).mkdir(parents=True, exist_ok=True)
         self.digest_root = digest_root
         self._saved: dict[str, str | None] = {}
         self._merged: dict[str, dict] | None = None
