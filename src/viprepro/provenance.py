@@ -132,4 +132,4 @@ def compare_environments(claimed: dict | None, reproduced: dict | None, *, deter
                                     "CPU capability and the same library build as the claim, with deterministic algorithms; "
                                     "a score that differs from the claim's run at the same seed is a reproducibility defect.")
     return {"claimed": stated, "reproduced": rerun, "differences": differences, "bit_identical_expected": expected,
-            "sentence": sentence}
+            "sentence": sentence, "measured": claimed.get("measured")}

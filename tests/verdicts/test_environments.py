@@ -37,3 +37,9 @@ def test_a_claim_without_an_environment_promises_nothing():
 def test_relaxed_determinism_promises_nothing():
     claimed = {**HERE, "determinism": "warn"}
     assert compare_environments(claimed, HERE, determinism="warn")["bit_identical_expected"] is False
+
+
+def test_how_the_claim_was_measured_reaches_the_verdict():
+    """`environment.measured` is free text for the reports: the verdict carries it to the certificate."""
+    claimed = {"torch": "2.14.1+cu130", "measured": "mean of 5 seeds on two CPU kernel sets"}
+    assert compare_environments(claimed, HERE, determinism="strict")["measured"] == claimed["measured"]

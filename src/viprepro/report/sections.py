@@ -257,6 +257,8 @@ def _environment(evidence) -> Section:
         blocks += [Paragraph(environments["sentence"]),
                    Table(["", "claim", "this rerun"], [[key, fmt(claimed.get(key, "not stated")), fmt(value)]
                                                       for key, value in environments["reproduced"].items()])]
+        if environments.get("measured"):
+            blocks.append(Paragraph(f"How the claim was measured: {environments['measured']}"))
     blocks += [Table(["component", "version"], rows),
               Paragraph(f"{len(packages)} installed packages (digest `{environment.get('packages_sha256')}`), listed in "
                         "`environment.txt` beside this file:")]
