@@ -16,10 +16,29 @@ import yaml
 from .errors import UserError
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word; a spec or schema must not."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key '{key}' appears twice in one mapping",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str):
+    """YAML as safe_load reads it, refusing a key that appears twice in one mapping."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
 @lru_cache(maxsize=None)
 def load_schema(name: str) -> dict:
     text = resources.files("viprepro.schemas").joinpath(name).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return load_yaml(text)
 
 
 COMMON_RECIPE = "recipe.common.schema.yaml"
@@ -93,7 +112,7 @@ def read_yaml(path: str | Path):
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return load_yaml(fh)
     except FileNotFoundError:
         raise UserError("file not found", path=path) from None
     except yaml.YAMLError as exc:

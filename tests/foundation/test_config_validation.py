@@ -77,3 +77,23 @@ def test_bad_spec_is_refused_with_its_key(tmp_path, edit, expected):
         load_spec(path)
     assert expected in error.value.message
     assert str(path) in error.value.message
+
+
+def test_a_key_written_twice_in_a_spec_is_refused_with_its_line(tmp_path):
+    """PyYAML would keep the second `epochs` silently; a spec must say what it means once."""
+    from viprepro.spec import load_spec
+
+    text = (REPO / "config/submissions/classification_resnet_small.yaml").read_text()
+    spec = tmp_path / "twice.yaml"
+    spec.write_text(text.replace("recipe:\n", "recipe:\n  epochs: 1\n", 1))
+    assert "  epochs:" in text  # the shipped spec sets epochs: now it is written twice
+    with pytest.raises(UserError) as caught:
+        load_spec(spec)
+    assert "twice.yaml" in caught.value.message and "'epochs' appears twice" in caught.value.message and "line" in caught.value.message
+
+
+def test_every_shipped_schema_and_spec_writes_each_key_once():
+    from viprepro.schemas_io import load_yaml
+
+    for path in [*(REPO / "src/viprepro/schemas").glob("*.yaml"), *(REPO / "config").rglob("*.yaml")]:
+        load_yaml(path.read_text(encoding="utf-8"))
