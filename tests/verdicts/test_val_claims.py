@@ -132,6 +132,17 @@ def test_the_val_prediction_of_two_members_is_their_averaged_prediction(datasets
     assert predicted([a, b], "ensemble.csv") == {"1"}  # neither member's answer: the mean of their probabilities
 
 
+def test_the_action_recognition_val_prediction_of_two_members_is_their_averaged_prediction(datasets, tmp_path):
+    task = get_task("action_recognition")
+    spec = load_spec(REPO / "config" / "submissions" / SPECS["action_recognition"])
+    a, b = _members(3)
+    out = tmp_path / "submission.txt"
+    task.predict([a, b], datasets["action_recognition"]["subset"], spec["recipe"], out, device=torch.device("cpu"), workers=0, split="val")
+    lines = out.read_text().splitlines()
+    assert len(lines) == len(datasets["action_recognition"]["val_gt"].read_text().splitlines())
+    assert {line.split(" ")[1] for line in lines} == {"2"}  # labels are 1-based: class 1 of the averaged probabilities
+
+
 def test_the_segmentation_val_prediction_of_two_members_is_their_averaged_prediction(datasets, tmp_path):
     from viprepro.tasks.segmentation.labels import NUM_TRAIN_CLASSES, TRAIN_TO_ID
 
