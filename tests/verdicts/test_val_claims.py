@@ -249,24 +249,55 @@ def test_a_val_claim_without_val_scores_is_refused(datasets, tmp_path, no_fresh_
 # --- end to end: the rules a val claim adds ---------------------------------------------------------------------------
 
 
+def _val_claim_config(tmp_path: Path, *specs: str) -> Path:
+    import yaml
+
+    config = yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())
+    config["datasets"]["classification"]["submissions"] = [str(REPO / "tests/data" / spec) for spec in specs]
+    config["datasets"]["classification"]["synthetic"]["options"] = OPTIONS["classification"]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_val_rules_run_only_for_a_claim_on_val_and_never_read_the_hidden_folder(tmp_path):
+    import re
+    import subprocess
+
+    from testutils import pipeline_env, snakemake_command
+
+    config = _val_claim_config(tmp_path, "classification_val_claim.yaml", "classification_smoke.yaml")
+    result = subprocess.run([*snakemake_command(), "-n", "--forceall", "--cores", "1", "--snakefile", str(REPO / "Snakefile"),
+                             "--directory", str(tmp_path / "work"), "--configfile", str(config)],
+                            capture_output=True, text=True, env=pipeline_env(), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = []
+    for rule, body in re.findall(r"^(?:local)?rule (\w+):\n((?:    .*\n)+)", result.stdout, re.M):
+        field = {key: value for key, value in re.findall(r"^    (input|output): (.*)$", body, re.M)}
+        jobs.append((rule, field.get("input", ""), field.get("output", "")))
+    val_jobs = [(rule, output) for rule, _, output in jobs if rule in ("predict_val", "score_val")]
+    assert {rule for rule, _ in val_jobs} == {"predict_val", "score_val"}
+    assert all("classification_val_claim/seed_0/val/" in output for _, output in val_jobs)  # not for the test-only claim
+    assert [rule for rule, _, _ in jobs].count("val_ground_truth") == 1  # once per dataset
+    assert {rule for rule, inputs, _ in jobs if "/hidden" in inputs} == {"score_submission"}
+    judges = {output.split("/")[2]: inputs for rule, inputs, output in jobs if rule == "judge_submission"}
+    assert "classification_val_claim/seed_0/val/scores" in judges["classification_val_claim"]
+    assert "/val/" not in judges["classification_smoke"]
+
+
 @pytest.mark.slow  # the tiny pipeline with two members (about 2 min on one core)
 def test_the_pipeline_judges_a_val_claim_on_its_val_predictions(tmp_path):
     import subprocess
 
-    import yaml
     from mlflow.tracking import MlflowClient
 
     from testutils import pipeline_env, snakemake_command
 
-    config = yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())
-    config["datasets"]["classification"]["submissions"] = [str(REPO / "tests/data/classification_val_claim.yaml")]
-    config["datasets"]["classification"]["synthetic"]["options"] = OPTIONS["classification"]
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    config = _val_claim_config(tmp_path, "classification_val_claim.yaml")
     work = tmp_path / "work"
     target = "results/classification/classification_val_claim/verdict.json"
     result = subprocess.run([*snakemake_command(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "--configfile",
-                             str(tmp_path / "config.yaml"), "--cores", "1", target], capture_output=True, text=True, env=pipeline_env(),
-                            timeout=900)
+                             str(config), "--cores", "1", target], capture_output=True, text=True, env=pipeline_env(), timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     seed = work / "results/classification/classification_val_claim/seed_0"
     val_scores = read_json(seed / "val/scores/scores.json")
