@@ -50,7 +50,7 @@ def detect(models: list[torch.nn.Module], loader, device: torch.device) -> list[
 
 def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int) -> dict:
     dataset = split_dataset(subset_dir, "test", train=False)
-    loader = make_loader(dataset, recipe.get("eval_batch_size", 8), shuffle=False, workers=workers)
+    loader = make_loader(dataset, recipe, shuffle=False, workers=workers)
     for model in models:
         model.eval()
     started = time.perf_counter()
