@@ -24,14 +24,18 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def write_rows(path: Path, fields: tuple[str, ...], rows: list[tuple]) -> None:
-    from viprepro.fileio import write_text
-
+def csv_text(fields: tuple[str, ...], rows: list[tuple]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(fields)
     writer.writerows(rows)
-    write_text(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_rows(path: Path, fields: tuple[str, ...], rows: list[tuple]) -> None:
+    from viprepro.fileio import write_text
+
+    write_text(path, csv_text(fields, rows))
 
 
 class Toy(Task):
@@ -72,27 +76,28 @@ class Toy(Task):
 
     def subset(self, source, manifests, out, hidden, *, link, options) -> SubsetResult:
         """One CSV per split; the test split loses its labels, which go to the hidden folder."""
-        from viprepro.errors import UserError
-        from viprepro.fileio import atomic_path
-        from viprepro.subset_manifest import build_manifest, write_manifest
+        from viprepro.tasks.subsetting import cut
 
-        points = {row["id"]: row for row in read_rows(Path(source) / "points.csv")}
+        return cut(self.name, source, manifests, out, hidden, link=link, plan=self._plan, check=lambda plan: None)
+
+    def _plan(self, source: Path, manifests: Path):
+        from viprepro.errors import UserError
+        from viprepro.tasks.subsetting import SubsetPlan, written
+
+        points = {row["id"]: row for row in read_rows(source / "points.csv")}
         members = {split: [] for split in SPLITS}
-        for row in read_rows(Path(manifests) / "splits.csv"):
-            if row["id"] not in points:
-                raise UserError(f"point {row['id']!r} is not in the source", path=Path(manifests) / "splits.csv")
+        for row in read_rows(manifests / "splits.csv"):
+            if row["id"] not in points or row["split"] not in members:
+                raise UserError(f"unknown point or split in {row}", path=manifests / "splits.csv")
             members[row["split"]].append(points[row["id"]])
-        with atomic_path(Path(out)) as staged, atomic_path(Path(hidden)) as hidden_staged:
-            staged.mkdir(parents=True)
-            hidden_staged.mkdir(parents=True)
-            for split in ("train", "val"):
-                write_rows(staged / f"{split}.csv", ("id", "x", "y", "label"),
-                           [(p["id"], p["x"], p["y"], p["label"]) for p in members[split]])
-            write_rows(staged / "test.csv", ("id", "x", "y"), [(p["id"], p["x"], p["y"]) for p in members["test"]])
-            write_rows(hidden_staged / GT_NAME, HEADER, [(p["id"], p["label"]) for p in members["test"]])
-            manifest = build_manifest(staged, {split: [f"{split}.csv"] for split in SPLITS}, task=self.name)
-            write_manifest(staged, manifest)
-        return SubsetResult(subset_dir=Path(out), hidden_dir=Path(hidden), manifest=manifest)
+        return SubsetPlan(
+            splits={
+                "train": [written("train.csv", csv_text(("id", "x", "y", "label"), [(p["id"], p["x"], p["y"], p["label"]) for p in members["train"]]))],
+                "val": [written("val.csv", csv_text(("id", "x", "y", "label"), [(p["id"], p["x"], p["y"], p["label"]) for p in members["val"]]))],
+                "test": [written("test.csv", csv_text(("id", "x", "y"), [(p["id"], p["x"], p["y"]) for p in members["test"]]))],
+            },
+            hidden=[written(GT_NAME, csv_text(HEADER, [(p["id"], p["label"]) for p in members["test"]]))],
+        )
 
     def hidden_ground_truth(self, hidden: Path) -> Path:
         return Path(hidden) / GT_NAME
