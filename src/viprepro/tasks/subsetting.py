@@ -70,7 +70,8 @@ def refuse_overlap(source: Path, out: Path, hidden: Path) -> None:
         return resolved[a] == resolved[b] or resolved[b] in resolved[a].parents
 
     if inside("hidden", "out") or inside("out", "hidden"):
-        raise UserError("the hidden ground truth must not be inside the subset folder (nor the subset inside it)", path=hidden)
+        raise UserError("the hidden ground truth must not be inside the subset folder: it lives outside the subset (and the subset outside it)",
+                        path=hidden)
     for name in ("out", "hidden"):
         if inside(name, "source"):
             raise UserError(f"the {name} folder must not be inside the source dataset, which is never modified", path=resolved[name])
