@@ -95,3 +95,12 @@ def test_a_package_without_its_task_is_refused(monkeypatch, tmp_path):
     _isolate(monkeypatch, tmp_path)
     with pytest.raises(UserError, match="has no TASK named 'empty'"):
         configure({"tasks": ["empty"], "datasets": {"empty": {"package": "emptytask"}}})
+
+
+def test_every_task_reads_loader_workers_one_way():
+    """A recipe's `workers` wins when it asks for some; 0 (its default) takes the job's."""
+    from viprepro.tasks.base import loader_workers
+
+    assert loader_workers({"workers": 0}, 3) == 3
+    assert loader_workers({"workers": 2}, 3) == 2
+    assert loader_workers({}, 1) == 1
