@@ -91,6 +91,8 @@ def _names(kind):
 
 
 # Engine submissions train with our engine, external ones run the participant's code (rules/external.smk).
+# Submission files are submission.<ext>; each task declares its own.
+SUBMISSION_EXTENSIONS = _alternatives({Path(get_task(task).submission_filename).suffix[1:] for task in TASKS})
 ENGINE_SUBMISSIONS = _alternatives(_names("engine"))
 EXTERNAL_SUBMISSIONS = _alternatives(_names("external"))
 

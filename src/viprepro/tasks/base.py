@@ -79,7 +79,7 @@ class Task(abc.ABC):
     name: str
     #: metrics written to scores.json; the first is the one the challenge ranks by.
     metrics: tuple[MetricSpec, ...]
-    #: file name of the submission inside a submission's results folder.
+    #: file name of the submission inside a submission's results folder: `submission.<ext>`.
     submission_filename: str
     #: metric the training loop reports on the validation split (key of `evaluate`).
     val_metric: str
