@@ -104,3 +104,13 @@ def test_every_task_reads_loader_workers_one_way():
     assert loader_workers({"workers": 0}, 3) == 3
     assert loader_workers({"workers": 2}, 3) == 2
     assert loader_workers({}, 1) == 1
+
+
+def test_a_spec_of_an_unknown_task_is_refused_naming_the_key(tmp_path):
+    from viprepro.spec import load_spec
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: x\ntask: clasification\nmodel: {name: resnet_small}\nrecipe: {epochs: 1, batch_size: 2, "
+                    "optimizer: {name: sgd, lr: 0.1}}\nclaimed: {top1: {value: 0.5, tolerance: {absolute: 0.1}}}\n")
+    with pytest.raises(UserError, match=r"spec.yaml \(key 'task'\): unknown task 'clasification'"):
+        load_spec(spec)
