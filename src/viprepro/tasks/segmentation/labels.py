@@ -2,8 +2,8 @@
 
 The table is cityscapesScripts' `labels.py` (the official ids, train ids, categories and eval
 flags), written out here so that scoring imports no torchvision (a test compares it with
-torchvision's copy). Training uses train ids 0..18 plus a void
-class (19, as in the official baseline); submissions hold label ids.
+torchvision's copy). Training uses train ids 0..18 plus a void class (19, as in the official
+baseline); submissions hold label ids.
 """
 
 from __future__ import annotations
