@@ -41,7 +41,7 @@ def subset_dir(given: Path | None, tmp: Path) -> Path:
 
 def seconds_per_step(subset: Path, kwargs: dict, steps: int) -> float:
     dataset = data.split_dataset(subset, "train", train=True, hflip=True)
-    loader = data.make_loader(dataset, 8, shuffle=True, workers=0, generator=torch.Generator().manual_seed(0))
+    loader = data.make_loader(dataset, {"batch_size": 8}, shuffle=True, workers=0, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
     model = models.build("fasterrcnn_small_fpn", data.num_classes(subset), **kwargs).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)

@@ -11,9 +11,13 @@ from viprepro.fileio import canonical_digest
 from viprepro.provenance import code_version
 from viprepro.schemas_io import validate as validate_options
 from viprepro.spec import load_spec
-from viprepro.tasks import SUBMISSION_FILES
+from viprepro.tasks import configure as configure_tasks, get_task
 
 validate(config, "../config/schemas/config.schema.yaml")
+try:
+    configure_tasks(config)  # tasks are packages: register config-named ones, refuse unknown ones
+except UserError as exc:
+    raise ValueError(exc.message) from None
 # Snakemake fills defaults with the schema's own (shared) objects: give each task its own copy.
 config["datasets"] = {task: copy.deepcopy(dataset) for task, dataset in config["datasets"].items()}
 
@@ -26,7 +30,7 @@ def _check_dataset(task):
     where = f"config key 'datasets.{task}'"
     try:
         if dataset["source"] == "synthetic":
-            validate_options(dataset["synthetic"]["options"], f"synthetic.{task}.schema.yaml", where=f"config key 'datasets.{task}.synthetic.options'")
+            validate_options(dataset["synthetic"]["options"], get_task(task).schema("synthetic"), where=f"config key 'datasets.{task}.synthetic.options'")
             return
         if not Path(dataset["source"]).is_dir():
             raise UserError(f"source {dataset['source']!r} is not a folder", where=where)
@@ -87,6 +91,8 @@ def _names(kind):
 
 
 # Engine submissions train with our engine, external ones run the participant's code (rules/external.smk).
+# Submission files are submission.<ext>; each task declares its own.
+SUBMISSION_EXTENSIONS = _alternatives({Path(get_task(task).submission_filename).suffix[1:] for task in TASKS})
 ENGINE_SUBMISSIONS = _alternatives(_names("engine"))
 EXTERNAL_SUBMISSIONS = _alternatives(_names("external"))
 
@@ -133,7 +139,7 @@ def get_member_checkpoints(wildcards):
 
 
 def submission_file(wildcards):
-    return f"results/{wildcards.task}/{wildcards.submission}/seed_{wildcards.seed}/{SUBMISSION_FILES[wildcards.task]}"
+    return f"results/{wildcards.task}/{wildcards.submission}/seed_{wildcards.seed}/{get_task(wildcards.task).submission_filename}"
 
 
 def seeds_of(spec):
@@ -158,7 +164,7 @@ def get_train_records(wildcards):
 
 
 def get_predict_records(wildcards):
-    name = SUBMISSION_FILES[wildcards.task]
+    name = get_task(wildcards.task).submission_filename
     return [f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/{name}.record.json" for seed in seeds_of(spec_of(wildcards))]
 
 

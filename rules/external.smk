@@ -78,7 +78,7 @@ rule predict_external:
         forbid=forbidden_paths,
     wildcard_constraints:
         submission=EXTERNAL_SUBMISSIONS,
-        ext="csv|zip|json|txt",
+        ext=SUBMISSION_EXTENSIONS,
     log:
         "logs/predict_external/{task}/{submission}/seed_{seed}.{ext}.log",
     benchmark:

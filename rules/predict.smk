@@ -17,7 +17,7 @@ rule predict_submission:
         job=job_options("predict_submission"),
     wildcard_constraints:
         submission=ENGINE_SUBMISSIONS,
-        ext="csv|zip|json|txt",
+        ext=SUBMISSION_EXTENSIONS,
     log:
         "logs/predict_submission/{task}/{submission}/seed_{seed}.{ext}.log",
     benchmark:

@@ -22,7 +22,7 @@ import math
 import statistics
 from pathlib import Path
 
-from viprepro.tasks import METRIC_KEYS
+from viprepro.tasks import get_task, task_names
 from viprepro.verdict import Band
 
 
@@ -30,10 +30,10 @@ def scores(workdir: Path) -> dict[tuple[str, str], dict[int, float]]:
     found: dict[tuple[str, str], dict[int, float]] = {}
     for path in sorted(Path(workdir, "results").glob("*/*/seed_*/scores/scores.json")):
         task, submission, seed = path.parts[-5], path.parts[-4], int(path.parts[-3][len("seed_"):])
-        if task == "data" or task not in METRIC_KEYS:
+        if task == "data" or task not in task_names():
             continue
         record = json.loads(path.read_text())
-        value = record.get(METRIC_KEYS[task][0])
+        value = record.get(get_task(task).main_metric.key)
         if value is not None:
             found.setdefault((task, submission), {})[seed] = float(value)
     return found
@@ -56,7 +56,7 @@ def main() -> int:
         points.setdefault(name, []).append((label, float(value)))
     keys = sorted({key for found in runs.values() for key in found})
     for task, submission in keys:
-        print(f"{submission} ({task}, {METRIC_KEYS[task][0]})")
+        print(f"{submission} ({task}, {get_task(task).main_metric.key})")
         pooled = []
         for label, found in runs.items():
             values = found.get((task, submission), {})

@@ -24,7 +24,6 @@ import sys
 from pathlib import Path
 
 from viprepro.jobs import add_job_arguments, tags
-from viprepro.tasks import METRIC_KEYS
 
 FIGURES = "figures"
 
@@ -123,7 +122,7 @@ def score(args: argparse.Namespace, mlrun) -> dict:
     scores = {**read_json(args.out / "scores.json"), "split": split_of(args), "status": "scored", "submission_sha256": digest}
     write_json(args.out / "scores.json", scores)
     # a metric the scorer could not compute (None in scores.json) is logged as NaN, not dropped
-    mlrun.log_metrics({k: (math.nan if v is None and k in METRIC_KEYS[task.name] else v) for k, v in scores.items()
+    mlrun.log_metrics({k: (math.nan if v is None and k in task.metric_keys else v) for k, v in scores.items()
                        if k not in ("task", "mode", "split", "status", "submission_sha256")})
     mlrun.set_tags({"submission_status": "scored", "submission_sha256": digest})
     for artifact in sorted(p for p in args.out.iterdir() if p.is_file()):

@@ -1,7 +1,7 @@
 """Which keys each optimiser, schedule and loss reads: a key the chosen one ignores is refused.
 
-The schemas list every key any of them reads (with defaults); this table says which of those
-a given name reads, so `optimizer: {name: adam, momentum: 0.5}` fails when the spec is loaded
+The schemas list every key any of them reads (with defaults); this table (and each task's
+`loss_keys`) says which of those a given name reads, so `optimizer: {name: adam, momentum: 0.5}` fails when the spec is loaded
 instead of training without the momentum the author thought was applied. Kept free of torch
 so that `snakemake -n` checks specs without loading it.
 """
@@ -29,26 +29,13 @@ READS = {
         "cosine": _SCHEDULE_COMMON | _CYCLES,
         "polynomial": _SCHEDULE_COMMON | _CYCLES | {"power"},
     },
-    "loss:classification": {
-        "cross_entropy": {"name", "label_smoothing"},
-        "soft_target_cross_entropy": {"name"},
-        "focal": {"name", "gamma"},
-        "cosine": {"name", "xent"},
-        "focal_cosine": {"name", "gamma", "alpha", "xent"},
-    },
-    "loss:segmentation": {
-        "cross_entropy": {"name", "class_weights"},
-        "ohem_cross_entropy": {"name", "class_weights", "ohem_threshold", "ohem_min_kept"},
-        "dice": {"name"},
-        "cross_entropy_dice": {"name", "class_weights", "dice_weight"},
-    },
 }
 
 
-def _defaults(task: str, part: str) -> dict:
+def _defaults(task, part: str) -> dict:
     from .schemas_io import validation_schema
 
-    properties = validation_schema(f"recipe.{task}.schema.yaml")["properties"].get(part, {}).get("properties", {})
+    properties = validation_schema(task.schema("recipe"))["properties"].get(part, {}).get("properties", {})
     return {key: prop["default"] for key, prop in properties.items() if "default" in prop}
 
 
@@ -60,23 +47,23 @@ def check_written_keys(recipe: dict, task: str, *, path=None) -> None:
     filled in (a certificate's copy) must load again."""
     if not isinstance(recipe, dict):
         return
-    for part, table in (("optimizer", "optimizer"), ("lr_schedule", "lr_schedule"), ("loss", f"loss:{task}")):
+    from .tasks import get_task
+
+    task = get_task(task) if isinstance(task, str) else task
+    tables = {"optimizer": READS["optimizer"], "lr_schedule": READS["lr_schedule"], "loss": task.loss_keys}
+    for part, table in tables.items():
         written = recipe.get(part)
-        if not isinstance(written, dict) or table not in READS:
+        if not isinstance(written, dict) or not table:
             continue
         name = written.get("name", "cross_entropy" if part == "loss" else "constant")
-        reads = READS[table].get(name)
+        reads = table.get(name)
         if reads is None:
             continue  # an unknown name: the schema names it
         defaults = _defaults(task, part)
         for key in sorted(k for k in set(written) - reads if k not in defaults or written[k] != defaults[k]):
             raise UserError(f"{part} '{name}' does not use '{key}' (it reads: {', '.join(sorted(reads - {'name'}))})",
                             path=path, where=f"key 'recipe.{part}.{key}'")
-    augment = recipe.get("augment")
-    if task == "classification" and isinstance(augment, dict):
-        if augment.get("random_erasing_count", 1) != 1 and not augment.get("random_erasing_mode"):
-            raise UserError("random_erasing_count needs random_erasing_mode (timm's RandomErasing)", path=path,
-                            where="key 'recipe.augment.random_erasing_count'")
+    task.check_recipe_keys(recipe, path=path)
     schedule = recipe.get("lr_schedule")
     if isinstance(schedule, dict) and schedule.get("warmup_lr") is not None and schedule.get("warmup_factor", 0.001) != 0.001:
         raise UserError("set either warmup_lr (absolute start) or warmup_factor (relative start), not both", path=path,

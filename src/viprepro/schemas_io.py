@@ -35,21 +35,38 @@ def load_yaml(text: str):
     return yaml.load(text, Loader=_UniqueKeyLoader)
 
 
+def schema_file(name: str | Path) -> Path | resources.abc.Traversable:
+    """Where a schema is: a path as given, a name of viprepro's own schemas (config,
+    submission, ...), or `<kind>.<task>.schema.yaml`, a task's option schema in its package."""
+    if isinstance(name, Path):
+        return name
+    own = resources.files("viprepro.schemas").joinpath(name)
+    if own.is_file():
+        return own
+    kind, _, rest = name.partition(".")
+    task = rest.removesuffix(".schema.yaml")
+    if kind in ("recipe", "synthetic") and task != rest:
+        from .tasks import get_task
+
+        return get_task(task).schema(kind)
+    raise FileNotFoundError(f"no schema {name!r}")
+
+
 @lru_cache(maxsize=None)
-def load_schema(name: str) -> dict:
-    text = resources.files("viprepro.schemas").joinpath(name).read_text(encoding="utf-8")
-    return load_yaml(text)
+def load_schema(name: str | Path) -> dict:
+    return load_yaml(schema_file(name).read_text(encoding="utf-8"))
 
 
 COMMON_RECIPE = "recipe.common.schema.yaml"
 
 
 @lru_cache(maxsize=None)
-def validation_schema(name: str) -> dict:
+def validation_schema(name: str | Path) -> dict:
     """The schema a name validates against: a task's recipe schema is completed by the keys
     every task shares (recipe.common.schema.yaml) and closed, so an unknown key is refused."""
     schema = load_schema(name)
-    if not name.startswith("recipe.") or name == COMMON_RECIPE:
+    file_name = name.name if isinstance(name, Path) else name
+    if not file_name.startswith("recipe.") or file_name == COMMON_RECIPE:
         return schema
     common = load_schema(COMMON_RECIPE)
     overlap = set(common["properties"]) & set(schema.get("properties", {}))
@@ -81,7 +98,7 @@ def _copy(value):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
-def validate(instance, schema_name: str, *, path: str | Path | None = None, where: str | None = None, own_keys_only: bool = False) -> None:
+def validate(instance, schema_name: str | Path, *, path: str | Path | None = None, where: str | None = None, own_keys_only: bool = False) -> None:
     """Validate in place (filling defaults); the first problem is raised as a UserError.
 
     `own_keys_only` checks a task recipe against the task's own keys alone (filling their

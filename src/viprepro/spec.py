@@ -24,6 +24,7 @@ def load_spec(path: str | Path) -> dict:
     if not isinstance(spec, dict):
         raise UserError("a submission spec must be a mapping", path=path)
     validate(spec, "submission.schema.yaml", path=path)
+    task = _task_of(spec, path)
     if spec["kind"] == "external":
         from .external import external_part
 
@@ -34,16 +35,24 @@ def load_spec(path: str | Path) -> dict:
             raise UserError("external submissions can only claim test-split scores", path=path, where="claimed")
     else:
         check_written_keys(spec["recipe"], spec["task"], path=path)  # before defaults hide what was written
-        validate(spec["recipe"], f"recipe.{spec['task']}.schema.yaml", path=path, where="recipe")
+        validate(spec["recipe"], task.schema("recipe"), path=path, where="recipe")
         model_names.check(spec["task"], spec["model"]["name"], path=path)
         _refuse_claims_on_training_data(spec, path)
-    from .tasks import METRIC_KEYS
-
-    known = METRIC_KEYS[spec["task"]]
+    known = task.metric_keys
     for key in spec["claimed"]:
         if key not in known:
             raise UserError(f"claims unknown metric '{key}' (known for {spec['task']}: {', '.join(known)})", path=path, where="claimed")
     return at_scale(spec, spec["scale"])
+
+
+def _task_of(spec: dict, path: Path):
+    """The spec's task (its package declares metrics and schemas; nothing heavy is imported)."""
+    from .tasks import get_task
+
+    try:
+        return get_task(spec["task"])
+    except UserError as exc:
+        raise UserError(exc.problem, path=path, where="key 'task'") from None
 
 
 def _refuse_claims_on_training_data(spec: dict, path: Path) -> None:

@@ -311,7 +311,7 @@ def scan_json_array(data: bytes, path: str | Path, *, max_depth: int = DEFAULT_M
         marks = marks + offset
         if len(depth) and depth.max() > max_depth:
             where = int(marks[np.argmax(depth > max_depth)])
-            raise UserError(f"JSON nested deeper than {max_depth} levels (a detection needs 3); raise it with --max-json-depth",
+            raise UserError(f"JSON nested deeper than {max_depth} levels; raise it with --max-json-depth",
                             path=path, where=position(data, where))
         closed = np.flatnonzero(depth <= 0)
         if len(closed):

@@ -165,9 +165,9 @@ def result_digests(workdir: Path) -> dict[str, str]:
     """
     sys.path.insert(0, str(REPO / "src"))
     from viprepro import checkpoint
-    from viprepro.tasks import SUBMISSION_FILES
+    from viprepro.tasks import get_task, task_names
 
-    exact = {"subset_manifest.json", "test_gt.csv", "scores.json", "scores.txt", *SUBMISSION_FILES.values()}
+    exact = {"subset_manifest.json", "test_gt.csv", "scores.json", "scores.txt", *(get_task(t).submission_filename for t in task_names())}
     digests = {}
     for path in sorted((workdir / "results").rglob("*")):
         rel = path.relative_to(workdir).as_posix()

@@ -27,12 +27,6 @@ from . import document, figures, sections
 from .joblog import job_commands
 
 SCORE_FIGURES = "figures"  # the folder score.py draws into
-PER_CLASS_KEYS = {  # scores.json key of each task's per-class metric, and its label
-    "classification": ("per_class_accuracy", "accuracy"),
-    "action_recognition": ("per_class_accuracy", "accuracy"),
-    "segmentation": ("per_class_iou", "IoU"),
-    "detection": ("per_category_ap", "AP"),
-}
 
 
 @dataclass
@@ -73,9 +67,9 @@ def gather(verdict: Path, train_records: list[Path], scores: list[Path], *, conf
         history = Path(path).with_name("history.json")
         histories[(record["seed"], record["member"])] = read_json(history) if history.is_file() else []
     record = read_json(verdict)
-    from ..tasks import SUBMISSION_FILES
+    from ..tasks import get_task
 
-    submissions = [Path(p).parent / SUBMISSION_FILES[record["task"]] for p in scores]
+    submissions = [Path(p).parent / get_task(record["task"]).submission_filename for p in scores]
     outputs = [*(Path(p).with_name("model.pt") for p in train_records), *submissions, *scores, verdict]
     return Evidence(
         verdict=record,
@@ -91,8 +85,10 @@ def gather(verdict: Path, train_records: list[Path], scores: list[Path], *, conf
 
 def draw_figures(evidence: Evidence, folder: Path) -> dict[str, Path | str]:
     """Every figure of the certificate into `folder`: name -> PNG path, or why it is missing."""
-    verdict, task = evidence.verdict, evidence.verdict["task"]
-    name = f"{verdict['submission']} ({task})"
+    from ..tasks import get_task
+
+    verdict, task = evidence.verdict, get_task(evidence.verdict["task"])
+    name = f"{verdict['submission']} ({task.name})"
     drawn: dict[str, Path | str] = {}
     for judgement in verdict["metrics"]:
         drawn[f"claim_{judgement['metric']}"] = figures.seed_band(
@@ -101,28 +97,23 @@ def draw_figures(evidence: Evidence, folder: Path) -> dict[str, Path | str]:
                  for (s, m), h in sorted(evidence.histories.items()) if h}
     claimed_curves = (verdict.get("trajectory") or {}).get("curves")
     if histories:
-        drawn["training_curves"] = figures.training_curves(histories, _val_metric(task), folder / "training_curves.png",
+        drawn["training_curves"] = figures.training_curves(histories, task.val_metric, folder / "training_curves.png",
                                                            claimed=claimed_curves, title=f"Training curves: {name}")
     else:
         drawn["training_curves"] = "no training history was recorded"
-    key, label = PER_CLASS_KEYS.get(task, (None, None))
-    per_class = {seed: scores[key] for seed, scores in evidence.scores.items() if key and isinstance(scores.get(key), dict)}
-    if evidence.claimed_seed in per_class:
-        drawn["per_class"] = figures.per_class(per_class, folder / "per_class.png", claimed_seed=evidence.claimed_seed,
-                                               metric_label=label, title=f"{label} per class on the test split: {name}")
+    if task.per_class is None:
+        drawn["per_class"] = f"the {task.name} task reports no per-class score"
     else:
-        drawn["per_class"] = f"the scores of the claimed seed have no `{key}`"
-    for figure in ("confusion_matrix", "examples"):
-        if figure == "confusion_matrix" and task not in ("classification", "action_recognition"):
-            continue
+        key, label = task.per_class.key, task.per_class.label
+        per_class = {seed: scores[key] for seed, scores in evidence.scores.items() if isinstance(scores.get(key), dict)}
+        if evidence.claimed_seed in per_class:
+            drawn["per_class"] = figures.per_class(per_class, folder / "per_class.png", claimed_seed=evidence.claimed_seed,
+                                                   metric_label=label, title=f"{label} per class on the test split: {name}")
+        else:
+            drawn["per_class"] = f"the scores of the claimed seed have no `{key}`"
+    for figure in sorted(task.figure_kinds):  # confusion_matrix, examples: the order the certificate shows them
         drawn[figure] = _copy_score_figure(evidence, figure, folder)
     return drawn
-
-
-def _val_metric(task: str) -> str:
-    from ..tasks import get_task
-
-    return get_task(task).val_metric
 
 
 def _copy_score_figure(evidence: Evidence, figure: str, folder: Path) -> Path | str:

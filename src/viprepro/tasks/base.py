@@ -3,7 +3,13 @@
 A task knows its dataset (how to synthesise it in the original layout and how to cut the
 official subset out of it), its models, how to train and predict, its submission format and
 its official scorer. Everything shared between tasks (the training engine, checkpoints,
-seeding, tracking, provenance, verdicts) lives outside `tasks/` and only calls this interface.
+seeding, tracking, provenance, verdicts, reports) lives outside `tasks/` and only calls this
+interface.
+
+A task's package declares what it is (name, metrics, submission file, per-class scores,
+option schemas, figures, model names) as class attributes, importing no torch, so that the
+Snakefile, spec loading and scoring read it in milliseconds; the methods that train, predict
+or read images import the task's heavy modules when they run.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import abc
 import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
 if TYPE_CHECKING:  # torch only in annotations: scoring need not import it
     import torch
@@ -25,6 +31,26 @@ class MetricSpec:
     key: str
     label: str
     higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class ModelNames:
+    """The `model.name`s a spec may give (see viprepro.model_names)."""
+
+    #: this project's own builders (in the task's models module).
+    own: tuple[str, ...]
+    #: libraries whose models are buildable as `<library>/<name>`.
+    libraries: tuple[str, ...] = ("torchvision",)
+    #: the torchvision.models sub-module listing the task's kind of model ("" = classification).
+    torchvision_module: str = ""
+
+
+@dataclass(frozen=True)
+class PerClass:
+    """The per-class score a task writes into scores.json (a mapping class -> value)."""
+
+    key: str
+    label: str
 
 
 @dataclass
@@ -53,14 +79,55 @@ class Task(abc.ABC):
     name: str
     #: metrics written to scores.json; the first is the one the challenge ranks by.
     metrics: tuple[MetricSpec, ...]
-    #: file name of the submission inside a submission's results folder.
+    #: file name of the submission inside a submission's results folder: `submission.<ext>`.
     submission_filename: str
     #: metric the training loop reports on the validation split (key of `evaluate`).
     val_metric: str
+    #: the per-class score in scores.json (drawn in the certificate), if any.
+    per_class: ClassVar[PerClass | None] = None
+    #: figures the scoring step draws from the ground truth (keys of `figure_data`).
+    figure_kinds: ClassVar[tuple[str, ...]] = ()
+    #: model names a spec may use.
+    model_names: ClassVar[ModelNames] = ModelNames(own=())
+    #: keys each loss of `recipe.loss.name` reads (viprepro.recipe_keys refuses the others).
+    loss_keys: ClassVar[dict[str, set[str]]] = {}
 
     @property
     def main_metric(self) -> MetricSpec:
+        """The metric the challenge ranks by; the leaderboard and the score log lead with it."""
         return self.metrics[0]
+
+    @property
+    def metric_keys(self) -> tuple[str, ...]:
+        """Keys of every metric a spec may claim, main metric first."""
+        return tuple(m.key for m in self.metrics)
+
+    # --- declarations read without torch ----------------------------------------------------
+    @property
+    def package_dir(self) -> Path:
+        import sys
+
+        return Path(sys.modules[type(self).__module__].__file__).parent
+
+    def schema(self, kind: str) -> Path:
+        """The option schema `kind` (`recipe`: the task's recipe keys, `synthetic`: the
+        synthetic generator's options), a YAML file in the task's package."""
+        path = self.package_dir / f"{kind}.schema.yaml"
+        if not path.is_file():
+            raise FileNotFoundError(f"task {self.name} has no {kind} schema ({path.name} in {self.package_dir})")
+        return path
+
+    def check_recipe_keys(self, recipe: dict, *, path=None) -> None:
+        """Refuse key combinations of a recipe (as written) that the schema cannot express."""
+
+    def shrink_recipe(self, recipe: dict) -> None:
+        """`scale: smoke`: shrink the task's input sizes in place (viprepro.scale does the rest)."""
+
+    def figure_data(self, kind: str, gt: Path, submission: Path, subset: Path):
+        """What the scoring step draws as figure `kind` (one of `figure_kinds`): for
+        `examples` a pair (list of report.figures.Example, note), for `confusion_matrix` a
+        report.figures.Labels. Reads the hidden ground truth: only scoring calls it."""
+        raise KeyError(f"task {self.name} draws no figure {kind!r}")
 
     # --- command-line options each task adds to the generic commands -------------------
     def add_synth_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -143,3 +210,9 @@ class Task(abc.ABC):
         `mode` is `official` (the official scorer's numbers and quirks) or `strict` (refuse
         anything `validate` objects to). Returns the scores dict written to scores.json.
         """
+
+
+def loader_workers(recipe: dict, workers: int) -> int:
+    """Data-loader processes of a job: the recipe's `workers` when it asks for some, else the
+    job's own (`--workers`, the config's `data_workers`). Every task reads it this one way."""
+    return recipe.get("workers") or workers

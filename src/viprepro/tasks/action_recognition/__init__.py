@@ -5,14 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-
-from ...submission_io import add_text_arguments
-from ..base import Loaders, MetricSpec, SubsetResult, Task
-from . import data, models, predict, scoring, submission, subset, synth
-from .annotations import TEST_GT, read_labelled_clips
-from .videocheck import LEVELS
+from ..base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
 
 
 class ActionRecognition(Task):
@@ -20,37 +13,71 @@ class ActionRecognition(Task):
     metrics = (MetricSpec("top1", "Top-1 accuracy"), MetricSpec("top3", "Top-3 accuracy"), MetricSpec("top5", "Top-5 accuracy"))
     submission_filename = "submission.txt"
     val_metric = "top1"
+    per_class = PerClass("per_class_accuracy", "accuracy")
+    figure_kinds = ("examples", "confusion_matrix")
+    model_names = ModelNames(own=("r3d_18", "mc3_18", "r2plus1d_18", "tiny3d"), torchvision_module="video")
 
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from .videocheck import LEVELS  # PyAV: only when the subset command is built
+
         parser.add_argument("--verify", choices=LEVELS, default="header",
                             help="check the selected clips before linking: header (fast, catches truncation) or full decode")
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--class-index", type=Path, default=None,
                             help="mod-ucf101-classInd.txt giving the classes (default: the one beside --gt, else 101 classes)")
-        add_text_arguments(parser, submission.DEFAULT_MAX_MB)
+        from ...submission_io import add_text_arguments
+        from .submission import DEFAULT_MAX_MB
+
+        add_text_arguments(parser, DEFAULT_MAX_MB)
+
+    def shrink_recipe(self, recipe) -> None:
+        from ...scale import shrink_pair
+
+        recipe["frames_per_clip"] = min(recipe["frames_per_clip"], 4)
+        recipe["frame_stride"] = min(recipe["frame_stride"], 2)
+        recipe["test_clips"] = min(recipe["test_clips"], 2)
+        if recipe.get("resize"):
+            recipe["resize"] = shrink_pair(recipe["resize"], 20)
+        if recipe.get("crop_size"):
+            recipe["crop_size"] = min(recipe["crop_size"], 14)
 
     def synthesize(self, out, *, seed, options):
+        from . import synth
+
         return synth.synthesize(Path(out), seed=seed, options=options)
 
     def subset(self, source, manifests, out, hidden, *, link, options) -> SubsetResult:
+        from . import subset
+
         return subset.subset(source, manifests, out, hidden, link=link, verify=options.get("verify", "header"))
 
     def hidden_ground_truth(self, hidden: Path) -> Path:
+        from .annotations import TEST_GT
+
         return Path(hidden) / TEST_GT
 
     def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
-        return subset.write_val_ground_truth(Path(subset_dir), Path(out))
+        from .subset import write_val_ground_truth
+
+        return write_val_ground_truth(Path(subset_dir), Path(out))
 
     def val_ground_truth(self, folder: Path) -> Path:
-        return Path(folder) / subset.VAL_GT
+        from .subset import VAL_GT
 
-    def build_model(self, model: dict, subset_dir: Path) -> torch.nn.Module:
-        return models.build(model["name"], len(data.class_names(subset_dir)), **model.get("kwargs", {}))
+        return Path(folder) / VAL_GT
+
+    def build_model(self, model: dict, subset_dir: Path):
+        from . import models
+        from .annotations import class_names
+
+        return models.build(model["name"], len(class_names(subset_dir)), **model.get("kwargs", {}))
 
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
+        from . import data
+
         train, val, opened = data.training_sets(Path(subset_dir), recipe)
-        workers = recipe.get("workers", workers)
+        workers = loader_workers(recipe, workers)
         return Loaders(
             train=data.make_loader(train, recipe, shuffle=True, workers=workers, generator=generator, drop_last=len(train) > recipe["batch_size"]),
             val=None if val is None else data.make_loader(val, recipe, shuffle=False, workers=workers),
@@ -59,25 +86,46 @@ class ActionRecognition(Task):
         )
 
     def training_loss(self, model, batch, recipe, device):
+        import torch.nn.functional as F
+
+        from . import data
+
         clips, targets = batch
         logits = model(data.model_input(clips, device))
         return F.cross_entropy(logits, targets.to(device, non_blocking=True), label_smoothing=recipe.get("label_smoothing", 0.0))
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
+        from . import predict
+
         return predict.evaluate(model, loader, device)
 
     def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
-        return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=recipe.get("workers", workers),
+        from . import predict
+
+        return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers),
                                split=split)
 
     def validate(self, gt, submission_path, options) -> list[str]:
+        from . import scoring, submission
+        from .annotations import read_labelled_clips
+
         names = scoring.class_names(Path(gt), options)
         truth = read_labelled_clips(Path(gt), len(names))
         return submission.parse_strict(Path(submission_path), truth, len(names),
                                        max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB)[1]
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
+        from . import scoring
+
         return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode, options=options)
+
+    def figure_data(self, kind, gt, submission_path, subset):
+        from . import examples
+
+        readers = {"examples": examples.examples, "confusion_matrix": examples.labels}
+        if kind not in readers:
+            return super().figure_data(kind, gt, submission_path, subset)
+        return readers[kind](Path(gt), Path(submission_path), Path(subset))
 
 
 TASK = ActionRecognition()

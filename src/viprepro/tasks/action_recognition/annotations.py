@@ -118,3 +118,9 @@ def format_class_index(entries: list[tuple[int, str]], *, newline: str = "\n") -
 
 def format_clips(rows: list[tuple], *, newline: str = "\n") -> str:
     return "".join(" ".join(str(x) for x in row) + newline for row in rows)
+
+
+def class_names(subset_dir: Path) -> list[str]:
+    """Class names by model output: output i is mod-UCF101 label i + 1."""
+    entries = read_class_index(Path(subset_dir) / "annotations" / CLASS_INDEX)
+    return [name for _, name in sorted(entries)]

@@ -21,18 +21,12 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from ...errors import UserError
 from ...loading import seeded_loader
-from .annotations import CLASS_INDEX, SPLIT_FILES, read_class_index, read_clip_names, read_labelled_clips
+from .annotations import CLASS_INDEX, SPLIT_FILES, class_names, read_class_index, read_clip_names, read_labelled_clips  # noqa: F401
 from .video_io import decode
 from .videocheck import raise_if_broken, survey
 
 MEAN = (0.43216, 0.394666, 0.37645)
 STD = (0.22803, 0.22145, 0.216989)
-
-
-def class_names(subset_dir: Path) -> list[str]:
-    """Class names by model output: output i is mod-UCF101 label i + 1."""
-    entries = read_class_index(Path(subset_dir) / "annotations" / CLASS_INDEX)
-    return [name for _, name in sorted(entries)]
 
 
 def span(recipe: dict) -> int:

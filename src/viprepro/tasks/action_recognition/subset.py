@@ -15,13 +15,13 @@ linked or copied, and the test labels go to a hidden folder outside the subset.
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from ...errors import UserError
-from ...fileio import atomic_path
-from ...linking import Linker
-from ...subset_manifest import build_manifest, write_manifest
 from ..base import SubsetResult
+from ...fileio import atomic_path
+from ..subsetting import SubsetPlan, cut, linked, written
 from .annotations import (CLASS_INDEX, SPLIT_FILES, TEST_GT, format_class_index, format_clips, read_class_index, read_labelled_clips,
                           read_split_list)
 from .videocheck import raise_if_broken, survey
@@ -83,12 +83,29 @@ def plan_splits(source: Path, manifests: Path) -> tuple[dict[str, list[tuple[str
     return splits, new_index, names
 
 
-def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, verify: str = "header") -> SubsetResult:
-    source, manifests, out, hidden = Path(source), Path(manifests), Path(out), Path(hidden)
-    _check_locations(source, out, hidden)
+def plan(source: Path, manifests: Path) -> SubsetPlan:
+    for folder in ("UCF-101", "ucfTrainTestlist"):
+        if not (source / folder).is_dir():
+            raise UserError(f"no {folder}/ folder here: --source must hold UCF-101/ and ucfTrainTestlist/", path=source)
     splits, new_index, names = plan_splits(source, manifests)
     renamed = {split: [(f"{PREFIX[split]}_{i:07}.avi", clip, label) for i, (clip, label) in enumerate(rows, start=1)] for split, rows in splits.items()}
-    clips = [source / "UCF-101" / clip for rows in renamed.values() for _, clip, _ in rows]
+    class_index = format_class_index([(new_index[name], name) for name in names])
+    files = {}
+    for split, rows in renamed.items():
+        listed = [(new,) for new, _, _ in rows] if split == "test" else [(new, label) for new, _, label in rows]
+        files[split] = [written(f"annotations/{SPLIT_FILES[split]}", format_clips(listed))]
+        files[split] += [linked(source / "UCF-101" / clip, f"videos/{new}") for new, clip, _ in rows]
+    files["train"].insert(0, written(f"annotations/{CLASS_INDEX}", class_index))
+    return SubsetPlan(
+        splits=files,
+        hidden=[written(TEST_GT, format_clips([(new, label) for new, _, label in renamed["test"]])), written(CLASS_INDEX, class_index)],
+        extra={"classes": len(names), "origin": {new: clip for rows in renamed.values() for new, clip, _ in rows}},
+        folders=("videos", "annotations"),
+    )
+
+
+def check(plan: SubsetPlan, *, source: Path, verify: str) -> None:
+    clips = plan.sources()
     missing = [str(p) for p in clips if not p.is_file()]
     if missing:
         shown = "\n  ".join(missing[:SHOWN])
@@ -96,49 +113,10 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
     if verify != "none":
         raise_if_broken(survey(clips, level=verify)[1], source / "UCF-101")
 
-    class_index = [(new_index[name], name) for name in names]
-    linker = Linker(link)
-    with atomic_path(out) as staged:
-        (staged / "videos").mkdir(parents=True)
-        (staged / "annotations").mkdir()
-        (staged / "annotations" / CLASS_INDEX).write_text(format_class_index(class_index), encoding="utf-8")
-        files: dict[str, list[str]] = {}
-        for split, rows in renamed.items():
-            for new, clip, _ in rows:
-                linker.place(source / "UCF-101" / clip, staged / "videos" / new)
-            listed = [(new,) for new, _, _ in rows] if split == "test" else [(new, label) for new, _, label in rows]
-            (staged / "annotations" / SPLIT_FILES[split]).write_text(format_clips(listed), encoding="utf-8")
-            files[split] = [f"annotations/{SPLIT_FILES[split]}"] + [f"videos/{new}" for new, _, _ in rows]
-        files["train"].insert(0, f"annotations/{CLASS_INDEX}")
-        extra = {
-            "classes": len(names),
-            "origin": {new: clip for rows in renamed.values() for new, clip, _ in rows},
-            "link_mode": linker.mode,
-        }
-        manifest = build_manifest(staged, files, task="action_recognition", extra=extra)
-        write_manifest(staged, manifest)
-        with atomic_path(hidden) as hidden_staged:
-            hidden_staged.mkdir(parents=True)
-            (hidden_staged / TEST_GT).write_text(format_clips([(new, label) for new, _, label in renamed["test"]]), encoding="utf-8")
-            (hidden_staged / CLASS_INDEX).write_text(format_class_index(class_index), encoding="utf-8")
-    notes = ["hard links were not possible here; clips were copied instead"] if linker.fell_back else []
-    return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest, notes=notes)
 
-
-def _check_locations(source: Path, out: Path, hidden: Path) -> None:
-    for folder in ("UCF-101", "ucfTrainTestlist"):
-        if not (source / folder).is_dir():
-            raise UserError(f"no {folder}/ folder here: --source must hold UCF-101/ and ucfTrainTestlist/", path=source)
-    resolved = {name: p.resolve() for name, p in (("source", source), ("out", out), ("hidden", hidden))}
-
-    def inside(a: str, b: str) -> bool:
-        return resolved[a] == resolved[b] or resolved[b] in resolved[a].parents
-
-    if inside("hidden", "out") or inside("out", "hidden"):
-        raise UserError("the hidden ground-truth folder must not be inside the subset folder (or the reverse)", path=hidden)
-    for name in ("out", "hidden"):
-        if inside(name, "source"):
-            raise UserError(f"the {name} folder must not be inside the source dataset, which is never modified", path=resolved[name])
+def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, verify: str = "header") -> SubsetResult:
+    return cut("action_recognition", source, manifests, out, hidden, link=link, plan=plan,
+               check=partial(check, source=Path(source), verify=verify), copied="clips")
 
 
 VAL_GT = "mod-ucf101-validation-gt.txt"

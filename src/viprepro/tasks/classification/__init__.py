@@ -5,12 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from ...fileio import atomic_path
-from ...submission_io import add_text_arguments
-from ..base import Loaders, MetricSpec, SubsetResult, Task
-from . import data, losses, models, predict, scoring, submission, subset, synth
+from ..base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
 
 
 class Classification(Task):
@@ -18,6 +13,17 @@ class Classification(Task):
     metrics = (MetricSpec("top1", "Top-1 accuracy"),)
     submission_filename = "submission.csv"
     val_metric = "top1"
+    per_class = PerClass("per_class_accuracy", "accuracy")
+    figure_kinds = ("examples", "confusion_matrix")
+    model_names = ModelNames(own=("resnet18", "resnet34", "resnet50", "resnet50_fullconv", "resnet_small"),
+                             libraries=("torchvision", "timm"), torchvision_module="")
+    loss_keys = {
+        "cross_entropy": {"name", "label_smoothing"},
+        "soft_target_cross_entropy": {"name"},
+        "focal": {"name", "gamma"},
+        "cosine": {"name", "xent"},
+        "focal_cosine": {"name", "gamma", "alpha", "xent"},
+    }
 
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--verify", choices=("none", "header", "full"), default="header",
@@ -26,33 +32,68 @@ class Classification(Task):
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--num-classes", type=int, default=None,
                             help="label range 0..N-1 (default: the largest label in the ground truth + 1)")
-        add_text_arguments(parser, submission.DEFAULT_MAX_MB)
+        from ...submission_io import add_text_arguments
+        from .submission import DEFAULT_MAX_MB
+
+        add_text_arguments(parser, DEFAULT_MAX_MB)
+
+    def check_recipe_keys(self, recipe, *, path=None) -> None:
+        from ...errors import UserError
+
+        augment = recipe.get("augment")
+        if isinstance(augment, dict) and augment.get("random_erasing_count", 1) != 1 and not augment.get("random_erasing_mode"):
+            raise UserError("random_erasing_count needs random_erasing_mode (timm's RandomErasing)", path=path,
+                            where="key 'recipe.augment.random_erasing_count'")
+
+    def shrink_recipe(self, recipe) -> None:
+        full = recipe["input_size"]
+        recipe["input_size"] = 32
+        if recipe.get("eval_resize"):
+            recipe["eval_resize"] = max(32, int(round(recipe["eval_resize"] * 32 / full)))
 
     def synthesize(self, out, *, seed, options):
+        from . import synth
+
         return synth.synthesize(Path(out), seed=seed, options=options)
 
     def subset(self, source, manifests, out, hidden, *, link, options) -> SubsetResult:
+        from . import subset
+
         return subset.subset(source, manifests, out, hidden, link=link, verify=options.get("verify", "header"))
 
     def hidden_ground_truth(self, hidden: Path) -> Path:
-        return Path(hidden) / subset.GT_NAME
+        from .subset import GT_NAME
+
+        return Path(hidden) / GT_NAME
 
     def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
-        _, ids, labels = predict.split_images(Path(subset_dir), "val")
+        from ...fileio import atomic_path
+        from .predict import split_images
+        from .subset import write_ground_truth
+
+        _, ids, labels = split_images(Path(subset_dir), "val")
         with atomic_path(out) as staged:
             staged.mkdir(parents=True)
-            subset.write_ground_truth(self.val_ground_truth(staged), ids, labels)
+            write_ground_truth(self.val_ground_truth(staged), ids, labels)
         return self.val_ground_truth(out)
 
     def val_ground_truth(self, folder: Path) -> Path:
-        return Path(folder) / subset.VAL_GT_NAME
+        from .subset import VAL_GT_NAME
 
-    def build_model(self, model: dict, subset_dir: Path) -> torch.nn.Module:
-        return models.build(model["name"], len(data.class_names(subset_dir)), **model.get("kwargs", {}))
+        return Path(folder) / VAL_GT_NAME
+
+    def build_model(self, model: dict, subset_dir: Path):
+        from . import models
+
+        from .submission import class_names
+
+        return models.build(model["name"], len(class_names(subset_dir)), **model.get("kwargs", {}))
 
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
+        from . import data
+
         train, val, opened = data.training_sets(Path(subset_dir), recipe)
-        workers = recipe.get("workers", workers)
+        workers = loader_workers(recipe, workers)
         mixer = data.batch_mixer(recipe, len(data.class_names(subset_dir)))
         return Loaders(
             train=data.make_loader(train, recipe, shuffle=True, workers=workers, generator=generator,
@@ -63,6 +104,8 @@ class Classification(Task):
         )
 
     def training_loss(self, model, batch, recipe, device):
+        from . import losses
+
         images, targets = batch
         images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         return losses.criterion(recipe.get("loss", {}))(model(images), targets)
@@ -76,17 +119,31 @@ class Classification(Task):
         return {"top1": correct / max(1, total)}
 
     def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
-        return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=recipe.get("workers", workers),
+        from . import predict
+
+        return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers),
                                split=split)
 
     def validate(self, gt, submission_path, options) -> list[str]:
+        from . import submission
+
         truth = submission.read_ground_truth(gt)
         num_classes = options.get("num_classes") or max(truth.values()) + 1
         return submission.validate(truth, submission_path, num_classes, max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB)
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
+        from . import scoring, submission
+
         return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode, num_classes=options.get("num_classes"),
                              max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB)
+
+    def figure_data(self, kind, gt, submission_path, subset):
+        from . import examples
+
+        readers = {"examples": examples.examples, "confusion_matrix": examples.labels}
+        if kind not in readers:
+            return super().figure_data(kind, gt, submission_path, subset)
+        return readers[kind](Path(gt), Path(submission_path), Path(subset))
 
 
 TASK = Classification()

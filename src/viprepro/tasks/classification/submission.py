@@ -16,6 +16,15 @@ from ...fileio import atomic_path, read_submission_text
 HEADER = ("Image IDs", "Predictions")
 
 
+def class_names(subset_dir: Path) -> list[str]:
+    """The sorted wnids of the train split: the torchvision ImageFolder order the CSV uses."""
+    train = Path(subset_dir) / "train"
+    names = sorted(p.name for p in train.iterdir() if p.is_dir())
+    if not names:
+        raise UserError("no class folders", path=train)
+    return names
+
+
 def write_submission(path: Path, ids: list[str], predictions: list[int]) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")

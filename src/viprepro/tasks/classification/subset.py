@@ -8,15 +8,15 @@ One pass over the manifests: O(n), no directory scans of the source.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from ...errors import UserError
 from ...fileio import atomic_path
-from ...linking import Linker
-from ...safe_pickle import load_plain_pickle
-from ...subset_manifest import build_manifest, write_manifest
-from ..base import SubsetResult
 from ...imagecheck import find_broken_images
+from ...safe_pickle import load_plain_pickle
+from ..base import SubsetResult
+from ..subsetting import SubsetPlan, cut, linked, written
 
 GT_NAME = "test_gt.csv"
 VAL_GT_NAME = "val_gt.csv"
@@ -64,8 +64,7 @@ def _val_source(source: Path, wnid: str, filename: str, flat: bool) -> Path:
     return source / "val" / filename if flat else source / "val" / wnid / filename
 
 
-def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, verify: str = "header") -> SubsetResult:
-    source, manifests, out, hidden = Path(source), Path(manifests), Path(out), Path(hidden)
+def plan(source: Path, manifests: Path) -> SubsetPlan:
     train = read_pair_manifest(manifests / "train.pickle")
     val = read_pair_manifest(manifests / "val.pickle")
     test = read_test_manifest(manifests / "test.pickle")
@@ -77,42 +76,34 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
     unknown = sorted({wnid for wnid, _ in val + test if wnid not in class_index})
     if unknown:
         raise UserError(f"wnid(s) not in train.pickle: {', '.join(unknown[:MISSING_SHOWN])}", path=manifests)
-
     flat_val = not (source / "val" / test[0][0]).is_dir() if test else False
-    plan: list[tuple[Path, str]] = []
-    plan += [(source / "train" / wnid / name, f"train/{wnid}/{name}") for wnid, name in train]
-    plan += [(source / "train" / wnid / name, f"val/{wnid}/{name}") for wnid, name in val]
-    plan += [(_val_source(source, wnid, name, flat_val), f"test/imgs/img_{i}.JPEG") for i, (wnid, name) in enumerate(test)]
+    rows = [f"img_{i}.JPEG,{class_index[wnid]}" for i, (wnid, _) in enumerate(test)]
+    return SubsetPlan(
+        splits={
+            "train": [linked(source / "train" / wnid / name, f"train/{wnid}/{name}") for wnid, name in train],
+            "val": [linked(source / "train" / wnid / name, f"val/{wnid}/{name}") for wnid, name in val],
+            "test": [linked(_val_source(source, wnid, name, flat_val), f"test/imgs/img_{i}.JPEG") for i, (wnid, name) in enumerate(test)],
+        },
+        hidden=[written(GT_NAME, GT_HEADER + "\n" + "\n".join(rows) + "\n")],
+        extra={"classes": classes},
+    )
 
-    missing = [str(src) for src, _ in plan if not src.is_file()]
+
+def check(plan: SubsetPlan, *, source: Path, verify: str) -> None:
+    sources = plan.sources()
+    missing = [str(src) for src in sources if not src.is_file()]
     if missing:
         shown = "\n  ".join(missing[:MISSING_SHOWN])
         raise UserError(f"{len(missing)} source file(s) missing or unreadable (first {min(len(missing), MISSING_SHOWN)}):\n  {shown}", path=source)
-    broken = find_broken_images([src for src, _ in plan], level=verify)
+    broken = find_broken_images(sources, level=verify)
     if broken:
         shown = "\n  ".join(f"{p}: {why}" for p, why in broken[:MISSING_SHOWN])
         raise UserError(f"{len(broken)} corrupt or truncated image(s) (first {min(len(broken), MISSING_SHOWN)}):\n  {shown}", path=source)
 
-    linker = Linker(link)
-    with atomic_path(out) as staged:
-        for directory in {str(Path(rel).parent) for _, rel in plan}:
-            (staged / directory).mkdir(parents=True, exist_ok=True)
-        for src, rel in plan:
-            linker.place(src, staged / rel)
-        splits = {
-            "train": [rel for _, rel in plan[: len(train)]],
-            "val": [rel for _, rel in plan[len(train) : len(train) + len(val)]],
-            "test": [rel for _, rel in plan[len(train) + len(val) :]],
-        }
-        manifest = build_manifest(staged, splits, task="classification", extra={"classes": classes, "link_mode": linker.mode})
-        write_manifest(staged, manifest)
-        with atomic_path(hidden) as hidden_staged:
-            hidden_staged.mkdir(parents=True)
-            write_ground_truth(hidden_staged / GT_NAME, [f"img_{i}.JPEG" for i in range(len(test))], [class_index[wnid] for wnid, _ in test])
-    notes = []
-    if linker.fell_back:
-        notes.append("hard links were not possible here; files were copied instead")
-    return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest, notes=notes)
+
+def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, verify: str = "header") -> SubsetResult:
+    return cut("classification", source, manifests, out, hidden, link=link, plan=plan,
+               check=partial(check, source=Path(source), verify=verify))
 
 
 def write_ground_truth(path: Path, ids: list[str], labels: list[int]) -> Path:

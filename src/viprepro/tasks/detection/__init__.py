@@ -1,8 +1,8 @@
 """Object detection on the MS COCO 2017 subset (VIPriors 2020, task 3).
 
-The modules that need torch and torchvision (data, models, predict) are imported where
-they are used: scoring 500,000 detections takes about 1.3 GB by itself, and the two
-libraries would add most of another gigabyte to a step that never runs a model.
+Every module is imported where it is used (torch and torchvision by data, models, predict):
+scoring 500,000 detections takes about 1.3 GB by itself, and the two libraries would add
+most of another gigabyte to a step that never runs a model.
 """
 
 from __future__ import annotations
@@ -11,11 +11,7 @@ import argparse
 import copy
 from pathlib import Path
 
-from ... import submission_io
-from ...schemas_io import validate
-from ..base import Loaders, MetricSpec, SubsetResult, Task
-from . import scoring, submission, subset, synth
-from .manifests import read_instances
+from ..base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
 
 
 class Detection(Task):
@@ -30,12 +26,19 @@ class Detection(Task):
     )
     submission_filename = "submission.json"
     val_metric = "ap"
+    per_class = PerClass("per_category_ap", "AP")
+    figure_kinds = ("examples",)
+    model_names = ModelNames(own=("cascadercnn_fpn", "fasterrcnn_resnet18_fpn", "fasterrcnn_resnet50_fpn", "fasterrcnn_small_fpn"),
+                             torchvision_module="detection")
 
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--verify", choices=("none", "header", "full"), default="header",
                             help="check source images before linking: header (fast, catches truncation) or full decode")
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from ... import submission_io
+        from . import submission
+
         parser.add_argument("--max-submission-mb", dest="max_submission_mb", type=float, default=submission.DEFAULT_MAX_MB,
                             help=f"refuse larger submission files (default {submission.DEFAULT_MAX_MB:g}; a valid file needs about "
                                  "6x its size in memory to validate, 15x to score with COCOeval; hostile files no more)")
@@ -46,21 +49,32 @@ class Detection(Task):
                                  "a detection is about 100 bytes)")
 
     def synthesize(self, out, *, seed, options):
+        from ...schemas_io import validate
+        from . import synth
+
         options = dict(options)
-        validate(options, "synthetic.detection.schema.yaml", where="synthetic options")  # fills the defaults
+        validate(options, self.schema("synthetic"), where="synthetic options")  # fills the defaults
         return synth.synthesize(Path(out), seed=seed, options=options)
 
     def subset(self, source, manifests, out, hidden, *, link, options) -> SubsetResult:
+        from . import subset
+
         return subset.subset(source, manifests, out, hidden, link=link, verify=options.get("verify", "header"))
 
     def hidden_ground_truth(self, hidden: Path) -> Path:
-        return Path(hidden) / subset.GT_NAME
+        from .subset import GT_NAME
+
+        return Path(hidden) / GT_NAME
 
     def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
-        return subset.write_val_ground_truth(Path(subset_dir), Path(out))
+        from .subset import write_val_ground_truth
+
+        return write_val_ground_truth(Path(subset_dir), Path(out))
 
     def val_ground_truth(self, folder: Path) -> Path:
-        return Path(folder) / subset.VAL_GT_NAME
+        from .subset import VAL_GT_NAME
+
+        return Path(folder) / VAL_GT_NAME
 
     def build_model(self, model: dict, subset_dir: Path):
         from . import data, models
@@ -70,12 +84,11 @@ class Detection(Task):
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
         from . import data
 
-        train, val = data.training_sets(Path(subset_dir), recipe)
-        workers = recipe.get("workers", workers)
-        opened = [f for part in getattr(train, "datasets", [train]) for f in part.files] + (val.files if val else [])
+        train, val, opened = data.training_sets(Path(subset_dir), recipe)
+        workers = loader_workers(recipe, workers)
         return Loaders(
-            train=data.make_loader(train, recipe["batch_size"], shuffle=True, workers=workers, generator=generator),
-            val=None if val is None else data.make_loader(val, recipe.get("eval_batch_size", 8), shuffle=False, workers=workers),
+            train=data.make_loader(train, recipe, shuffle=True, workers=workers, generator=generator),
+            val=None if val is None else data.make_loader(val, recipe, shuffle=False, workers=workers),
             train_size=len(train),
             opened_files=[str(f) for f in opened],
         )
@@ -87,7 +100,7 @@ class Detection(Task):
         return sum(model(images, targets).values())
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
-        from . import predict
+        from . import predict, scoring
 
         detections = predict.detect([model], loader, device)
         stats, _ = scoring.evaluate_boxes(copy.deepcopy(loader.dataset.document), detections)
@@ -96,16 +109,28 @@ class Detection(Task):
     def predict(self, models, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
         from . import predict
 
-        return predict.predict(models, Path(subset_dir), recipe, Path(out), device=device, workers=recipe.get("workers", workers),
+        return predict.predict(models, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers),
                                split=split)
 
     def validate(self, gt, submission_path, options) -> list[str]:
+        from . import submission
+        from .manifests import read_instances
+
         return submission.read_detections(read_instances(gt), submission_path, mode="strict",
                                           limits=submission.JsonLimits.from_options(options))[1]
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
+        from . import scoring, submission
+
         return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode,
                              limits=submission.JsonLimits.from_options(options))
+
+    def figure_data(self, kind, gt, submission_path, subset):
+        if kind != "examples":
+            return super().figure_data(kind, gt, submission_path, subset)
+        from . import examples
+
+        return examples.examples(Path(gt), Path(submission_path), Path(subset))
 
 
 TASK = Detection()

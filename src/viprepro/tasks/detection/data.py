@@ -19,14 +19,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from ...errors import UserError
 from ...loading import seeded_loader
 from ...subset_manifest import MANIFEST_NAME, read_manifest
-from .manifests import MANIFEST_NAMES, read_instances
-
-IMAGE_FOLDERS = {"train": "images", "val": "images", "test": "test-images"}
-
-
-def annotation_path(subset_dir: Path, split: str) -> Path:
-    return Path(subset_dir) / "annotations" / MANIFEST_NAMES[split]
-
+from .manifests import IMAGE_FOLDERS, annotation_path, read_instances  # noqa: F401 - data.annotation_path stays importable
 
 def num_classes(subset_dir: Path) -> int:
     """Largest category id + 1, from the subset manifest: training may not open test files."""
@@ -100,13 +93,19 @@ def collate(batch):
     return tuple(zip(*batch))
 
 
-def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, workers: int, generator: torch.Generator | None = None) -> DataLoader:
-    return seeded_loader(dataset, batch_size, shuffle=shuffle, workers=workers, generator=generator, collate_fn=collate)
+def make_loader(dataset: Dataset, recipe: dict, *, shuffle: bool, workers: int, generator: torch.Generator | None = None,
+                drop_last: bool = False) -> DataLoader:
+    """Training batches (shuffled) hold `batch_size` images, evaluation batches `eval_batch_size`."""
+    batch_size = recipe["batch_size"] if shuffle else recipe.get("eval_batch_size", 8)
+    return seeded_loader(dataset, batch_size, shuffle=shuffle, workers=workers, generator=generator, drop_last=drop_last,
+                         collate_fn=collate)
 
 
-def training_sets(subset_dir: Path, recipe: dict) -> tuple[Dataset, CocoImages | None]:
+def training_sets(subset_dir: Path, recipe: dict) -> tuple[Dataset, CocoImages | None, list[Path]]:
+    """Training set, validation set (None when training on val) and every file they open."""
     splits = recipe.get("train_splits", ["train"])
     hflip = recipe.get("augment", {}).get("hflip", True)
     parts = [split_dataset(subset_dir, split, train=True, hflip=hflip) for split in splits]
     val = None if "val" in splits else split_dataset(subset_dir, "val", train=False)
-    return (parts[0] if len(parts) == 1 else ConcatDataset(parts)), val
+    opened = [f for part in parts for f in part.files] + (val.files if val else [])
+    return (parts[0] if len(parts) == 1 else ConcatDataset(parts)), val, opened

@@ -20,6 +20,12 @@ MANIFEST_NAMES = {
     "test": "vipriors-object-detection-test.json",
 }
 MAPPING_NAME = "test_image_mappings.txt"
+#: image folder of each split inside a subset.
+IMAGE_FOLDERS = {"train": "images", "val": "images", "test": "test-images"}
+
+
+def annotation_path(subset_dir: Path, split: str) -> Path:
+    return Path(subset_dir) / "annotations" / MANIFEST_NAMES[split]
 
 
 def _is_int(value) -> bool:

@@ -53,7 +53,7 @@ def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: 
     if split not in ("test", "val"):
         raise ValueError(f"no predictions for split {split!r}")
     dataset = split_dataset(subset_dir, split, train=False)
-    loader = make_loader(dataset, recipe.get("eval_batch_size", 8), shuffle=False, workers=workers)
+    loader = make_loader(dataset, recipe, shuffle=False, workers=workers)
     for model in models:
         model.eval()
     started = time.perf_counter()

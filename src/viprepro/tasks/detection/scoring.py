@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import UserError, ValidationFailed
+from ...errors import ValidationFailed
 from ...scores_io import write_scores
 from . import submission as json_format
 from .manifests import read_instances

@@ -18,19 +18,13 @@ from pathlib import Path
 from ...errors import UserError
 from ...fileio import atomic_path
 from ...imagecheck import find_broken_images
-from ...linking import Linker
-from ...subset_manifest import build_manifest, write_manifest
 from ..base import SubsetResult
+from ..subsetting import Placed, SubsetPlan, cut, linked, written
 from .manifests import MANIFEST_NAMES, MAPPING_NAME, read_instances, read_mapping
 
 GT_NAME = "instances_test.json"
 VAL_GT_NAME = "instances_val.json"
 SHOWN = 20
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    path, folder = path.resolve(), folder.resolve()
-    return path == folder or folder in path.parents
 
 
 def hidden_ground_truth(val2017: dict, mapping: list[tuple[int, int]]) -> dict:
@@ -46,23 +40,18 @@ def hidden_ground_truth(val2017: dict, mapping: list[tuple[int, int]]) -> dict:
     }
 
 
-def _check_plan(source: Path, plan: list[tuple[Path, str, dict]], verify: str) -> None:
-    missing = [str(src) for src, _, _ in plan if not src.is_file()]
+def _check_images(source: Path, images: list[Path], verify: str) -> None:
+    missing = [str(src) for src in images if not src.is_file()]
     if missing:
         shown = "\n  ".join(missing[:SHOWN])
         raise UserError(f"{len(missing)} source image(s) missing (first {min(len(missing), SHOWN)}):\n  {shown}", path=source)
-    broken = find_broken_images([src for src, _, _ in plan], level=verify)
+    broken = find_broken_images(images, level=verify)
     if broken:
         shown = "\n  ".join(f"{p}: {why}" for p, why in broken[:SHOWN])
         raise UserError(f"{len(broken)} corrupt or truncated image(s) (first {min(len(broken), SHOWN)}):\n  {shown}", path=source)
 
 
-def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, verify: str = "header") -> SubsetResult:
-    source, manifests, out, hidden = Path(source), Path(manifests), Path(out), Path(hidden)
-    if _inside(hidden, out) or _inside(out, hidden):
-        raise UserError("the hidden ground truth must live outside the subset folder (and the other way round)", path=hidden)
-    if _inside(out, source):
-        raise UserError("the subset must not be written inside the source dataset", path=out)
+def plan(source: Path, manifests: Path) -> SubsetPlan:
     train = read_instances(manifests / MANIFEST_NAMES["train"])
     val = read_instances(manifests / MANIFEST_NAMES["val"])
     test = read_instances(manifests / MANIFEST_NAMES["test"], annotations=False)
@@ -79,33 +68,26 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
     if {i["id"] for i in test["images"]} != {new for _, new in mapping}:
         raise UserError(f"the test manifest's image ids differ from the new ids of {MAPPING_NAME}", path=manifests / MANIFEST_NAMES["test"])
 
-    plan = [(source / "train2017" / image["file_name"], f"images/{image['file_name']}", image) for image in train["images"] + val["images"]]
-    plan += [(source / "val2017" / val2017_images[old]["file_name"], f"test-images/{new:012d}.jpg", val2017_images[old]) for old, new in mapping]
-    _check_plan(source, plan, verify)
+    def annotations(split: str) -> Placed:
+        return Placed(f"annotations/{MANIFEST_NAMES[split]}", source=manifests / MANIFEST_NAMES[split], from_dataset=False)
 
-    linker = Linker(link)
-    names = {split: f"annotations/{name}" for split, name in MANIFEST_NAMES.items()}
-    with atomic_path(out) as staged:
-        for folder in ("images", "test-images", "annotations"):
-            (staged / folder).mkdir(parents=True)
-        for src, rel, _ in plan:
-            linker.place(src, staged / rel)
-        for split, rel in names.items():
-            linker.place(manifests / MANIFEST_NAMES[split], staged / rel)
-        n_train, n_val = len(train["images"]), len(val["images"])
-        splits = {
-            "train": [names["train"]] + [rel for _, rel, _ in plan[:n_train]],
-            "val": [names["val"]] + [rel for _, rel, _ in plan[n_train : n_train + n_val]],
-            "test": [names["test"]] + [rel for _, rel, _ in plan[n_train + n_val :]],
-        }
-        extra = {"category_ids": [c["id"] for c in train["categories"]], "link_mode": linker.mode}
-        manifest = build_manifest(staged, splits, task="detection", extra=extra)
-        write_manifest(staged, manifest)
-        with atomic_path(hidden) as hidden_staged:
-            hidden_staged.mkdir(parents=True)
-            (hidden_staged / GT_NAME).write_text(json.dumps(hidden_ground_truth(val2017, mapping), separators=(",", ":")), encoding="utf-8")
-    notes = [] if not linker.fell_back else ["hard links were not possible here; files were copied instead"]
-    return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest, notes=notes)
+    ground_truth = json.dumps(hidden_ground_truth(val2017, mapping), separators=(",", ":"))
+    return SubsetPlan(
+        splits={
+            "train": [annotations("train")] + [linked(source / "train2017" / i["file_name"], f"images/{i['file_name']}") for i in train["images"]],
+            "val": [annotations("val")] + [linked(source / "train2017" / i["file_name"], f"images/{i['file_name']}") for i in val["images"]],
+            "test": [annotations("test")] + [linked(source / "val2017" / val2017_images[old]["file_name"], f"test-images/{new:012d}.jpg")
+                                             for old, new in mapping],
+        },
+        hidden=[written(GT_NAME, ground_truth)],
+        extra={"category_ids": [c["id"] for c in train["categories"]]},
+        folders=("images", "test-images", "annotations"),
+    )
+
+
+def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, verify: str = "header") -> SubsetResult:
+    return cut("detection", source, manifests, out, hidden, link=link, plan=plan,
+               check=lambda made: _check_images(Path(source), made.sources(), verify))
 
 
 def write_val_ground_truth(subset_dir: Path, out: Path) -> Path:

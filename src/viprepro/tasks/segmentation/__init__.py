@@ -9,25 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from ...errors import UserError
-from ...schemas_io import validate as validate_schema
-from ...submission_io import add_zip_arguments
-from ..base import Loaders, MetricSpec, SubsetResult, Task
-from . import data, losses, models, predict, scoring, subset, synth
-from .labels import NUM_TRAIN_CLASSES
-
-RECIPE_SCHEMA = "recipe.segmentation.schema.yaml"
-
-
-def _recipe(recipe: dict) -> dict:
-    """The recipe with its segmentation defaults filled in (specs from load_spec have them)."""
-    validate_schema(recipe, RECIPE_SCHEMA, where="recipe", own_keys_only=True)
-    crop, size = recipe["crop_size"], recipe["train_size"]
-    if crop and (crop[0] > size[0] or crop[1] > size[1]):
-        raise UserError(f"crop_size {crop} is larger than train_size {size}", where="recipe")
-    return recipe
+from ..base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
 
 
 class Segmentation(Task):
@@ -41,35 +23,79 @@ class Segmentation(Task):
     )
     submission_filename = "submission.zip"
     val_metric = "iou_class"
+    per_class = PerClass("per_class_iou", "IoU")
+    figure_kinds = ("examples",)
+    model_names = ModelNames(own=("unet", "fcn_resnet50", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large",
+                                  "lraspp_mobilenet_v3_large"), torchvision_module="segmentation")
+    loss_keys = {
+        "cross_entropy": {"name", "class_weights"},
+        "ohem_cross_entropy": {"name", "class_weights", "ohem_threshold", "ohem_min_kept"},
+        "dice": {"name"},
+        "cross_entropy_dice": {"name", "class_weights", "dice_weight"},
+    }
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--test-names", type=Path, default=None,
                             help="test.p mapping <int>.png predictions back to Cityscapes names (default: GT/test.p if present)")
         parser.add_argument("--workers", type=int, default=0, help="processes decoding images (0: one per CPU core)")
+        from ...submission_io import add_zip_arguments
+
         add_zip_arguments(parser)
 
+    def shrink_recipe(self, recipe) -> None:
+        from ...scale import shrink_pair
+
+        recipe["train_size"] = shrink_pair(recipe["train_size"], 64)
+        recipe["test_size"] = shrink_pair(recipe["test_size"], 64)
+        if recipe.get("crop_size"):
+            recipe["crop_size"] = [min(c, t) for c, t in zip(shrink_pair(recipe["crop_size"], 48), recipe["train_size"])]
+        loss = recipe.get("loss", {})
+        if loss.get("name") == "ohem_cross_entropy":  # a pixel count: sized to the tiny images
+            loss["ohem_min_kept"] = min(loss["ohem_min_kept"], 256)
+
+    def _recipe(self, recipe: dict) -> dict:
+        """The recipe with its segmentation defaults filled in (specs from load_spec have them)."""
+        from ...errors import UserError
+        from ...schemas_io import validate
+
+        validate(recipe, self.schema("recipe"), where="recipe", own_keys_only=True)
+        crop, size = recipe["crop_size"], recipe["train_size"]
+        if crop and (crop[0] > size[0] or crop[1] > size[1]):
+            raise UserError(f"crop_size {crop} is larger than train_size {size}", where="recipe")
+        return recipe
+
     def synthesize(self, out, *, seed, options):
+        from . import synth
+
         return synth.synthesize(Path(out), seed=seed, options=options)
 
     def subset(self, source, manifests, out, hidden, *, link, options) -> SubsetResult:
+        from . import subset
+
         return subset.subset(source, manifests, out, hidden, link=link)
 
     def hidden_ground_truth(self, hidden: Path) -> Path:
         return Path(hidden)
 
     def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
-        return subset.write_val_ground_truth(Path(subset_dir), Path(out))
+        from .subset import write_val_ground_truth
+
+        return write_val_ground_truth(Path(subset_dir), Path(out))
 
     def val_ground_truth(self, folder: Path) -> Path:
         return Path(folder)
 
-    def build_model(self, model: dict, subset_dir: Path) -> torch.nn.Module:
+    def build_model(self, model: dict, subset_dir: Path):
+        from . import models
+
         return models.build(model["name"], **model.get("kwargs", {}))
 
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
-        recipe = _recipe(recipe)
+        from . import data
+
+        recipe = self._recipe(recipe)
         train, val, opened = data.training_sets(Path(subset_dir), recipe)
-        workers = recipe.get("workers") or workers
+        workers = loader_workers(recipe, workers)
         return Loaders(
             train=data.make_loader(train, recipe, shuffle=True, workers=workers, generator=generator),
             val=None if val is None else data.make_loader(val, recipe, shuffle=False, workers=workers),
@@ -78,12 +104,18 @@ class Segmentation(Task):
         )
 
     def training_loss(self, model, batch, recipe, device):
+        from . import losses
+
         images, masks = batch
         logits = model(images.to(device, non_blocking=True))
         return losses.criterion(recipe.get("loss", {}))(logits, masks.to(device, non_blocking=True))
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
         """Mean IoU over the 19 classes at the model's resolution (the baseline's iouCalc)."""
+        import torch
+
+        from .labels import NUM_TRAIN_CLASSES
+
         n = NUM_TRAIN_CLASSES + 1
         conf = torch.zeros(n * n, dtype=torch.int64)
         for images, masks in loader:
@@ -97,13 +129,26 @@ class Segmentation(Task):
                 "accuracy": float(tp.sum() / conf.sum()) if conf.sum() else float("nan")}
 
     def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
-        return predict.predict(models_, Path(subset_dir), _recipe(recipe), Path(out), device=device, split=split)
+        from . import predict
+
+        return predict.predict(models_, Path(subset_dir), self._recipe(recipe), Path(out), device=device, split=split)
 
     def validate(self, gt, submission_path, options) -> list[str]:
+        from . import scoring
+
         return scoring.validate(Path(gt), Path(submission_path), options)
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
+        from . import scoring
+
         return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode, options=options)
+
+    def figure_data(self, kind, gt, submission_path, subset):
+        if kind != "examples":
+            return super().figure_data(kind, gt, submission_path, subset)
+        from . import examples
+
+        return examples.examples(Path(gt), Path(submission_path), Path(subset))
 
 
 TASK = Segmentation()

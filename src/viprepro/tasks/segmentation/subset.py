@@ -16,7 +16,6 @@ pipeline needs no extra option. The source is only read; files are linked or cop
 from __future__ import annotations
 
 import re
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,8 +25,8 @@ from ...errors import UserError
 from ...fileio import atomic_path
 from ...linking import Linker
 from ...safe_pickle import load_plain_pickle
-from ...subset_manifest import build_manifest, write_manifest
 from ..base import SubsetResult
+from ..subsetting import Placed, SubsetPlan, cut, linked
 
 ENTRY = re.compile(r"^(?P<city>[^/\\]+)/(?P<name>(?P=city)_\d{6}_\d{6})_leftImg8bit\.png$")
 GT_KINDS = ("labelIds", "instanceIds")
@@ -86,43 +85,32 @@ def _check_sources(paths: list[Path], source: Path) -> None:
         raise UserError(f"{len(problems)} source file(s) missing or unreadable (first {min(len(problems), SHOWN)}):\n  {shown}", path=source)
 
 
-def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str) -> SubsetResult:
-    source, manifests, out, hidden = Path(source), Path(manifests), Path(out), Path(hidden)
-    if hidden.resolve().is_relative_to(out.resolve()):
-        raise UserError("the hidden ground truth must not be inside the subset folder", path=hidden)
+def plan(source: Path, manifests: Path) -> SubsetPlan:
     train = read_list_manifest(manifests / "train.p")
     val = read_list_manifest(manifests / "val.p")
     test = read_test_names(manifests / TEST_NAMES)
     overlap = sorted(set(train) & set(val))
     if overlap:
         raise UserError(f"{len(overlap)} image(s) in both train.p and val.p, e.g. {overlap[0][1]}", path=manifests)
-
-    plan: dict[str, list[tuple[Path, str]]] = {"train": [], "val": [], "test": []}
+    splits: dict[str, list[Placed]] = {"train": [], "val": [], "test": []}
     for split, entries in (("train", train), ("val", val)):
         for city, name in entries:
-            plan[split].append((source / "leftImg8bit/train" / city / f"{name}_leftImg8bit.png", f"leftImg8bit/{split}/{name}_leftImg8bit.png"))
+            splits[split].append(linked(source / "leftImg8bit/train" / city / f"{name}_leftImg8bit.png", f"leftImg8bit/{split}/{name}_leftImg8bit.png"))
             for kind in GT_KINDS:
-                plan[split].append((source / "gtFine/train" / city / f"{name}_gtFine_{kind}.png", f"gtFine/{split}/{name}_gtFine_{kind}.png"))
-    hidden_plan = []
+                splits[split].append(linked(source / "gtFine/train" / city / f"{name}_gtFine_{kind}.png", f"gtFine/{split}/{name}_gtFine_{kind}.png"))
+    hidden = []
     for number, (city, name) in test.items():
-        plan["test"].append((source / "leftImg8bit/val" / city / f"{name}_leftImg8bit.png", f"leftImg8bit/test/{number}.png"))
+        splits["test"].append(linked(source / "leftImg8bit/val" / city / f"{name}_leftImg8bit.png", f"leftImg8bit/test/{number}.png"))
         for kind in GT_KINDS:
             rel = f"gtFine/val/{city}/{name}_gtFine_{kind}.png"
-            hidden_plan.append((source / rel, rel))
-    _check_sources([src for files in plan.values() for src, _ in files] + [src for src, _ in hidden_plan], source)
+            hidden.append(linked(source / rel, rel))
+    hidden.append(Placed(TEST_NAMES, source=manifests / TEST_NAMES, copy=True, from_dataset=False))
+    return SubsetPlan(splits=splits, hidden=hidden)
 
-    linker = Linker(link)
-    with atomic_path(out) as staged, atomic_path(hidden) as hidden_staged:
-        for root, files in ((staged, [f for files in plan.values() for f in files]), (hidden_staged, hidden_plan)):
-            for src, rel in files:
-                (root / rel).parent.mkdir(parents=True, exist_ok=True)
-                linker.place(src, root / rel)
-        shutil.copyfile(manifests / TEST_NAMES, hidden_staged / TEST_NAMES)
-        splits = {split: [rel for _, rel in files] for split, files in plan.items()}
-        manifest = build_manifest(staged, splits, task="segmentation", extra={"link_mode": linker.mode})
-        write_manifest(staged, manifest)
-    notes = ["hard links were not possible here; files were copied instead"] if linker.fell_back else []
-    return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest, notes=notes)
+
+def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str) -> SubsetResult:
+    return cut("segmentation", source, manifests, out, hidden, link=link, plan=plan,
+               check=lambda made: _check_sources(made.sources(), Path(source)))
 
 
 def write_val_ground_truth(subset_dir: Path, out: Path) -> Path:

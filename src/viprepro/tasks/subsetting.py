@@ -1,0 +1,116 @@
+"""The one way every task cuts its subset: plan -> check -> link -> stage -> manifest -> hidden.
+
+A task says what its subset is (a `SubsetPlan`: per split, the files in manifest order; the
+hidden ground truth; the manifest's extra fields) and how to check its sources; `cut` does the
+rest identically for every task: it refuses folders that overlap, places every file (hard
+link, symbolic link or copy of a source file, or a file written from text), stages the subset
+and the hidden folder so that neither exists half-written, and writes the subset manifest
+with the digest of every file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UserError
+from ..fileio import atomic_path
+from ..linking import Linker
+from ..subset_manifest import build_manifest, write_manifest
+from .base import SubsetResult
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One file of the subset or the hidden folder: `rel` inside it, made from a source file
+    (`source`, placed by the link mode, or copied when `copy`) or from `text`. A source that
+    is not a file of the dataset (an official manifest) is not among the files checked."""
+
+    rel: str
+    source: Path | None = None
+    text: str | None = None
+    copy: bool = False
+    from_dataset: bool = True
+
+
+def linked(source: Path, rel: str) -> Placed:
+    return Placed(rel, source=Path(source))
+
+
+def written(rel: str, text: str) -> Placed:
+    return Placed(rel, text=text)
+
+
+@dataclass
+class SubsetPlan:
+    """Everything a subset is made of, decided before anything is written."""
+
+    #: split -> its files in the order the manifest lists them.
+    splits: dict[str, list[Placed]]
+    #: the hidden folder's files (test ground truth and what scoring needs beside it).
+    hidden: list[Placed] = field(default_factory=list)
+    #: fields of the subset manifest besides the files (link_mode is added by `cut`).
+    extra: dict = field(default_factory=dict)
+    #: folders created in the subset even before a file lands in them.
+    folders: tuple[str, ...] = ()
+
+    def sources(self) -> list[Path]:
+        """Every dataset file the subset and the hidden folder take, in plan order."""
+        return [p.source for placed in (*self.splits.values(), self.hidden) for p in placed
+                if p.source is not None and p.from_dataset]
+
+
+def refuse_overlap(source: Path, out: Path, hidden: Path) -> None:
+    """The subset and the hidden folder are apart, and neither is inside the (read-only) source."""
+    resolved = {"source": Path(source).resolve(), "out": Path(out).resolve(), "hidden": Path(hidden).resolve()}
+
+    def inside(a: str, b: str) -> bool:
+        return resolved[a] == resolved[b] or resolved[b] in resolved[a].parents
+
+    if inside("hidden", "out") or inside("out", "hidden"):
+        raise UserError("the hidden ground truth must not be inside the subset folder: it lives outside the subset (and the subset outside it)",
+                        path=hidden)
+    for name in ("out", "hidden"):
+        if inside(name, "source"):
+            raise UserError(f"the {name} folder must not be inside the source dataset, which is never modified", path=resolved[name])
+
+
+def _place(placed: Placed, root: Path, linker: Linker) -> None:
+    target = root / placed.rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if placed.text is not None:
+        target.write_text(placed.text, encoding="utf-8")
+    elif placed.copy:
+        shutil.copyfile(placed.source, target)
+    else:
+        linker.place(placed.source, target)
+
+
+def cut(task: str, source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
+        plan: Callable[[Path, Path], SubsetPlan], check: Callable[[SubsetPlan], None],
+        copied: str = "files") -> SubsetResult:
+    """Cut a task's subset: `plan(source, manifests)` decides it, `check(plan)` refuses broken or
+    missing sources (before anything is written), then the subset and the hidden folder are
+    staged and published together, the subset with its manifest."""
+    source, manifests, out, hidden = Path(source), Path(manifests), Path(out), Path(hidden)
+    refuse_overlap(source, out, hidden)
+    decided = plan(source, manifests)
+    check(decided)
+    linker = Linker(link)
+    with atomic_path(out) as staged, atomic_path(hidden) as hidden_staged:
+        staged.mkdir(parents=True)
+        hidden_staged.mkdir(parents=True)
+        for folder in decided.folders:
+            (staged / folder).mkdir(parents=True, exist_ok=True)
+        for files in decided.splits.values():
+            for placed in files:
+                _place(placed, staged, linker)
+        for placed in decided.hidden:
+            _place(placed, hidden_staged, linker)
+        splits = {split: [p.rel for p in files] for split, files in decided.splits.items()}
+        manifest = build_manifest(staged, splits, task=task, extra={**decided.extra, "link_mode": linker.mode})
+        write_manifest(staged, manifest)
+    notes = [f"hard links were not possible here; {copied} were copied instead"] if linker.fell_back else []
+    return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest, notes=notes)
