@@ -169,7 +169,7 @@ def get_predict_records(wildcards):
 
 
 def val_submission_file(wildcards):
-    return f"results/{wildcards.task}/{wildcards.submission}/seed_{wildcards.seed}/val/{SUBMISSION_FILES[wildcards.task]}"
+    return f"results/{wildcards.task}/{wildcards.submission}/seed_{wildcards.seed}/val/{get_task(wildcards.task).submission_filename}"
 
 
 def claims_on_val(wildcards):
@@ -186,7 +186,7 @@ def get_val_seed_scores(wildcards):
 
 
 def get_val_predict_records(wildcards):
-    name = SUBMISSION_FILES[wildcards.task]
+    name = get_task(wildcards.task).submission_filename
     return [f"{folder[:-len('scores')]}{name}.record.json" for folder in get_val_seed_scores(wildcards)]
 
 
