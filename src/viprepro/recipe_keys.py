@@ -81,3 +81,5 @@ def check_written_keys(recipe: dict, task: str, *, path=None) -> None:
     if isinstance(schedule, dict) and schedule.get("warmup_lr") is not None and schedule.get("warmup_factor", 0.001) != 0.001:
         raise UserError("set either warmup_lr (absolute start) or warmup_factor (relative start), not both", path=path,
                         where="key 'recipe.lr_schedule.warmup_factor'")
+    if recipe.get("amp") and recipe.get("precision", "fp32") != "fp32":
+        raise UserError("set either amp (fp16 on CUDA only) or precision, not both", path=path, where="key 'recipe.amp'")
