@@ -1,9 +1,14 @@
 # Training: one chain per (submission, seed, ensemble member), from scratch.
 # A member spans several processes when config `distributed` asks (torchrun; see viprepro.distributed).
 
-from viprepro.distributed import launch_prefix, slurm_resources
+from viprepro.distributed import launch_prefix, per_rank_batch, slurm_resources
 
 DISTRIBUTED = config["distributed"]
+if DISTRIBUTED["nproc_per_node"] * DISTRIBUTED["nnodes"] > 1:  # refuse a global batch the world size does not divide, now
+    for _specs in SUBMISSIONS.values():
+        for _entry in _specs.values():
+            if _entry["spec"]["kind"] == "engine":
+                per_rank_batch(_entry["spec"]["recipe"], DISTRIBUTED["nproc_per_node"] * DISTRIBUTED["nnodes"], spec_path=_entry["path"])
 
 
 rule train_member:
@@ -22,7 +27,8 @@ rule train_member:
         forbid=forbidden_paths,
         state_dir=lambda w: f"results/{w.task}/{w.submission}/seed_{w.seed}/member_{w.member}/state",
         workers=config["data_workers"],
-        launcher=launch_prefix(DISTRIBUTED),
+        launcher=lambda w, threads: launch_prefix(DISTRIBUTED, cpus_per_task=threads,
+                                                  gpus_per_task=DISTRIBUTED["nproc_per_node"] if config["device"] == "cuda" else 0),
         job=job_options("train_member"),
     log:
         "logs/train_member/{task}/{submission}/seed_{seed}/member_{member}.log",

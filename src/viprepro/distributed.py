@@ -199,13 +199,16 @@ def shard_loader(loader, context: Context):
                       **({"prefetch_factor": loader.prefetch_factor} if loader.num_workers else {}))
 
 
-def launch_prefix(settings: dict | None, *, python: str = "python") -> str:
+def launch_prefix(settings: dict | None, *, python: str = "python", cpus_per_task: int = 1, gpus_per_task: int = 0) -> str:
     """What a rule puts before the training script: `python` alone for one process, else torchrun.
 
     - one node: `python -m torch.distributed.run --standalone --nproc-per-node N` (a local
       rendezvous; on SLURM it runs inside the job's one task, which holds every GPU);
-    - several nodes (SLURM only): `srun` starts one torchrun per node (the job has one task
-      per node), which meet in a c10d rendezvous on the job's first node.
+    - several nodes (SLURM only): `srun` starts `nnodes` tasks (one per node: the job asks for
+      as many tasks as nodes), each a torchrun starting its N workers; they meet in a c10d
+      rendezvous on the job's first node. The SLURM plugin starts the job's command with the
+      SLURM_* variables of the allocation removed, so the step's CPUs and GPUs are asked for
+      here, and the first node is looked up from the job id.
     """
     settings = settings or {}
     nproc, nnodes = int(settings.get("nproc_per_node", 1)), int(settings.get("nnodes", 1))
@@ -215,9 +218,11 @@ def launch_prefix(settings: dict | None, *, python: str = "python") -> str:
     if nnodes == 1:
         return f"{run} --standalone --nproc-per-node {nproc}"
     port = int(settings.get("rdzv_port", RENDEZVOUS_BASE_PORT))
-    head = '$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)'
-    return (f"srun --ntasks-per-node=1 --nodes={nnodes} --kill-on-bad-exit=1 {run} --nnodes {nnodes} --nproc-per-node {nproc}"
-            f" --rdzv-backend c10d --rdzv-id \"$SLURM_JOB_ID\" --rdzv-endpoint \"{head}:$(({port} + SLURM_JOB_ID % 1000))\"")
+    head = '$(scontrol show hostnames "$(squeue --noheader --jobs "$SLURM_JOB_ID" --format %N)" | head -n 1)'
+    gpus = f" --gpus-per-task={gpus_per_task}" if gpus_per_task else ""
+    return (f"srun --ntasks={nnodes} --cpus-per-task={cpus_per_task}{gpus} --kill-on-bad-exit=1"
+            f" {run} --nnodes {nnodes} --nproc-per-node {nproc} --rdzv-backend c10d --rdzv-id \"$SLURM_JOB_ID\""
+            f" --rdzv-endpoint \"{head}:$(({port} + SLURM_JOB_ID % 1000))\"")
 
 
 def slurm_resources(settings: dict | None) -> dict:

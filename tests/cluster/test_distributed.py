@@ -153,7 +153,8 @@ def test_launch_prefix_is_plain_python_for_one_process():
 def test_launch_prefix_uses_torchrun_standalone_on_one_node_and_srun_across_nodes():
     assert distributed.launch_prefix({"nproc_per_node": 2, "nnodes": 1}) == "python -m torch.distributed.run --standalone --nproc-per-node 2"
     multi = distributed.launch_prefix({"nproc_per_node": 4, "nnodes": 2, "rdzv_port": 29400})
-    assert multi.startswith("srun --ntasks-per-node=1 --nodes=2 ")
+    assert multi.startswith("srun --ntasks=2 --cpus-per-task=1 --kill-on-bad-exit=1 ")
+    assert "--gpus-per-task=4" in distributed.launch_prefix({"nproc_per_node": 4, "nnodes": 2}, gpus_per_task=4)
     assert "--nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-id \"$SLURM_JOB_ID\"" in multi
     assert distributed.slurm_resources({"nproc_per_node": 4, "nnodes": 2}) == {"nodes": 2, "tasks": 2, "tasks_per_gpu": 0, "mpi": "srun"}
 
