@@ -9,11 +9,12 @@ import torch
 
 from ...submission_io import add_text_arguments
 from ..base import Loaders, MetricSpec, SubsetResult, Task
-from . import data, losses, models, predict, scoring, submission, subset, synth
+from . import data, device_decode, losses, models, predict, scoring, submission, subset, synth
 
 
 class Classification(Task):
     name = "classification"
+    _device_transforms: dict = {}  # recipe (by id) -> device_decode.DeviceTransform of its gpu_decode loader
     metrics = (MetricSpec("top1", "Top-1 accuracy"),)
     submission_filename = "submission.csv"
     val_metric = "top1"
@@ -43,17 +44,25 @@ class Classification(Task):
         train, val, opened = data.training_sets(Path(subset_dir), recipe)
         workers = recipe.get("workers", workers)
         mixer = data.batch_mixer(recipe, len(data.class_names(subset_dir)))
+        collate = data.MixingCollate(mixer) if mixer else None
+        if recipe.get("gpu_decode"):  # the workers read bytes; training_loss decodes on the device
+            train, _ = device_decode.training_set(Path(subset_dir), recipe)
+            collate = device_decode.collate
+            self._device_transforms[id(recipe)] = device_decode.DeviceTransform(recipe, mixer)
         return Loaders(
             train=data.make_loader(train, recipe, shuffle=True, workers=workers, generator=generator,
-                                   drop_last=len(train) > recipe["batch_size"], collate_fn=data.MixingCollate(mixer) if mixer else None),
+                                   drop_last=len(train) > recipe["batch_size"], collate_fn=collate),
             val=None if val is None else data.make_loader(val, recipe, shuffle=False, workers=workers),
             train_size=len(train),
             opened_files=[str(p) for p in opened],
         )
 
     def training_loss(self, model, batch, recipe, device):
-        images, targets = batch
-        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        if isinstance(batch, device_decode.EncodedBatch):
+            images, targets = self._device_transforms[id(recipe)](batch, device)
+        else:
+            images, targets = batch
+            images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         return losses.criterion(recipe.get("loss", {}))(model(images), targets)
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
