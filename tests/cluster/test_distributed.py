@@ -270,3 +270,38 @@ def test_two_process_member_trains_resumes_after_a_kill_and_matches_one_process(
     for one, two in zip(single["history"], trained["history"]):
         assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-5)
         assert two["val_top1"] == one["val_top1"]
+
+
+# --- the rule ------------------------------------------------------------------------------
+
+def _dry_run(tmp_path: Path, overlay: str | None) -> subprocess.CompletedProcess:
+    from testutils import pipeline_env, snakemake_command
+
+    files = [str(REPO / "tests" / "data" / "tiny_config.yaml")]
+    if overlay is not None:
+        (tmp_path / "overlay.yaml").write_text(overlay)
+        files.append(str(tmp_path / "overlay.yaml"))
+    env = pipeline_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    return subprocess.run(snakemake_command() + ["-n", "-p", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path / "work"),
+                                                 "--configfile", *files], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+
+
+@pytest.mark.slow
+def test_rule_launches_torchrun_only_when_the_config_asks(tmp_path):
+    single = _dry_run(tmp_path, None)
+    assert single.returncode == 0, single.stderr[-3000:]
+    commands = [line.removeprefix("Shell command: ") for line in single.stdout.splitlines() if "workflow_scripts/train.py" in line]
+    assert commands and all(line.startswith("python ") for line in commands), "one process: the command is unchanged"
+
+    two = _dry_run(tmp_path, "distributed: {nproc_per_node: 2}\n")
+    assert two.returncode == 0, two.stderr[-3000:]
+    commands = [line.removeprefix("Shell command: ") for line in two.stdout.splitlines() if "workflow_scripts/train.py" in line]
+    assert commands and all(line.startswith("python -m torch.distributed.run --standalone --nproc-per-node 2 ") for line in commands)
+
+    refused = _dry_run(tmp_path, "distributed: {nproc_per_node: 3}\n")  # the smoke spec's batch_size is 16
+    assert refused.returncode != 0
+    assert "classification_smoke.yaml (recipe.batch_size): global batch 16" in refused.stdout + refused.stderr
+
+    unknown = _dry_run(tmp_path, "distributed: {nprocs: 2}\n")
+    assert unknown.returncode != 0 and "nprocs" in unknown.stdout + unknown.stderr
