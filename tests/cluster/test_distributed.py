@@ -230,6 +230,12 @@ def test_two_process_member_trains_resumes_after_a_kill_and_matches_one_process(
     assert record["data_read"]["digest"] == record["data_read"]["expected_digest"]
     assert not (full.parent / "state").exists(), "the resume state is removed after a finished run"
     assert len(json.loads((full.parent / "history.json").read_text())) == SPEC["recipe"]["epochs"]
+    # One MLflow run for the two processes: rank 0's, finished, with its per-epoch metrics.
+    import mlflow
+
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert len(mlflow.MlflowClient().get_metric_history(runs[0].info.run_id, "train_loss")) == SPEC["recipe"]["epochs"]
 
     # 2. The same run killed (SIGKILL to torchrun and both workers) once epoch 1's state is
     #    written, i.e. during epoch 2, then started again: it resumes to the same weights.
