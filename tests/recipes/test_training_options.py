@@ -115,3 +115,14 @@ def test_torch_compile_trains_close_to_eager(tmp_path, subset):
     compiled = _train(tmp_path, subset, _spec(tmp_path, wider, epochs=1, compile="default"), "compiled")
     assert compiled["history"][0]["train_loss"] == pytest.approx(eager["history"][0]["train_loss"], rel=1e-3)
     assert set(compiled["model"]) == set(eager["model"]), "checkpoints hold the module's own keys, not _orig_mod.*"
+
+
+def test_timm_sync_bn_becomes_the_recipe_key():
+    from pathlib import Path
+
+    from viprepro.timm_import import import_timm_args
+
+    args = yaml.safe_load((Path(__file__).parent / "data" / "effnet4_args.yaml").read_text())
+    args["sync_bn"] = True
+    imported = import_timm_args(args, name="c3", claims={"top1": 0.67})
+    assert imported.spec["recipe"]["sync_batchnorm"] is True and "sync_bn" in imported.mapped
