@@ -69,6 +69,8 @@ def test_gpu_decode_trains_on_the_cpu_path(tmp_path, task, subset):
     assert torch.isfinite(torch.tensor(final["history"][0]["train_loss"]))
 
 
-def test_gpu_decode_with_cache_decoded_is_refused(tmp_path):
+def test_gpu_decode_with_cache_decoded_or_a_pil_policy_is_refused(tmp_path):
     with pytest.raises(UserError, match="recipe.gpu_decode"):
         _load(tmp_path, cache_decoded=True)
+    with pytest.raises(UserError, match="recipe.augment.timm_policy"):
+        _load(tmp_path, augment={"timm_policy": "rand-m9-mstd0.5"})
