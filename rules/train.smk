@@ -1,4 +1,14 @@
 # Training: one chain per (submission, seed, ensemble member), from scratch.
+# A member spans several processes when config `distributed` asks (torchrun; see viprepro.distributed).
+
+from viprepro.distributed import launch_prefix, per_rank_batch, slurm_resources
+
+DISTRIBUTED = config["distributed"]
+if DISTRIBUTED["nproc_per_node"] * DISTRIBUTED["nnodes"] > 1:  # refuse a global batch the world size does not divide, now
+    for _specs in SUBMISSIONS.values():
+        for _entry in _specs.values():
+            if _entry["spec"]["kind"] == "engine":
+                per_rank_batch(_entry["spec"]["recipe"], DISTRIBUTED["nproc_per_node"] * DISTRIBUTED["nnodes"], spec_path=_entry["path"])
 
 
 rule train_member:
@@ -17,6 +27,8 @@ rule train_member:
         forbid=forbidden_paths,
         state_dir=lambda w: f"results/{w.task}/{w.submission}/seed_{w.seed}/member_{w.member}/state",
         workers=config["data_workers"],
+        launcher=lambda w, threads: launch_prefix(DISTRIBUTED, cpus_per_task=threads,
+                                                  gpus_per_task=DISTRIBUTED["nproc_per_node"] if config["device"] == "cuda" else 0),
         job=job_options("train_member"),
     log:
         "logs/train_member/{task}/{submission}/seed_{seed}/member_{member}.log",
@@ -26,11 +38,12 @@ rule train_member:
     resources:
         mem_mb=4000,
         runtime=24 * 60,
-        gpu=lambda w: 1 if config["device"] == "cuda" else 0,
+        gpu=lambda w: DISTRIBUTED["nproc_per_node"] * DISTRIBUTED["nnodes"] if config["device"] == "cuda" else 0,
+        **slurm_resources(DISTRIBUTED),
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
+        "{params.launcher} {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
         " --member {wildcards.member} --out {output.model} --history {output.history} --record {output.record}"
         " --state-dir {params.state_dir} --forbid {params.forbid}"
         " --workers {params.workers} --threads {threads} {params.job} > {log} 2>&1"

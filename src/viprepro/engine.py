@@ -7,10 +7,16 @@ of epoch k-1 and then draws exactly the numbers the uninterrupted run drew.
 
 Gradient accumulation (`accumulate_steps`) steps the optimiser, the schedule and the EMA once
 every that many batches; at 1 (the default) the loop is the plain one.
+
+Under torchrun (`run.context` with a world size above 1) the same loop runs in every process
+as DistributedDataParallel (see viprepro.distributed): each rank trains on its share of each
+single-process batch, rank 0 alone evaluates, writes the per-epoch state and the final
+checkpoint, and every rank resumes from that state. With one process nothing of this runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -20,7 +26,7 @@ from typing import Callable
 
 import torch
 
-from . import checkpoint
+from . import acceleration, checkpoint, distributed
 from .determinism import derive_seed, seed_everything
 from .optim import build_optimizer, build_scheduler
 from .tasks.base import Task
@@ -40,6 +46,7 @@ class TrainingRun:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     workers: int = 0
     identity: dict = field(default_factory=dict)
+    context: distributed.Context = field(default_factory=distributed.Context)
 
     @property
     def member_seed(self) -> int:
@@ -67,20 +74,35 @@ def train(
     """
     recipe = run.spec["recipe"]
     epochs = recipe["epochs"]
+    context = run.context
+    if context.active:
+        distributed.per_rank_batch(recipe, context.world_size)
     seed_everything(run.member_seed)
     model = initial_model(run)
     initial_digest = checkpoint.state_digest(model.state_dict())
+    if context.active and recipe.get("sync_batchnorm"):
+        if run.device.type != "cuda":
+            from .errors import UserError
+
+            raise UserError("torch's SyncBatchNorm runs on GPUs only: a distributed member on the CPU cannot synchronise "
+                            "batch-norm statistics (set it false, or train on CUDA)", where="recipe.sync_batchnorm")
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(run.device)
+    if recipe.get("channels_last"):
+        model.to(memory_format=acceleration.memory_format(model))
 
     generator = torch.Generator()
     loaders = run.task.loaders(run.subset_dir, recipe, seed=run.member_seed, workers=run.workers, generator=generator)
+    if context.active:
+        loaders.train = distributed.shard_loader(loaders.train, context)
     accumulate = recipe.get("accumulate_steps", 1)
     steps_per_epoch = max(1, math.ceil(len(loaders.train) / accumulate))
     optimizer = build_optimizer(model, recipe["optimizer"])
     ema = weight_ema(model, recipe.get("ema"))
     scheduler = build_scheduler(optimizer, recipe.get("lr_schedule", {"name": "constant"}), epochs, steps_per_epoch)
-    use_amp = bool(recipe.get("amp")) and run.device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    precision = acceleration.precision(recipe, run.device.type)
+    use_amp = precision.dtype is not None
+    scaler = torch.amp.GradScaler(run.device.type if precision.scaler else "cuda", enabled=precision.scaler)
 
     history: list[dict] = []
     start_epoch = 0
@@ -100,23 +122,39 @@ def train(
         else:
             log.warning("ignoring %s: it belongs to another run", state_path)
 
+    # What runs the batches: the model itself, or DDP around it (gradients averaged over
+    # ranks), compiled when the recipe asks. Weights, evaluation and checkpoints use `model`.
+    ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[run.device.index] if run.device.type == "cuda" else None) \
+        if context.active else None
+    trained = acceleration.compiled(ddp or model, recipe)
+
     for epoch in range(start_epoch, epochs):
-        torch.manual_seed(derive_seed(run.member_seed, epoch))
-        generator.manual_seed(derive_seed(run.member_seed, epoch, 1))
+        if context.active:  # per-rank streams: two ranks never draw the same augmentations
+            torch.manual_seed(derive_seed(run.member_seed, epoch, 2, context.rank))
+            generator.manual_seed(derive_seed(run.member_seed, epoch, 1, context.rank))
+            loaders.train.batch_sampler.set_epoch(derive_seed(run.member_seed, epoch, 1))
+            loss_scales = loaders.train.batch_sampler.loss_scales()
+        else:
+            torch.manual_seed(derive_seed(run.member_seed, epoch))
+            generator.manual_seed(derive_seed(run.member_seed, epoch, 1))
         model.train()
         started = time.perf_counter()
         loss_sum = torch.zeros((), dtype=torch.float64)
         samples = 0
         batches = len(loaders.train)
         for index, batch in enumerate(loaders.train):
-            with torch.autocast(run.device.type, enabled=use_amp):
-                loss = run.task.training_loss(model, batch, recipe, run.device)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} in epoch {epoch + 1}: the recipe diverges")
-            if index % accumulate == 0:
-                optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss / accumulate if accumulate > 1 else loss).backward()
-            if (index + 1) % accumulate == 0 or index + 1 == batches:
+            steps_now = (index + 1) % accumulate == 0 or index + 1 == batches
+            # DDP reduces gradients at every backward unless told not to: only at optimiser steps.
+            with (ddp.no_sync() if ddp is not None and not steps_now else _nothing()):
+                with torch.autocast(run.device.type, dtype=precision.dtype, enabled=use_amp):
+                    loss = run.task.training_loss(trained, batch, recipe, run.device)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss.item()} in epoch {epoch + 1}: the recipe diverges")
+                if index % accumulate == 0:
+                    optimizer.zero_grad(set_to_none=True)
+                weighted = loss * loss_scales[index] if context.active and loss_scales[index] != 1.0 else loss
+                scaler.scale(weighted / accumulate if accumulate > 1 else weighted).backward()
+            if steps_now:
                 if recipe.get("grad_clip"):
                     scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["grad_clip"])
@@ -125,10 +163,13 @@ def train(
                 scheduler.step()
                 if ema is not None:
                     ema.update(model, step=scheduler.last_epoch)
-            size = _batch_size(batch)
+            size = _batch_size(batch) if not context.active or loss_scales[index] else 0  # a stand-in sample counts for nothing
             loss_sum += loss.detach().double().cpu() * size
             samples += size
         seconds = time.perf_counter() - started
+        if context.active:  # the epoch's loss over every rank's samples
+            total_loss, samples = distributed.all_reduce_sum(context, [float(loss_sum), float(samples)])
+            loss_sum, samples = torch.tensor(total_loss, dtype=torch.float64), int(samples)
         metrics = {
             "epoch": epoch + 1,
             "train_loss": float(loss_sum / max(1, samples)),
@@ -136,27 +177,33 @@ def train(
             "train_samples_per_s": samples / seconds if seconds > 0 else math.inf,
             "epoch_seconds": seconds,
         }
-        if loaders.val is not None:
+        if loaders.val is not None and context.is_main:  # rank 0 alone evaluates: the weights are the same everywhere
             evaluated = ema.module if ema is not None and recipe["ema"].get("evaluate", True) else model
             evaluated.eval()
             with torch.no_grad():
                 metrics.update({f"val_{k}": v for k, v in run.task.evaluate(evaluated, loaders.val, run.device).items()})
         history.append(metrics)
-        log.info("epoch %d/%d %s", epoch + 1, epochs, " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "epoch"))
-        checkpoint.save(
-            {
-                "identity": run.identity,
-                "epoch": epoch,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                **({"ema": ema.module.state_dict()} if ema is not None else {}),
-                "history": history,
-            },
-            state_path,
-        )
-        if on_epoch_end:
+        if context.is_main:
+            log.info("epoch %d/%d %s", epoch + 1, epochs, " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "epoch"))
+            # Random states and the sampler's order are functions of (seed, member, epoch, rank),
+            # drawn again at every epoch start: the weights, optimiser, schedule, scaler and EMA
+            # at the epoch boundary are the whole state, the same on every rank.
+            checkpoint.save(
+                {
+                    "identity": run.identity,
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    **({"ema": ema.module.state_dict()} if ema is not None else {}),
+                    "history": history,
+                    **({"distributed": context.describe()} if context.active else {}),
+                },
+                state_path,
+            )
+        distributed.barrier(context)  # no rank runs ahead of a state that is not written yet
+        if on_epoch_end and context.is_main:
             on_epoch_end(epoch + 1, metrics)
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < epochs:
             raise KeyboardInterrupt(f"stopped after epoch {epoch + 1} on request")
@@ -182,7 +229,11 @@ def train(
         final["ema_weights_digest"] = checkpoint.state_digest(final["ema_model"])
         final["ema_decay"] = recipe["ema"]["decay"]
         final["eval_weights"] = "ema" if recipe["ema"].get("evaluate", True) else "model"
-    checkpoint.save(final, out)
+    if context.active:
+        final["distributed"] = context.describe()
+    if context.is_main:
+        checkpoint.save(final, out)
+    distributed.barrier(context)
     return final
 
 
@@ -209,6 +260,11 @@ def load_trained_model(task: Task, checkpoint_path: Path, subset_dir: Path, devi
     model.load_state_dict(state["ema_model"] if state.get("eval_weights") == "ema" else state["model"])
     model.to(device).eval()
     return model, state
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
 
 
 def _batch_size(batch) -> int:

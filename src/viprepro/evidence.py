@@ -19,7 +19,20 @@ def determinism(train_records: list[dict], predict_records: dict[int, dict], lev
         "inference_repeats": min((r["repeats"] for r in predict_records.values()), default=0),
         "inference_identical": identical,
         "passed": all(identical.values()) and (level != "strict" or not operations),
+        # Precision, channels_last, torch.compile, several processes: what each costs in bit-exactness.
+        "training_options": _training_options(train_records),
     }
+
+
+def _training_options(train_records: list[dict]) -> dict:
+    options = [record["training_options"] for record in train_records if record.get("training_options")]
+    costs = sorted({cost for option in options for cost in option["bit_exactness_costs"]})
+    settings = []
+    for option in options:
+        setting = {k: v for k, v in option.items() if k != "bit_exactness_costs"}
+        if setting not in settings:
+            settings.append(setting)
+    return {"settings": settings, "bit_exactness_costs": costs}
 
 
 def audits(train_records: list[dict], manifest: dict, rederived_initial: dict[tuple[int, int], str], *,

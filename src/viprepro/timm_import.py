@@ -398,6 +398,9 @@ def import_timm_args(args: dict, *, name: str, claims: dict[str, float], split: 
             value = take(key)
             if _off(value) or key == "dist_bn":
                 ignored(key, value, "off" if _off(value) else NOT_TRAINING[key])
+            elif key == "sync_bn":
+                recipe["sync_batchnorm"] = True
+                mapped(key, value, "recipe.sync_batchnorm (a distributed member on CUDA)")
             else:
                 unmapped(key, value, "batch-norm synchronisation or splitting")
     seed = take("seed", 42)

@@ -22,13 +22,17 @@ SHOWN = 20
 
 
 def audited_training(run, out: Path, state_dir: Path, *, manifest: dict, forbidden: list[Path],
-                     on_epoch_end: Callable[[int, dict], None] | None = None) -> tuple[dict, dict]:
-    """Train one member with every process it starts recorded; returns (checkpoint, audit evidence)."""
+                     on_epoch_end: Callable[[int, dict], None] | None = None, access_log: Path | None = None) -> tuple[dict, dict]:
+    """Train one member with every process it starts recorded; returns (checkpoint, audit evidence).
+
+    `access_log`: a folder shared by the processes of a distributed member (each rank records
+    into it, rank 0's audit reads them all); None: a private temporary folder.
+    """
     from . import engine
     from .determinism import NondeterminismRecorder
 
     train_splits = list(run.spec["recipe"].get("train_splits", ["train"]))
-    recorder = FileAccessRecorder(digest_root=run.subset_dir)
+    recorder = FileAccessRecorder(access_log, digest_root=run.subset_dir)
     try:
         with recorder, NondeterminismRecorder() as nondeterminism:
             final = engine.train(run, out, state_dir, on_epoch_end=on_epoch_end)

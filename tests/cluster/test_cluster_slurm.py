@@ -13,6 +13,7 @@ for its lifetime and refuses to touch a machine that already has one.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import threading
@@ -21,6 +22,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from viprepro import checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -197,3 +200,43 @@ def test_tiny_pipeline_on_slurm_matches_local_run(slurm_cluster, tmp_path, helpe
     assert not different, f"SLURM and local results differ: {sorted(different)}"
     print(f"\nSLURM run: {len(jobs)} sbatch jobs ({', '.join(sorted(submitted))}), {len(slurm_digests)} result digests "
           f"equal to the local run, {duration:.0f} s")
+
+
+def test_one_member_as_a_two_task_slurm_job(slurm_cluster, tmp_path, helpers):
+    """A member with `distributed: {nnodes: 2}`: one sbatch job of two tasks, `srun torchrun`.
+
+    The local cluster has one node, so both tasks (each a torchrun agent with one rank) run
+    on it (`nodes=1` overrides the rule's one node per task); they meet in the c10d
+    rendezvous on the job's first node exactly as two nodes would. The member's weights
+    equal those of a two-process torchrun run of the same spec outside SLURM.
+    """
+    env = slurm_cluster
+    overlay = tmp_path / "two_tasks.yaml"
+    overlay.write_text("distributed: {nnodes: 2, nproc_per_node: 1}\n")
+    member = "results/classification/classification_smoke/seed_0/member_0"
+    workdir = tmp_path / "slurm"
+    helpers.run_snakemake(workdir, "--profile", str(helpers.REPO / "profiles" / "slurm"), "--set-resources", "train_member:nodes=1",
+                          "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
+                          f"{member}/model.pt", configfiles=[overlay], env=env)
+
+    jobs = [job for job in _slurm_jobs(env) if job["rule"] == "train_member"]
+    assert len(jobs) == 1 and jobs[0]["state"] == "COMPLETED", jobs
+    shown = subprocess.run(["scontrol", "show", "job", jobs[0]["id"]], capture_output=True, text=True, env=env, timeout=30).stdout
+    assert re.search(r"\bNumTasks=2\b", shown), shown
+
+    trained = checkpoint.load(workdir / member / "model.pt")
+    record = json.loads((workdir / member / "train_record.json").read_text())
+    assert trained["distributed"]["world_size"] == 2 and record["distributed"]["nnodes"] == 2
+    assert record["file_audit"]["passed"], record["file_audit"]
+    assert not (workdir / member / "state").exists()
+
+    # The same member trained by two processes of one torchrun outside SLURM: the same weights.
+    local = tmp_path / "local" / "model.pt"
+    command = [str(helpers.PYTHON), "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+               str(helpers.REPO / "workflow_scripts" / "train.py"), "--task", "classification",
+               "--spec", str(helpers.REPO / "tests" / "data" / "classification_smoke.yaml"),
+               "--subset", str(workdir / "results" / "data" / "classification" / "subset"), "--seed", "0", "--member", "0",
+               "--out", str(local), "--threads", "1", "--device", "cpu", "--determinism", "strict"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=helpers.pipeline_env(), timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert checkpoint.load(local)["final_weights_digest"] == trained["final_weights_digest"]

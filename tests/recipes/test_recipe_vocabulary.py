@@ -79,7 +79,7 @@ def _leaf_paths(schema: dict, prefix: str = "recipe"):
 
 
 def _task_code(task: str) -> str:
-    sources = [SRC / name for name in ("engine.py", "optim.py", "augment.py", "scale.py", "loading.py")]
+    sources = [SRC / name for name in ("engine.py", "acceleration.py", "optim.py", "augment.py", "scale.py", "loading.py")]
     sources += sorted((SRC / "tasks" / task).glob("*.py"))
     return "\n".join(p.read_text() for p in sources)
 

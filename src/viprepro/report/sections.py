@@ -220,6 +220,9 @@ def _deviations(evidence, drawn: dict) -> Section:
         differing = [s for s, same in determinism["inference_identical"].items() if not same]
         blocks.append(Note(f"Determinism ({determinism['level']}) failed: nondeterministic operations: {ops}; "
                            f"seeds whose repeated inference differed: {', '.join(differing) or 'none'}.", "bad"))
+    costs = determinism.get("training_options", {}).get("bit_exactness_costs", [])
+    if costs:
+        blocks.append(Note("Training options that cost bit-exactness: " + "; ".join(costs) + ".", "warn"))
     rows = [[name, "passed" if audit["passed"] else "FAILED", audit["detail"], "; ".join(audit["problems"]) or "none"]
             for name, audit in verdict["audits"].items()]
     blocks.append(Table(["rule-compliance audit", "result", "what was checked", "problems"], rows))

@@ -17,6 +17,7 @@ class Classification(Task):
     figure_kinds = ("examples", "confusion_matrix")
     model_names = ModelNames(own=("resnet18", "resnet34", "resnet50", "resnet50_fullconv", "resnet_small"),
                              libraries=("torchvision", "timm"), torchvision_module="")
+    _device_transforms: dict = {}  # recipe (by id) -> device_decode.DeviceTransform of its gpu_decode loader
     loss_keys = {
         "cross_entropy": {"name", "label_smoothing"},
         "soft_target_cross_entropy": {"name"},
@@ -90,24 +91,32 @@ class Classification(Task):
         return models.build(model["name"], len(class_names(subset_dir)), **model.get("kwargs", {}))
 
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
-        from . import data
+        from . import data, device_decode
 
         train, val, opened = data.training_sets(Path(subset_dir), recipe)
         workers = loader_workers(recipe, workers)
         mixer = data.batch_mixer(recipe, len(data.class_names(subset_dir)))
+        collate = data.MixingCollate(mixer) if mixer else None
+        if recipe.get("gpu_decode"):  # the workers read bytes; training_loss decodes on the device
+            train, _ = device_decode.training_set(Path(subset_dir), recipe)
+            collate = device_decode.collate
+            self._device_transforms[id(recipe)] = device_decode.DeviceTransform(recipe, mixer)
         return Loaders(
             train=data.make_loader(train, recipe, shuffle=True, workers=workers, generator=generator,
-                                   drop_last=len(train) > recipe["batch_size"], collate_fn=data.MixingCollate(mixer) if mixer else None),
+                                   drop_last=len(train) > recipe["batch_size"], collate_fn=collate),
             val=None if val is None else data.make_loader(val, recipe, shuffle=False, workers=workers),
             train_size=len(train),
             opened_files=[str(p) for p in opened],
         )
 
     def training_loss(self, model, batch, recipe, device):
-        from . import losses
+        from . import device_decode, losses
 
-        images, targets = batch
-        images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        if isinstance(batch, device_decode.EncodedBatch):
+            images, targets = self._device_transforms[id(recipe)](batch, device)
+        else:
+            images, targets = batch
+            images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         return losses.criterion(recipe.get("loss", {}))(model(images), targets)
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
