@@ -70,9 +70,3 @@ def check_written_keys(recipe: dict, task: str, *, path=None) -> None:
                         where="key 'recipe.lr_schedule.warmup_factor'")
     if recipe.get("amp") and recipe.get("precision", "fp32") != "fp32":
         raise UserError("set either amp (fp16 on CUDA only) or precision, not both", path=path, where="key 'recipe.amp'")
-    if task == "classification" and recipe.get("gpu_decode") and recipe.get("cache_decoded"):
-        raise UserError("set either cache_decoded (decode once, on the CPU) or gpu_decode (decode every batch on the device), not both",
-                        path=path, where="key 'recipe.gpu_decode'")
-    if task == "classification" and recipe.get("gpu_decode") and isinstance(augment, dict) and augment.get("timm_policy"):
-        raise UserError("timm's augmentation policies work on PIL images on the CPU: they cannot follow gpu_decode", path=path,
-                        where="key 'recipe.augment.timm_policy'")

@@ -45,6 +45,12 @@ class Classification(Task):
         if isinstance(augment, dict) and augment.get("random_erasing_count", 1) != 1 and not augment.get("random_erasing_mode"):
             raise UserError("random_erasing_count needs random_erasing_mode (timm's RandomErasing)", path=path,
                             where="key 'recipe.augment.random_erasing_count'")
+        if recipe.get("gpu_decode") and recipe.get("cache_decoded"):
+            raise UserError("set either cache_decoded (decode once, on the CPU) or gpu_decode (decode every batch on the device), not both",
+                            path=path, where="key 'recipe.gpu_decode'")
+        if recipe.get("gpu_decode") and isinstance(augment, dict) and augment.get("timm_policy"):
+            raise UserError("timm's augmentation policies work on PIL images on the CPU: they cannot follow gpu_decode", path=path,
+                            where="key 'recipe.augment.timm_policy'")
 
     def shrink_recipe(self, recipe) -> None:
         full = recipe["input_size"]
