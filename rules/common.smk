@@ -186,6 +186,28 @@ def get_predict_records(wildcards):
     return [result("seed", f"{name}.record.json", wildcards=wildcards, seed=seed) for seed in seeds_of(spec_of(wildcards))]
 
 
+def val_submission_file(wildcards):
+    return f"results/{wildcards.task}/{wildcards.submission}/seed_{wildcards.seed}/val/{SUBMISSION_FILES[wildcards.task]}"
+
+
+def claims_on_val(wildcards):
+    """Only an engine submission can claim on val (spec.py refuses it for external ones)."""
+    spec = spec_of(wildcards)
+    return spec["kind"] == "engine" and any(c.get("split", "test") == "val" for c in spec["claimed"].values())
+
+
+def get_val_seed_scores(wildcards):
+    """The val score folders of every seed, for a submission that claims a metric on val."""
+    if not claims_on_val(wildcards):
+        return []
+    return [f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/val/scores" for seed in seeds_of(spec_of(wildcards))]
+
+
+def get_val_predict_records(wildcards):
+    name = SUBMISSION_FILES[wildcards.task]
+    return [f"{folder[:-len('scores')]}{name}.record.json" for folder in get_val_seed_scores(wildcards)]
+
+
 def get_claimed_log(wildcards):
     """The submission's own training log, when it provides one (relative to its spec)."""
     log = spec_of(wildcards)["claimed_log"]

@@ -9,6 +9,8 @@ rule judge_submission:
         scores=get_seed_scores,
         train_records=get_train_records,
         predict_records=get_predict_records,
+        val_scores=get_val_seed_scores,
+        val_predict_records=get_val_predict_records,
         claimed_log=get_claimed_log,
         subset=rules.subset_dataset.output.subset,
         tracking=rules.init_tracking.output,
@@ -27,6 +29,7 @@ rule judge_submission:
     shell:
         "python {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --scores {input.scores}"
         " --train-records {input.train_records} --predict-records {input.predict_records}"
+        " --val-scores {input.val_scores} --val-predict-records {input.val_predict_records}"
         " --min-seeds {params.min_seeds} --out {output} --threads {threads} {params.job} > {log} 2>&1"
 
 

@@ -1,10 +1,12 @@
 """Predict the test split with a submission's trained member(s) and write its submission file.
 
     python workflow_scripts/predict.py --spec SPEC --subset results/data/classification/subset \
-        --checkpoints .../member_0/model.pt [.../member_1/model.pt ...] --out .../submission.csv
+        --checkpoints .../member_0/model.pt [.../member_1/model.pt ...] --out .../submission.csv [--split val]
 
 Several checkpoints form an ensemble (probabilities averaged). The test ground truth is not
-an input of this step.
+an input of this step. `--split val` predicts the val split instead, through the same
+ensemble, test-time augmentation and inference resolution, into a val submission file in
+the same official format: what a claim on val is judged on.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--subset", required=True, type=Path)
     parser.add_argument("--checkpoints", required=True, type=Path, nargs="+")
     parser.add_argument("--seed", type=int, default=0, help="the seed the members were trained with (for the tags)")
+    parser.add_argument("--split", choices=("test", "val"), default="test", help="the split to predict (val: for a claim on val)")
     parser.add_argument("--out", required=True, type=Path, help="submission file to write")
     parser.add_argument("--record", type=Path, default=None, help="inference record JSON (default: OUT + .record.json)")
     parser.add_argument("--repeats", type=int, default=2, help="run inference this many times and compare the files' digests")
@@ -42,8 +45,8 @@ def main(args: argparse.Namespace) -> int:
         task = get_task(spec["task"])
         # The run opens before any work, so a job that fails leaves a FAILED run with its error.
         with tracking.job_run(task=task.name, stage="predict", rule=args.rule, submission=spec["name"],
-                              tags=tags(args, extra={"seed": args.seed}),
-                              run_name=f"predict/{spec['name']}/seed_{args.seed}") as mlrun:
+                              tags=tags(args, extra={"seed": args.seed, "split": args.split}),
+                              run_name=f"{'predict' if args.split == 'test' else 'predict_val'}/{spec['name']}/seed_{args.seed}") as mlrun:
             record = predict(task, spec, args, device, mlrun)
     except UserError as exc:
         print(f"predict: error: {exc.message}", file=sys.stderr)
@@ -66,7 +69,7 @@ def predict(task, spec: dict, args: argparse.Namespace, device, mlrun) -> dict:
     forbid_weight_downloads()
     models = [model for model, _ in loaded]
     record = repeated_inference(task, models, args, spec["recipe"], device)
-    record.update(members=len(loaded), checkpoint_digests=[state["final_weights_digest"] for _, state in loaded],
+    record.update(split=args.split, members=len(loaded), checkpoint_digests=[state["final_weights_digest"] for _, state in loaded],
                   parameters=sum(p.numel() for m in models for p in m.parameters()), determinism=args.determinism)
     write_json(args.record or args.out.with_name(args.out.name + ".record.json"), record)
     mlrun.log_params({"members": len(loaded), "repeats": args.repeats})
@@ -79,7 +82,7 @@ def predict(task, spec: dict, args: argparse.Namespace, device, mlrun) -> dict:
 def repeated_inference(task, models, args, recipe, device) -> dict:
     """Predict `repeats` times from the same weights; the files must be byte-identical.
 
-    The last repetition also counts FLOPs (torch's own counter), per test sample.
+    The last repetition also counts FLOPs (torch's own counter), per predicted sample.
     """
     import tempfile
 
@@ -95,10 +98,10 @@ def repeated_inference(task, models, args, recipe, device) -> dict:
             counter = FlopCounterMode(display=False) if last else None
             if counter:
                 with counter:
-                    run_summary = task.predict(models, args.subset, recipe, target, device=device, workers=args.workers)
+                    run_summary = task.predict(models, args.subset, recipe, target, device=device, workers=args.workers, split=args.split)
                 flops = counter.get_total_flops()
             else:
-                run_summary = task.predict(models, args.subset, recipe, target, device=device, workers=args.workers)
+                run_summary = task.predict(models, args.subset, recipe, target, device=device, workers=args.workers, split=args.split)
             if repeat == 0:
                 summary = run_summary
             digests.append(sha256_file(target))

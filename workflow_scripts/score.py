@@ -8,6 +8,12 @@ Because this is the only step that may read the ground truth, it also draws the 
 need it into OUT/figures/ (example test predictions for every task, a confusion matrix for
 classification and action recognition; the test images come from --subset); the
 certificate picks them up from there.
+
+A val submission (a claim on val, see predict.py --split val) is scored the same way, in the
+same mode, against the val ground truth folder of the val_ground_truth rule:
+
+    python workflow_scripts/score.py --task classification --val-gt results/data/classification/val_gt \
+        --submission .../seed_0/val/submission.csv --out .../seed_0/val/scores --mode strict
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     truth = parser.add_mutually_exclusive_group(required=True)
     truth.add_argument("--gt", type=Path, help="ground truth in the form the official grader reads")
     truth.add_argument("--hidden", type=Path, help="the hidden folder written by the subset step (the task finds its ground truth there)")
+    truth.add_argument("--val-gt", type=Path, help="the val ground-truth folder written by the val_ground_truth rule (scores a val submission)")
     parser.add_argument("--submission", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--mode", choices=("official", "strict"), default="strict")
@@ -50,8 +57,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         # The run opens before any work, so a job that fails leaves a FAILED run with its error.
         with tracking.job_run(task=args.task, stage="score", rule=args.rule, submission=args.submission_name,
-                              tags=tags(args, extra={"seed": args.seed, "mode": args.mode}),
-                              run_name=f"score/{args.submission_name}/seed_{args.seed}") as mlrun:
+                              tags=tags(args, extra={"seed": args.seed, "mode": args.mode, "split": split_of(args)}),
+                              run_name=f"{'score' if split_of(args) == 'test' else 'score_val'}/{args.submission_name}/seed_{args.seed}") as mlrun:
             scores = score(args, mlrun)
     except UserError as exc:
         print(f"score: error: {exc.message}", file=sys.stderr)
@@ -69,6 +76,16 @@ def main(args: argparse.Namespace) -> int:
     value = scores.get(main_metric.key)
     print(f"{args.submission_name} seed {args.seed}: {main_metric.label} {value if value is None else f'{value:.6f}'} ({args.mode})")
     return 0
+
+
+def split_of(args: argparse.Namespace) -> str:
+    return "val" if args.val_gt else "test"
+
+
+def ground_truth(task, args: argparse.Namespace) -> Path:
+    if args.gt:
+        return args.gt
+    return task.val_ground_truth(args.val_gt) if args.val_gt else task.hidden_ground_truth(args.hidden)
 
 
 def score(args: argparse.Namespace, mlrun) -> dict:
@@ -91,7 +108,7 @@ def score(args: argparse.Namespace, mlrun) -> dict:
         write_json(args.out / "scores.json", placeholder)
         mlrun.set_tags({"submission_status": "not_run", "reason": placeholder["reason"][:5000]})
         return placeholder
-    gt = args.gt or task.hidden_ground_truth(args.hidden)
+    gt = ground_truth(task, args)
     digest = scored_submission_digest(args.submission)
     try:
         task.score(gt, args.submission, args.out, mode=args.mode, options={})
@@ -103,15 +120,15 @@ def score(args: argparse.Namespace, mlrun) -> dict:
         mlrun.set_tags({"submission_status": "invalid", "problems": "; ".join(refused["problems"])[:5000]})
         mlrun.log_artifact(args.out / "scores.json")
         return refused
-    scores = {**read_json(args.out / "scores.json"), "status": "scored", "submission_sha256": digest}
+    scores = {**read_json(args.out / "scores.json"), "split": split_of(args), "status": "scored", "submission_sha256": digest}
     write_json(args.out / "scores.json", scores)
     # a metric the scorer could not compute (None in scores.json) is logged as NaN, not dropped
     mlrun.log_metrics({k: (math.nan if v is None and k in METRIC_KEYS[task.name] else v) for k, v in scores.items()
-                       if k not in ("task", "mode", "status", "submission_sha256")})
+                       if k not in ("task", "mode", "split", "status", "submission_sha256")})
     mlrun.set_tags({"submission_status": "scored", "submission_sha256": digest})
     for artifact in sorted(p for p in args.out.iterdir() if p.is_file()):
         mlrun.log_artifact(artifact)
-    if args.figures and args.subset:
+    if args.figures and args.subset and split_of(args) == "test":  # the figures show test images
         drawn = draw_figures(args, gt)
         for artifact in sorted((args.out / FIGURES).iterdir()):
             mlrun.log_artifact(artifact, FIGURES)

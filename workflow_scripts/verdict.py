@@ -2,10 +2,14 @@
 
     python workflow_scripts/verdict.py --spec SPEC --subset results/data/<task>/subset \
         --scores results/<task>/<name>/seed_*/scores --train-records results/<task>/<name>/seed_*/member_*/train_record.json \
-        --predict-records results/<task>/<name>/seed_*/submission.*.record.json --out results/<task>/<name>/verdict.json
+        --predict-records results/<task>/<name>/seed_*/submission.*.record.json --out results/<task>/<name>/verdict.json \
+        [--val-scores results/<task>/<name>/seed_*/val/scores --val-predict-records results/<task>/<name>/seed_*/val/submission.*.record.json]
 
 The verdict record holds the decision (README, "How a verdict is decided"), the seed band,
 the determinism record, the rule-compliance audits, the efficiency figures and the provenance.
+A claim on the val split is judged, by the same rule, on the seed band of the val scores:
+each seed's own val predictions (ensemble, TTA, inference resolution) scored by the task's
+scorer (predict.py --split val, score.py --val-gt).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scores", required=True, type=Path, nargs="+", help="score folders, one per seed (seed_<s> in the path)")
     parser.add_argument("--train-records", required=True, type=Path, nargs="+", help="train_record.json of every seed and member")
     parser.add_argument("--predict-records", required=True, type=Path, nargs="+", help="inference records, one per seed")
+    parser.add_argument("--val-scores", type=Path, nargs="*", default=[],
+                        help="val score folders, one per seed (needed when a metric is claimed on val)")
+    parser.add_argument("--val-predict-records", type=Path, nargs="*", default=[], help="val inference records, one per seed")
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--task", default=None, help="the spec's task (names the MLflow experiment before the spec is read)")
     parser.add_argument("--min-seeds", type=int, default=5, help="fewest seeds with a score for `within_noise` (config seed_band.min_seeds)")
@@ -64,6 +71,7 @@ def main(args: argparse.Namespace) -> int:
 def build_verdict(args: argparse.Namespace) -> dict:
     from viprepro import evidence, trajectory
     from viprepro.audit import scan_weight_files
+    from viprepro.errors import UserError
     from viprepro.fileio import read_json
     from viprepro.fresh_build import initial_digests
     from viprepro.provenance import compare_environments
@@ -78,9 +86,14 @@ def build_verdict(args: argparse.Namespace) -> dict:
     train_records = [read_json(p) for p in args.train_records]
     predict_records = {seed_of(p): read_json(p) for p in args.predict_records}
     test_scores = {seed_of(p): _read_scores(p) for p in args.scores}
+    val_scores = {seed_of(p): _read_scores(p) for p in args.val_scores}
+    scores_on = {"test": test_scores, "val": val_scores}
+    claimed_splits = {claim.get("split", "test") for claim in spec["claimed"].values()}
+    if "val" in claimed_splits and not val_scores:
+        raise UserError("a metric is claimed on val but no val scores were given (--val-scores)", path=args.spec, where="claimed")
     directions = {m.key: m.higher_is_better for m in task.metrics}
-    problems = [f"seed {seed}: {problem}" for seed, scores in sorted(test_scores.items()) if scores.get("status") == "invalid"
-                for problem in scores.get("problems", [])]
+    problems = [f"{where}seed {seed}: {problem}" for where, by_seed in (("", test_scores), ("val ", val_scores))
+                for seed, scores in sorted(by_seed.items()) if scores.get("status") == "invalid" for problem in scores.get("problems", [])]
     if spec["kind"] == "external":  # the participant's own code: its steps' audits instead of the engine's
         judgements = [judge(metric, claim, test_scores, spec["seed"], higher_is_better=directions[metric], min_seeds=args.min_seeds)
                       for metric, claim in spec["claimed"].items()]
@@ -88,13 +101,14 @@ def build_verdict(args: argparse.Namespace) -> dict:
         audits, limits = evidence.merge_external_audits(
             [{**r, "step": "train"} for r in train_records] + [{**r, "seed": s, "step": "predict"} for s, r in predict_records.items()])
         return _conclude(record, audits, problems, limits)
-    histories = {r["seed"]: read_json(p.with_name("history.json")) for r, p in zip(train_records, args.train_records) if r["member"] == 0}
-    judgements = [judge(metric, claim, test_scores if claim.get("split", "test") == "test" else _val_scores(histories), spec["seed"],
+    judgements = [judge(metric, claim, scores_on[claim.get("split", "test")], spec["seed"],
                         higher_is_better=directions[metric], min_seeds=args.min_seeds) for metric, claim in spec["claimed"].items()]
     keys = sorted({(r["seed"], r["member"]) for r in train_records})
+    val_predict_records = {seed_of(p): read_json(p) for p in args.val_predict_records}
     audits = evidence.audits(train_records, manifest, initial_digests(task.name, spec["model"], args.subset, keys),
                              weight_files=scan_weight_files(args.spec.parent) if args.scan_spec_folder else [],
-                             claims=spec["claimed"], scores=test_scores, predict_records=predict_records)
+                             claims=spec["claimed"], scores=test_scores, predict_records=predict_records,
+                             val_scores=val_scores if val_scores else None, val_predict_records=val_predict_records)
     reproduced_environment = (train_records[0] if train_records else {}).get("environment")
     record = {
         "task": task.name,
@@ -112,9 +126,13 @@ def build_verdict(args: argparse.Namespace) -> dict:
         "submission_sha256": {str(seed): r["sha256"] for seed, r in sorted(predict_records.items())},
         "spec": spec,
     }
+    if val_scores:
+        record["val_submission_sha256"] = {str(seed): r["sha256"] for seed, r in sorted(val_predict_records.items())}
     if spec.get("claimed_log"):
         claimed_log = trajectory.read_claimed_log(Path(args.spec).parent / spec["claimed_log"])
-        record["trajectory"] = trajectory.compare(claimed_log, histories[spec["seed"]], task.val_metric, spec["claimed_log_tolerance"])
+        history = next(read_json(p.with_name("history.json")) for r, p in zip(train_records, args.train_records)
+                       if r["seed"] == spec["seed"] and r["member"] == 0)
+        record["trajectory"] = trajectory.compare(claimed_log, history, task.val_metric, spec["claimed_log_tolerance"])
     return _conclude(record, audits, problems, [])
 
 
@@ -138,15 +156,6 @@ def _read_scores(folder: Path) -> dict:
         return read_json(folder / "scores.json")
     except UserError as exc:
         return {"status": "missing", "problems": [exc.message]}
-
-
-def _val_scores(histories: dict[int, list[dict]]) -> dict[int, dict]:
-    """Validation scores from the training loop (member 0, last epoch): the only val score the engine has."""
-    scores = {}
-    for seed, history in histories.items():
-        last = history[-1] if history else {}
-        scores[seed] = {key[len("val_"):]: value for key, value in last.items() if key.startswith("val_")}
-    return scores
 
 
 def _external_record(args, task, spec: dict, judgements: list[dict], train_records: list[dict], predict_records: dict,

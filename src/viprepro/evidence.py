@@ -24,12 +24,14 @@ def determinism(train_records: list[dict], predict_records: dict[int, dict], lev
 
 def audits(train_records: list[dict], manifest: dict, rederived_initial: dict[tuple[int, int], str], *,
            weight_files: list[dict] | None = None, claims: dict | None = None, scores: dict[int, dict] | None = None,
-           predict_records: dict[int, dict] | None = None) -> dict:
+           predict_records: dict[int, dict] | None = None, val_scores: dict[int, dict] | None = None,
+           val_predict_records: dict[int, dict] | None = None) -> dict:
     """Rule compliance: from-scratch weights, only the provided data, no test-label leakage.
 
     Every audit compares two things made independently: the initial weights with a build in a
     fresh process, the files opened (in every process) with the subset manifest, the bytes
-    read with the manifest's digests, the scored file with the file inference wrote.
+    read with the manifest's digests, the scored file (test, and val when a claim is on val)
+    with the file inference wrote.
     """
     weights_problems, leak_problems, access_problems = [], [], []
     for record in train_records:
@@ -73,6 +75,10 @@ def audits(train_records: list[dict], manifest: dict, rederived_initial: dict[tu
         result["claim_split_unseen"] = claim_split_unseen(train_records, claims)
     if scores is not None and predict_records is not None:
         result["submission_provenance"] = submission_provenance(scores, predict_records)
+        if val_scores is not None:
+            val = submission_provenance(val_scores, val_predict_records or {}, split="val")
+            result["submission_provenance"]["problems"] += val["problems"]
+            result["submission_provenance"]["passed"] = not result["submission_provenance"]["problems"]
     return result
 
 
@@ -88,19 +94,21 @@ def claim_split_unseen(train_records: list[dict], claims: dict) -> dict:
             "detail": "no claimed score is measured on a split the model was trained on"}
 
 
-def submission_provenance(scores: dict[int, dict], predict_records: dict[int, dict]) -> dict:
+def submission_provenance(scores: dict[int, dict], predict_records: dict[int, dict], *, split: str = "test") -> dict:
     """The file that was scored is the file inference wrote from the trained checkpoints."""
     problems = []
+    where = "" if split == "test" else f"{split} "
     for seed, record in sorted(scores.items()):
         scored = record.get("submission_sha256")
         written = (predict_records.get(seed) or {}).get("sha256")
         if scored is None or written is None:
-            problems.append(f"seed {seed}: no digest of the {'scored' if scored is None else 'written'} submission file")
+            problems.append(f"{where}seed {seed}: no digest of the {'scored' if scored is None else 'written'} {where}submission file")
         elif scored != written:
-            problems.append(f"seed {seed}: the scored submission file (sha256 {scored[:16]}) is not the file inference wrote "
-                            f"from the checkpoints (sha256 {written[:16]})")
+            problems.append(f"{where}seed {seed}: the scored {where}submission file (sha256 {scored[:16]}) is not the file inference "
+                            f"wrote from the checkpoints (sha256 {written[:16]})")
     return {"passed": not problems, "problems": problems,
-            "detail": "sha256 of the scored file equals the sha256 the inference step recorded for its output"}
+            "detail": "sha256 of every scored file (test, and val for a claim on val) equals the sha256 the inference "
+                      "step recorded for its output"}
 
 
 def merge_external_audits(records: list[dict]) -> tuple[dict, list[dict]]:

@@ -236,9 +236,9 @@ def _deviations(evidence, drawn: dict) -> Section:
                            f"`{code.get('commit')}` alone is not the same code.", "warn"))
     for judgement in verdict["metrics"]:
         if judgement["claimed_split"] == "val":
-            blocks.append(Note(f"{judgement['metric']} was claimed on the validation split: compared with the last epoch's "
-                               "validation score of member 0 of each seed (no ensemble, no test-time augmentation), "
-                               "not with a test score.", "warn"))
+            blocks.append(Note(f"{judgement['metric']} was claimed on the validation split: judged on the seed band of the "
+                               "submission's own val predictions (same ensemble, test-time augmentation and inference "
+                               "resolution as its test submission) scored by the task's scorer, not on a test score.", "warn"))
     missing = [name for name, made in drawn.items() if not isinstance(made, Path)]
     if missing:
         blocks.append(Note(f"Figures missing: {', '.join(missing)} (reasons in the Results section).", "warn"))

@@ -92,6 +92,19 @@ class Task(abc.ABC):
     def hidden_ground_truth(self, hidden: Path) -> Path:
         """The file (or folder) in `hidden` that `score --gt` takes."""
 
+    @abc.abstractmethod
+    def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
+        """Write the val split's ground truth, in the official format of the test ground
+        truth, into the new folder `out`; returns `val_ground_truth(out)`.
+
+        Val labels are public in the challenge (they ship with the subset), so this reads
+        the subset only; a claim on val is scored against it like a test claim against the
+        hidden ground truth."""
+
+    @abc.abstractmethod
+    def val_ground_truth(self, folder: Path) -> Path:
+        """The file (or folder) in a folder `write_val_ground_truth` wrote that `score --gt` takes."""
+
     # --- models and training --------------------------------------------------------------
     @abc.abstractmethod
     def build_model(self, model: dict, subset_dir: Path) -> torch.nn.Module:
@@ -111,9 +124,12 @@ class Task(abc.ABC):
 
     # --- prediction and submission --------------------------------------------------------
     @abc.abstractmethod
-    def predict(self, models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int) -> dict:
-        """Predict the test split with an ensemble (one model = ensemble of one) into `out`,
-        the submission file in the official format. Returns a summary (counts, timings)."""
+    def predict(self, models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int,
+                split: str = "test") -> dict:
+        """Predict `split` (`test`, or `val` for a claim on val) with an ensemble (one model =
+        ensemble of one) into `out`, a submission file in the official format; both splits
+        go through the same ensemble averaging, test-time augmentation and inference
+        resolution. Returns a summary (counts, timings)."""
 
     # --- validation and scoring -----------------------------------------------------------
     @abc.abstractmethod

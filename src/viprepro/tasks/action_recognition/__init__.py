@@ -39,6 +39,12 @@ class ActionRecognition(Task):
     def hidden_ground_truth(self, hidden: Path) -> Path:
         return Path(hidden) / TEST_GT
 
+    def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
+        return subset.write_val_ground_truth(Path(subset_dir), Path(out))
+
+    def val_ground_truth(self, folder: Path) -> Path:
+        return Path(folder) / subset.VAL_GT
+
     def build_model(self, model: dict, subset_dir: Path) -> torch.nn.Module:
         return models.build(model["name"], len(data.class_names(subset_dir)), **model.get("kwargs", {}))
 
@@ -60,8 +66,9 @@ class ActionRecognition(Task):
     def evaluate(self, model, loader, device) -> dict[str, float]:
         return predict.evaluate(model, loader, device)
 
-    def predict(self, models_, subset_dir, recipe, out, *, device, workers) -> dict:
-        return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=recipe.get("workers", workers))
+    def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
+        return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=recipe.get("workers", workers),
+                               split=split)
 
     def validate(self, gt, submission_path, options) -> list[str]:
         names = scoring.class_names(Path(gt), options)

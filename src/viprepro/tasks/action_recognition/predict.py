@@ -1,5 +1,6 @@
-"""Test-set inference: class probabilities averaged over a video's clips and the ensemble's
-members, then the five best labels per clip written in the official submission format."""
+"""Inference on the test (or val) split: class probabilities averaged over a video's clips and
+the ensemble's members, then the five best labels per clip written in the official submission
+format (a val submission names the clips of mod-ucf101-validation.txt)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .annotations import SPLIT_FILES, read_clip_names
+from .annotations import SPLIT_FILES, read_clip_names, read_split_list
 from .data import build_datasets, make_loader, model_input
 from .scoring import TOPK, mean_class_accuracy, pseudo_predictions
 from .submission import MAX_LABELS, write_submission
@@ -45,14 +46,24 @@ def evaluate(model: torch.nn.Module, loader, device: torch.device) -> dict[str, 
     return {f"top{k}": mean_class_accuracy(truth, row, probabilities.shape[1])[0] for k, row in zip(TOPK, predicted)}
 
 
-def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int) -> dict:
+def split_clips(subset_dir: Path, split: str) -> list[str]:
+    """The clip names of the test list, or of the (labelled) validation list, in file order."""
+    if split == "test":
+        return read_clip_names(Path(subset_dir) / "annotations" / SPLIT_FILES["test"])
+    if split != "val":
+        raise ValueError(f"no predictions for split {split!r}")
+    return [clip for _, clip, _ in read_split_list(Path(subset_dir) / "annotations" / SPLIT_FILES["val"], labelled=True)]
+
+
+def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int,
+            split: str = "test") -> dict:
     started = time.perf_counter()
     subset_dir = Path(subset_dir)
-    names = read_clip_names(subset_dir / "annotations" / SPLIT_FILES["test"])
+    names = split_clips(subset_dir, split)
     (dataset,) = build_datasets([([subset_dir / "videos" / n for n in names], [-1] * len(names), False)], recipe, where=subset_dir / "videos")
     for model in models:
         model.eval()
     probabilities, _ = video_probabilities(models, make_loader(dataset, recipe, shuffle=False, workers=workers), device)
     write_submission(out, names, ranked_labels(probabilities))
     seconds = time.perf_counter() - started
-    return {"clips": len(names), "members": len(models), "clips_per_video": recipe["test_clips"], "seconds": seconds, "clips_per_s": len(names) / seconds}
+    return {"split": split, "clips": len(names), "members": len(models), "clips_per_video": recipe["test_clips"], "seconds": seconds, "clips_per_s": len(names) / seconds}

@@ -22,7 +22,8 @@ from ...fileio import atomic_path
 from ...linking import Linker
 from ...subset_manifest import build_manifest, write_manifest
 from ..base import SubsetResult
-from .annotations import CLASS_INDEX, SPLIT_FILES, TEST_GT, format_class_index, format_clips, read_class_index, read_split_list
+from .annotations import (CLASS_INDEX, SPLIT_FILES, TEST_GT, format_class_index, format_clips, read_class_index, read_labelled_clips,
+                          read_split_list)
 from .videocheck import raise_if_broken, survey
 
 PREFIX = {"train": "video_train", "val": "video_validation", "test": "video_test"}
@@ -138,3 +139,19 @@ def _check_locations(source: Path, out: Path, hidden: Path) -> None:
     for name in ("out", "hidden"):
         if inside(name, "source"):
             raise UserError(f"the {name} folder must not be inside the source dataset, which is never modified", path=resolved[name])
+
+
+VAL_GT = "mod-ucf101-validation-gt.txt"
+
+
+def write_val_ground_truth(subset_dir: Path, out: Path) -> Path:
+    """The val ground truth in the test ground truth's format (`clip.avi label`), with the
+    class index beside it as in the hidden folder, both from the subset's annotations."""
+    annotations = Path(subset_dir) / "annotations"
+    class_index = read_class_index(annotations / CLASS_INDEX)
+    clips = read_labelled_clips(annotations / SPLIT_FILES["val"], len(class_index))
+    with atomic_path(out) as staged:
+        staged.mkdir(parents=True)
+        (staged / VAL_GT).write_text(format_clips(list(clips.items())), encoding="utf-8")
+        (staged / CLASS_INDEX).write_text(format_class_index(class_index), encoding="utf-8")
+    return Path(out) / VAL_GT

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ...fileio import atomic_path
 from ...submission_io import add_text_arguments
 from ..base import Loaders, MetricSpec, SubsetResult, Task
 from . import data, losses, models, predict, scoring, submission, subset, synth
@@ -36,6 +37,16 @@ class Classification(Task):
     def hidden_ground_truth(self, hidden: Path) -> Path:
         return Path(hidden) / subset.GT_NAME
 
+    def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
+        _, ids, labels = predict.split_images(Path(subset_dir), "val")
+        with atomic_path(out) as staged:
+            staged.mkdir(parents=True)
+            subset.write_ground_truth(self.val_ground_truth(staged), ids, labels)
+        return self.val_ground_truth(out)
+
+    def val_ground_truth(self, folder: Path) -> Path:
+        return Path(folder) / subset.VAL_GT_NAME
+
     def build_model(self, model: dict, subset_dir: Path) -> torch.nn.Module:
         return models.build(model["name"], len(data.class_names(subset_dir)), **model.get("kwargs", {}))
 
@@ -64,8 +75,9 @@ class Classification(Task):
             total += len(targets)
         return {"top1": correct / max(1, total)}
 
-    def predict(self, models_, subset_dir, recipe, out, *, device, workers) -> dict:
-        return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=recipe.get("workers", workers))
+    def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
+        return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=recipe.get("workers", workers),
+                               split=split)
 
     def validate(self, gt, submission_path, options) -> list[str]:
         truth = submission.read_ground_truth(gt)

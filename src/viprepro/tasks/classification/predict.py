@@ -1,4 +1,7 @@
-"""Test-set inference: average the ensemble's probabilities, write the official CSV.
+"""Inference on the test (or val) split: average the ensemble's probabilities, write the official CSV.
+
+A val submission names each image by its path under `val/` (`<wnid>/<file>`), the ids of the
+val ground truth that `val_ground_truth` writes.
 
 With `tta_train_passes: N` the test images go through the training transform N times (random
 crops, flips, the recipe's augmentations) and the softmax of the passes is averaged, as the
@@ -12,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .data import ImageFiles, eval_transform, make_loader, test_files, train_transform
+from .data import ImageFiles, class_names, eval_transform, make_loader, split_files, test_files, train_transform
 from .submission import write_submission
 
 
@@ -30,8 +33,19 @@ def ensemble_probabilities(models: list[torch.nn.Module], loader, device: torch.
     return torch.cat(chunks)
 
 
-def predict(models, subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int) -> dict:
-    files = test_files(subset_dir)
+def split_images(subset_dir: Path, split: str) -> tuple[list[Path], list[str], list[int]]:
+    """(files, submission ids, labels) of the test split (labels unknown: -1) or of the val split."""
+    if split == "test":
+        files = test_files(subset_dir)
+        return files, [f.name for f in files], [-1] * len(files)
+    if split != "val":
+        raise ValueError(f"no predictions for split {split!r}")
+    files, labels = split_files(subset_dir, "val", class_names(subset_dir))
+    return files, [f.relative_to(Path(subset_dir) / "val").as_posix() for f in files], labels
+
+
+def predict(models, subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int, split: str = "test") -> dict:
+    files, ids, _ = split_images(subset_dir, split)
     for model in models:
         model.eval()
     started = time.perf_counter()
@@ -47,5 +61,5 @@ def predict(models, subset_dir: Path, recipe: dict, out: Path, *, device: torch.
         loader = make_loader(ImageFiles(files, [0] * len(files), eval_transform(recipe)), recipe, shuffle=False, workers=workers)
         probabilities = ensemble_probabilities(models, loader, device, hflip=recipe.get("tta_hflip", False))
     seconds = time.perf_counter() - started
-    write_submission(out, [f.name for f in files], probabilities.argmax(dim=1).tolist())
-    return {"images": len(files), "members": len(models), "seconds": seconds, "images_per_s": len(files) / seconds if seconds else None}
+    write_submission(out, ids, probabilities.argmax(dim=1).tolist())
+    return {"split": split, "images": len(files), "members": len(models), "seconds": seconds, "images_per_s": len(files) / seconds if seconds else None}

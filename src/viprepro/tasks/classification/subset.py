@@ -19,6 +19,7 @@ from ..base import SubsetResult
 from ...imagecheck import find_broken_images
 
 GT_NAME = "test_gt.csv"
+VAL_GT_NAME = "val_gt.csv"
 GT_HEADER = "Image IDs,Labels"
 MISSING_SHOWN = 20
 
@@ -107,9 +108,16 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
         write_manifest(staged, manifest)
         with atomic_path(hidden) as hidden_staged:
             hidden_staged.mkdir(parents=True)
-            rows = [f"img_{i}.JPEG,{class_index[wnid]}" for i, (wnid, _) in enumerate(test)]
-            (hidden_staged / GT_NAME).write_text(GT_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+            write_ground_truth(hidden_staged / GT_NAME, [f"img_{i}.JPEG" for i in range(len(test))], [class_index[wnid] for wnid, _ in test])
     notes = []
     if linker.fell_back:
         notes.append("hard links were not possible here; files were copied instead")
     return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest, notes=notes)
+
+
+def write_ground_truth(path: Path, ids: list[str], labels: list[int]) -> Path:
+    """The CSV the official grader reads: header, then `image id,label` per image."""
+    rows = [f"{image_id},{label}" for image_id, label in zip(ids, labels)]
+    with atomic_path(path) as staged:
+        staged.write_text(GT_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path

@@ -56,6 +56,12 @@ class Detection(Task):
     def hidden_ground_truth(self, hidden: Path) -> Path:
         return Path(hidden) / subset.GT_NAME
 
+    def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
+        return subset.write_val_ground_truth(Path(subset_dir), Path(out))
+
+    def val_ground_truth(self, folder: Path) -> Path:
+        return Path(folder) / subset.VAL_GT_NAME
+
     def build_model(self, model: dict, subset_dir: Path):
         from . import data, models
 
@@ -87,10 +93,11 @@ class Detection(Task):
         stats, _ = scoring.evaluate_boxes(copy.deepcopy(loader.dataset.document), detections)
         return {"ap": float(stats[0]), "ap50": float(stats[1])}
 
-    def predict(self, models, subset_dir, recipe, out, *, device, workers) -> dict:
+    def predict(self, models, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
         from . import predict
 
-        return predict.predict(models, Path(subset_dir), recipe, Path(out), device=device, workers=recipe.get("workers", workers))
+        return predict.predict(models, Path(subset_dir), recipe, Path(out), device=device, workers=recipe.get("workers", workers),
+                               split=split)
 
     def validate(self, gt, submission_path, options) -> list[str]:
         return submission.read_detections(read_instances(gt), submission_path, mode="strict",

@@ -1,4 +1,4 @@
-"""Test-set inference: detections of one model or an ensemble, written as the official JSON.
+"""Inference on the test (or val) split: detections of one model or an ensemble, written as the official JSON.
 
 An ensemble of detectors has no probabilities to average per image; their boxes are pooled
 and the per-class NMS of the first member is applied to the union (its IoU threshold, its
@@ -48,8 +48,11 @@ def detect(models: list[torch.nn.Module], loader, device: torch.device) -> list[
     return detections
 
 
-def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int) -> dict:
-    dataset = split_dataset(subset_dir, "test", train=False)
+def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int,
+            split: str = "test") -> dict:
+    if split not in ("test", "val"):
+        raise ValueError(f"no predictions for split {split!r}")
+    dataset = split_dataset(subset_dir, split, train=False)
     loader = make_loader(dataset, recipe.get("eval_batch_size", 8), shuffle=False, workers=workers)
     for model in models:
         model.eval()
@@ -57,5 +60,5 @@ def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: 
     detections = detect(models, loader, device)
     seconds = time.perf_counter() - started
     csv_path = write_submission(out, detections)
-    return {"images": len(dataset), "detections": len(detections), "members": len(models), "seconds": seconds,
+    return {"split": split, "images": len(dataset), "detections": len(detections), "members": len(models), "seconds": seconds,
             "images_per_s": len(dataset) / seconds if seconds else None, "csv": str(csv_path)}

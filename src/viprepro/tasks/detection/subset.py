@@ -24,6 +24,7 @@ from ..base import SubsetResult
 from .manifests import MANIFEST_NAMES, MAPPING_NAME, read_instances, read_mapping
 
 GT_NAME = "instances_test.json"
+VAL_GT_NAME = "instances_val.json"
 SHOWN = 20
 
 
@@ -105,3 +106,13 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
             (hidden_staged / GT_NAME).write_text(json.dumps(hidden_ground_truth(val2017, mapping), separators=(",", ":")), encoding="utf-8")
     notes = [] if not linker.fell_back else ["hard links were not possible here; files were copied instead"]
     return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest, notes=notes)
+
+
+def write_val_ground_truth(subset_dir: Path, out: Path) -> Path:
+    """The val ground truth as `score --gt` reads it: the subset's val manifest, a COCO
+    instances document with every box (checked as one on the way)."""
+    document = read_instances(Path(subset_dir) / "annotations" / MANIFEST_NAMES["val"])
+    with atomic_path(out) as staged:
+        staged.mkdir(parents=True)
+        (staged / VAL_GT_NAME).write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")
+    return Path(out) / VAL_GT_NAME

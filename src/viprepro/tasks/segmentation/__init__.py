@@ -57,6 +57,12 @@ class Segmentation(Task):
     def hidden_ground_truth(self, hidden: Path) -> Path:
         return Path(hidden)
 
+    def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
+        return subset.write_val_ground_truth(Path(subset_dir), Path(out))
+
+    def val_ground_truth(self, folder: Path) -> Path:
+        return Path(folder)
+
     def build_model(self, model: dict, subset_dir: Path) -> torch.nn.Module:
         return models.build(model["name"], **model.get("kwargs", {}))
 
@@ -90,8 +96,8 @@ class Segmentation(Task):
         return {"iou_class": float(iou[denom > 0].mean()) if (denom > 0).any() else float("nan"),
                 "accuracy": float(tp.sum() / conf.sum()) if conf.sum() else float("nan")}
 
-    def predict(self, models_, subset_dir, recipe, out, *, device, workers) -> dict:
-        return predict.predict(models_, Path(subset_dir), _recipe(recipe), Path(out), device=device)
+    def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
+        return predict.predict(models_, Path(subset_dir), _recipe(recipe), Path(out), device=device, split=split)
 
     def validate(self, gt, submission_path, options) -> list[str]:
         return scoring.validate(Path(gt), Path(submission_path), options)

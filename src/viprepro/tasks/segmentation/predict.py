@@ -1,9 +1,11 @@
-"""Test-set inference: average the ensemble's probabilities, write the submission zip.
+"""Inference on the test (or val) split: average the ensemble's probabilities, write the submission zip.
 
 Each test image is predicted at the recipe's `test_size` and brought back to its own (the
 ground truth's) resolution: `nearest` upsamples the train-id map as the official baseline
 does (PIL NEAREST), `bilinear` upsamples the probabilities before the argmax. The zip holds
-one 8-bit PNG of Cityscapes label ids per image, named like the input (`<int>.png`).
+one 8-bit PNG of Cityscapes label ids per image, named like the input (`<int>.png` for a
+test image, `<city>_<seq>_<frame>_leftImg8bit.png` for a val image, which the scorer pairs
+with its ground truth by that prefix as cityscapesScripts does).
 `tta_hflip` averages the probabilities with those of the mirrored image.
 """
 
@@ -21,7 +23,7 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 from ...fileio import atomic_path
-from .data import normalize, read_png, test_files
+from .data import normalize, read_png, split_files, test_files
 from .labels import TRAIN_TO_ID
 
 
@@ -57,8 +59,16 @@ def _member(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device) -> dict:
-    files = test_files(subset_dir)
+def split_images(subset_dir: Path, split: str) -> list[Path]:
+    if split == "test":
+        return test_files(subset_dir)
+    if split != "val":
+        raise ValueError(f"no predictions for split {split!r}")
+    return [image for image, _ in split_files(subset_dir, "val")]
+
+
+def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, split: str = "test") -> dict:
+    files = split_images(subset_dir, split)
     for model in models:
         model.eval()
     started = time.perf_counter()
@@ -67,4 +77,4 @@ def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: 
             ids = label_ids(models, read_png(path, rgb=True), recipe, device)
             archive.writestr(_member(path.name), png_bytes(ids))
     seconds = time.perf_counter() - started
-    return {"images": len(files), "members": len(models), "seconds": seconds, "images_per_s": len(files) / seconds if seconds else None}
+    return {"split": split, "images": len(files), "members": len(models), "seconds": seconds, "images_per_s": len(files) / seconds if seconds else None}

@@ -123,3 +123,20 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str)
         write_manifest(staged, manifest)
     notes = ["hard links were not possible here; files were copied instead"] if linker.fell_back else []
     return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest, notes=notes)
+
+
+def write_val_ground_truth(subset_dir: Path, out: Path) -> Path:
+    """The val ground truth as `score --gt` reads a ground-truth folder: every val image's
+    `gtFine/val/<name>_gtFine_{labelIds,instanceIds}.png`, linked (or copied) from the subset."""
+    folder = subset_dir / "gtFine" / "val"
+    labels = sorted(folder.glob("*_gtFine_labelIds.png"))
+    if not labels:
+        raise UserError("no val ground truth (*_gtFine_labelIds.png)", path=folder)
+    linker = Linker("hardlink")
+    with atomic_path(out) as staged:
+        (staged / "gtFine" / "val").mkdir(parents=True)
+        for label in labels:
+            for kind in GT_KINDS:
+                name = label.name.replace("labelIds", kind)
+                linker.place(folder / name, staged / "gtFine" / "val" / name)
+    return out
