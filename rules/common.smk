@@ -46,10 +46,12 @@ RESULTS = {
     "synthetic": "results/data/{task}/synthetic",  # source/ and manifests/ (embedded default)
     "subset": "results/data/{task}/subset",  # the public subset + subset_manifest.json
     "hidden": "results/data/{task}/hidden",  # the test ground truth (scoring only)
+    "val_gt": "results/data/{task}/val_gt",  # the val ground truth (public labels), for claims on val
     "member": "results/{task}/{submission}/seed_{seed}/member_{member}",  # model.pt, history.json, train_record.json
     "environment": "results/{task}/{submission}/external/environment",  # an external submission's venv
     "external": "results/{task}/{submission}/seed_{seed}/external",  # its training output and record
     "seed": "results/{task}/{submission}/seed_{seed}",  # the submission file, its record, scores/
+    "val": "results/{task}/{submission}/seed_{seed}/val",  # the val submission file, its record, scores/
     "verdict": "results/{task}/{submission}/verdict.json",
     "certificate": "results/{task}/{submission}/certificate",
     "leaderboard": "results/leaderboard.csv",
@@ -187,7 +189,7 @@ def get_predict_records(wildcards):
 
 
 def val_submission_file(wildcards):
-    return f"results/{wildcards.task}/{wildcards.submission}/seed_{wildcards.seed}/val/{SUBMISSION_FILES[wildcards.task]}"
+    return result("val", SUBMISSION_FILES[wildcards.task], wildcards=wildcards)
 
 
 def claims_on_val(wildcards):
@@ -200,12 +202,14 @@ def get_val_seed_scores(wildcards):
     """The val score folders of every seed, for a submission that claims a metric on val."""
     if not claims_on_val(wildcards):
         return []
-    return [f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/val/scores" for seed in seeds_of(spec_of(wildcards))]
+    return [result("val", "scores", wildcards=wildcards, seed=seed) for seed in seeds_of(spec_of(wildcards))]
 
 
 def get_val_predict_records(wildcards):
+    if not claims_on_val(wildcards):
+        return []
     name = SUBMISSION_FILES[wildcards.task]
-    return [f"{folder[:-len('scores')]}{name}.record.json" for folder in get_val_seed_scores(wildcards)]
+    return [result("val", f"{name}.record.json", wildcards=wildcards, seed=seed) for seed in seeds_of(spec_of(wildcards))]
 
 
 def get_claimed_log(wildcards):

@@ -14,6 +14,7 @@ STEPS = {
     "subset": "subset:SUBSET",
     "validate": "score:VALIDATE",
     "score": "score:SCORE",
+    "val-ground-truth": "val_ground_truth:VAL_GROUND_TRUTH",
     "train": "train:TRAIN",
     "predict": "predict:PREDICT",
     "verdict": "verdict:VERDICT",

@@ -3,8 +3,11 @@
 Scoring is the only step that reads the hidden ground truth, so it also draws the figures
 that need it into OUT/figures/ (example test predictions for every task, a confusion matrix
 for classification and action recognition; the test images come from --subset); the
-certificate picks them up from there. scores.json names the task, submission and seed it
-belongs to, so nothing downstream reads them from folder names.
+certificate picks them up from there. scores.json names the task, submission, seed and split
+it belongs to, so nothing downstream reads them from folder names.
+
+A val submission (a claim on val, see `predict --split val`) is scored the same way, in the
+same mode, against the val ground truth folder of the val_ground_truth rule (`--val-gt`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ def _ground_truth_arguments(parser) -> None:
     truth = parser.add_mutually_exclusive_group(required=True)
     truth.add_argument("--gt", type=Path, help="ground truth in the form the official grader reads")
     truth.add_argument("--hidden", type=Path, help="the hidden folder written by the subset step (the task finds its ground truth there)")
+    truth.add_argument("--val-gt", type=Path, help="the val ground-truth folder written by the val_ground_truth rule (scores a val submission)")
     parser.add_argument("--submission", required=True, type=Path)
 
 
@@ -46,8 +50,14 @@ def add_score_arguments(parser) -> None:
                         help="draw the figures that need the ground truth into OUT/figures (needs --subset)")
 
 
+def split_of(args) -> str:
+    return "val" if args.val_gt else "test"
+
+
 def ground_truth(task, args) -> Path:
-    return args.gt or task.hidden_ground_truth(args.hidden)
+    if args.gt:
+        return args.gt
+    return task.val_ground_truth(args.val_gt) if args.val_gt else task.hidden_ground_truth(args.hidden)
 
 
 def run_validate(job: Job) -> str:
@@ -62,7 +72,7 @@ def run_validate(job: Job) -> str:
 
 
 def _identity(args) -> dict:
-    return {"submission": args.submission_name, "seed": args.seed}
+    return {"submission": args.submission_name, "seed": args.seed, "split": split_of(args)}
 
 
 def run_score(job: Job) -> str:
@@ -117,11 +127,11 @@ def score(args, mlrun) -> dict:
     # a metric the scorer could not compute (None in scores.json) is logged as NaN, not dropped
     metric_keys = {metric.key for metric in task.metrics}
     mlrun.log_metrics({k: (math.nan if v is None and k in metric_keys else v) for k, v in scores.items()
-                       if k not in ("task", "mode", "status", "submission_sha256", "submission", "seed")})
+                       if k not in ("task", "mode", "split", "status", "submission_sha256", "submission", "seed")})
     mlrun.set_tags({"submission_status": "scored", "submission_sha256": digest})
     for artifact in sorted(p for p in args.out.iterdir() if p.is_file()):
         mlrun.log_artifact(artifact)
-    if args.figures and args.subset:
+    if args.figures and args.subset and split_of(args) == "test":  # the figures show test images
         drawn = draw_figures(args, gt)
         for artifact in sorted((args.out / FIGURES).iterdir()):
             mlrun.log_artifact(artifact, FIGURES)
@@ -146,8 +156,9 @@ def draw_figures(args, gt: Path) -> dict:
 
 def _score_run(args) -> RunInfo:
     seed = "" if args.seed is None else f"/seed_{args.seed}"
-    return RunInfo(task=args.task, stage="score", submission=args.submission_name, run_name=f"score/{args.submission_name}{seed}",
-                   tags={"seed": "" if args.seed is None else args.seed, "mode": args.mode})
+    stage = "score" if split_of(args) == "test" else "score_val"
+    return RunInfo(task=args.task, stage="score", submission=args.submission_name, run_name=f"{stage}/{args.submission_name}{seed}",
+                   tags={"seed": "" if args.seed is None else args.seed, "mode": args.mode, "split": split_of(args)})
 
 
 SCORE = Step(
