@@ -56,6 +56,7 @@ def _client():
     _quiet_mlflow()
     from mlflow.tracking import MlflowClient
 
+    _quiet_mlflow()  # importing mlflow sets its loggers' levels again
     return MlflowClient(tracking_uri=tracking_uri())
 
 
