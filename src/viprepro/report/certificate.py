@@ -26,7 +26,7 @@ from ..fileio import atomic_path, read_json, write_json, write_text
 from . import document, figures, sections
 from .joblog import job_commands
 
-SCORE_FIGURES = "figures"  # the folder score.py draws into
+SCORE_FIGURES = "figures"  # the folder the score step draws into (viprepro.steps.score)
 PER_CLASS_KEYS = {  # scores.json key of each task's per-class metric, and its label
     "classification": ("per_class_accuracy", "accuracy"),
     "action_recognition": ("per_class_accuracy", "accuracy"),
