@@ -49,7 +49,7 @@ def start(args: argparse.Namespace, *, uses_torch: bool = True, reexec: bool = T
     if reexec and os.environ.get("PYTHONHASHSEED") and sys.flags.hash_randomization and os.environ.get("_VIPREPRO_REEXEC") is None:
         # PYTHONHASHSEED only takes effect at interpreter start: restart once with it set.
         os.environ["_VIPREPRO_REEXEC"] = "1"
-        os.execv(sys.executable, [sys.executable, *sys.argv])
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # orig_argv keeps `-m module`
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not uses_torch:
         return None
