@@ -77,9 +77,10 @@ def tags(args: argparse.Namespace, *, manifest_digest: str = "", extra: dict | N
 
 @dataclass(frozen=True)
 class RunInfo:
-    """Who a job's MLflow run belongs to, known from the flags alone (before any work)."""
+    """Who a job's MLflow run belongs to, known from the flags alone (before any work); a job
+    whose task is not known yet (or that spans tasks) logs to the pipeline's experiment."""
 
-    task: str
+    task: str | None
     stage: str
     submission: str = ""
     run_name: str | None = None
@@ -179,7 +180,7 @@ def _job_run(step: Step, args: argparse.Namespace):
     from . import tracking
 
     info = step.run_info(args)
-    with tracking.job_run(task=info.task, stage=info.stage, rule=args.rule, submission=info.submission,
+    with tracking.job_run(task=info.task or tracking.PIPELINE, stage=info.stage, rule=args.rule, submission=info.submission,
                           tags=tags(args, extra=info.tags), run_name=info.run_name) as mlrun:
         yield mlrun
 

@@ -58,9 +58,7 @@ def run(job: Job) -> str:
 
 
 def _run_info(args) -> RunInfo:
-    from ..tracking import PIPELINE
-
-    return RunInfo(task=args.task or PIPELINE, stage="certificate", run_name="certificate")
+    return RunInfo(task=args.task, stage="certificate", run_name="certificate")
 
 
 CERTIFICATE = Step(

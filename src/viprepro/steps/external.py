@@ -36,10 +36,8 @@ def _predict_arguments(parser) -> None:
 
 def _run_info(step: str):
     def run_info(args) -> RunInfo:
-        from ..tracking import PIPELINE
-
         seed = getattr(args, "seed", None)
-        return RunInfo(task=args.task or PIPELINE, stage=f"external_{step}", submission=args.spec.stem,
+        return RunInfo(task=args.task, stage=f"external_{step}", submission=args.spec.stem,
                        run_name=f"external_{step}/{args.spec.stem}" + (f"/seed_{seed}" if seed is not None else ""),
                        tags={"kind": "external", **({"seed": seed} if seed is not None else {})})
 

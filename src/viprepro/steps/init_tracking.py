@@ -27,9 +27,7 @@ def run(job: Job) -> str:
 
 
 def _run_info(args) -> RunInfo:
-    from ..tracking import PIPELINE
-
-    return RunInfo(task=PIPELINE, stage="init_tracking", run_name="init_tracking")
+    return RunInfo(task=None, stage="init_tracking", run_name="init_tracking")
 
 
 INIT_TRACKING = Step(

@@ -9,9 +9,7 @@ from ..jobs import Job, RunInfo, Step
 
 def _pipeline_run(stage: str):
     def run_info(args) -> RunInfo:
-        from ..tracking import PIPELINE
-
-        return RunInfo(task=PIPELINE, stage=stage, run_name=stage)
+        return RunInfo(task=None, stage=stage, run_name=stage)
 
     return run_info
 

@@ -103,11 +103,9 @@ def repeated_inference(task, models, args, recipe, device) -> dict:
 
 
 def _run_info(args) -> RunInfo:
-    from ..tracking import PIPELINE
-
     stage = "predict" if args.split == "test" else "predict_val"
     seed = "" if args.seed is None else f"/seed_{args.seed}"
-    return RunInfo(task=args.task or PIPELINE, stage="predict", submission=args.spec.stem, run_name=f"{stage}/{args.spec.stem}{seed}",
+    return RunInfo(task=args.task, stage="predict", submission=args.spec.stem, run_name=f"{stage}/{args.spec.stem}{seed}",
                    tags={"seed": "" if args.seed is None else args.seed, "split": args.split})
 
 

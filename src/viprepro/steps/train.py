@@ -28,9 +28,7 @@ def add_arguments(parser) -> None:
 
 
 def run_info(args) -> RunInfo:
-    from ..tracking import PIPELINE
-
-    return RunInfo(task=args.task or PIPELINE, stage="train", submission=args.spec.stem,
+    return RunInfo(task=args.task, stage="train", submission=args.spec.stem,
                    run_name=f"train/{args.spec.stem}/seed_{args.seed}/member_{args.member}",
                    tags={"seed": args.seed, "member": args.member})
 

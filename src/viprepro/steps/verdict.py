@@ -70,9 +70,7 @@ def _fmt(value) -> str:
 
 
 def _run_info(args) -> RunInfo:
-    from ..tracking import PIPELINE
-
-    return RunInfo(task=args.task or PIPELINE, stage="verdict", submission=args.spec.stem, run_name=f"verdict/{args.spec.stem}")
+    return RunInfo(task=args.task, stage="verdict", submission=args.spec.stem, run_name=f"verdict/{args.spec.stem}")
 
 
 VERDICT = Step(
