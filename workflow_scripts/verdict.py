@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 
 from viprepro.jobs import script
-from viprepro.steps.verdict import VERDICT
+from viprepro.steps.verdict import VERDICT, build_verdict  # noqa: F401  (build_verdict: the record alone, for tests)
 
 get_args_parser, main = script(VERDICT)
 

@@ -21,6 +21,7 @@ COLUMNS = (
     ("metric", "metric", False),
     ("claimed", "claimed", True),
     ("reproduced", "reproduced", True),
+    ("claimed_split", "split", False),  # of the claim and of the reproduced score: a val claim is judged on val predictions
     ("band", "seed band (mean ± std, n)", True),
     ("verdict", "verdict", False),
     ("scale", "scale", False),
