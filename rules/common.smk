@@ -2,12 +2,13 @@
 import copy
 import json
 import os
+import shlex
 from pathlib import Path
 
 from snakemake.utils import validate
 
 from viprepro.errors import UserError
-from viprepro.fileio import canonical_digest
+from viprepro.fileio import canonical_digest, write_json
 from viprepro.provenance import code_version
 from viprepro.schemas_io import validate as validate_options
 from viprepro.spec import load_spec
@@ -38,6 +39,33 @@ def _check_dataset(task):
             raise UserError(f"manifests {dataset['manifests']!r} must be the folder holding the official manifests", where=where)
     except UserError as exc:
         raise ValueError(exc.message) from None
+
+
+# Every results path, defined once: the rules' outputs are these patterns (plus a file name),
+# and the input functions below fill them in; nothing else spells a results path.
+RESULTS = {
+    "mlflow": "results/mlflow/mlflow.db",  # the default MLflow store (config tracking_uri: null)
+    "experiments": "results/mlflow/experiments.json",  # the MLflow store is ready
+    "config": "results/config.resolved.json",  # the resolved config, for the jobs that keep it
+    "synthetic": "results/data/{task}/synthetic",  # source/ and manifests/ (embedded default)
+    "subset": "results/data/{task}/subset",  # the public subset + subset_manifest.json
+    "hidden": "results/data/{task}/hidden",  # the test ground truth (scoring only)
+    "val_gt": "results/data/{task}/val_gt",  # the val ground truth (public labels), for claims on val
+    "member": "results/{task}/{submission}/seed_{seed}/member_{member}",  # model.pt, history.json, train_record.json
+    "environment": "results/{task}/{submission}/external/environment",  # an external submission's venv
+    "external": "results/{task}/{submission}/seed_{seed}/external",  # its training output and record
+    "seed": "results/{task}/{submission}/seed_{seed}",  # the submission file, its record, scores/
+    "val": "results/{task}/{submission}/seed_{seed}/val",  # the val submission file, its record, scores/
+    "verdict": "results/{task}/{submission}/verdict.json",
+    "certificate": "results/{task}/{submission}/certificate",
+    "leaderboard": "results/leaderboard.csv",
+    "leaderboard_page": "results/leaderboard.html",
+}
+
+
+def result(name, *parts, wildcards=None, **values):
+    """A results path: RESULTS[name] (+ parts inside it), filled in from a job's wildcards and `values`."""
+    return "/".join([RESULTS[name], *parts]).format(**{**dict(wildcards.items() if wildcards else ()), **values})
 
 
 WORKFLOW_DIR = Path(workflow.basedir)
@@ -77,7 +105,7 @@ SUBMISSIONS = {task: _load_submissions(task) for task in TASKS}
 
 # Jobs inherit these: the tracking URI never enters a rule's params.
 os.environ.update(
-    MLFLOW_TRACKING_URI=config["tracking_uri"] or f"sqlite:///{Path('results/mlflow/mlflow.db').resolve()}",
+    MLFLOW_TRACKING_URI=config["tracking_uri"] or f"sqlite:///{Path(RESULTS['mlflow']).resolve()}",
     PYTHONHASHSEED=os.environ.get("PYTHONHASHSEED", "0"),
 )
 
@@ -116,30 +144,28 @@ def get_dataset_source(wildcards):
     """Synthesised data is a rule's output; a real dataset is a configured path (not tracked)."""
     dataset = config["datasets"][wildcards.task]
     if dataset["source"] == "synthetic":
-        return {"synthetic": f"results/data/{wildcards.task}/synthetic"}
+        return {"synthetic": result("synthetic", task=wildcards.task)}
     return {}
 
 
 def source_paths(wildcards):
     dataset = config["datasets"][wildcards.task]
     if dataset["source"] == "synthetic":
-        root = f"results/data/{wildcards.task}/synthetic"
-        return {"source": f"{root}/source", "manifests": f"{root}/manifests"}
+        return {"source": result("synthetic", "source", task=wildcards.task), "manifests": result("synthetic", "manifests", task=wildcards.task)}
     return {"source": dataset["source"], "manifests": dataset["manifests"]}
 
 
 def forbidden_paths(wildcards):
     """What a training job must not read: the hidden ground truth and the original dataset."""
-    return f"results/data/{wildcards.task}/hidden {source_paths(wildcards)['source']}"
+    return f"{result('hidden', task=wildcards.task)} {source_paths(wildcards)['source']}"
 
 
 def get_member_checkpoints(wildcards):
-    members = range(spec_of(wildcards)["ensemble"])
-    return expand("results/{{task}}/{{submission}}/seed_{{seed}}/member_{member}/model.pt", member=members)
+    return [result("member", "model.pt", wildcards=wildcards, member=member) for member in range(spec_of(wildcards)["ensemble"])]
 
 
 def submission_file(wildcards):
-    return f"results/{wildcards.task}/{wildcards.submission}/seed_{wildcards.seed}/{get_task(wildcards.task).submission_filename}"
+    return result("seed", get_task(wildcards.task).submission_filename, wildcards=wildcards)
 
 
 def seeds_of(spec):
@@ -149,15 +175,15 @@ def seeds_of(spec):
 
 
 def get_seed_scores(wildcards):
-    return [f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/scores" for seed in seeds_of(spec_of(wildcards))]
+    return [result("seed", "scores", wildcards=wildcards, seed=seed) for seed in seeds_of(spec_of(wildcards))]
 
 
 def get_train_records(wildcards):
     spec = spec_of(wildcards)
     if spec["kind"] == "external":
-        return [f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/external/train_record.json" for seed in seeds_of(spec)]
+        return [result("external", "train_record.json", wildcards=wildcards, seed=seed) for seed in seeds_of(spec)]
     return [
-        f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/member_{member}/train_record.json"
+        result("member", "train_record.json", wildcards=wildcards, seed=seed, member=member)
         for seed in seeds_of(spec)
         for member in range(spec["ensemble"])
     ]
@@ -165,11 +191,11 @@ def get_train_records(wildcards):
 
 def get_predict_records(wildcards):
     name = get_task(wildcards.task).submission_filename
-    return [f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/{name}.record.json" for seed in seeds_of(spec_of(wildcards))]
+    return [result("seed", f"{name}.record.json", wildcards=wildcards, seed=seed) for seed in seeds_of(spec_of(wildcards))]
 
 
 def val_submission_file(wildcards):
-    return f"results/{wildcards.task}/{wildcards.submission}/seed_{wildcards.seed}/val/{get_task(wildcards.task).submission_filename}"
+    return result("val", get_task(wildcards.task).submission_filename, wildcards=wildcards)
 
 
 def claims_on_val(wildcards):
@@ -182,12 +208,14 @@ def get_val_seed_scores(wildcards):
     """The val score folders of every seed, for a submission that claims a metric on val."""
     if not claims_on_val(wildcards):
         return []
-    return [f"results/{wildcards.task}/{wildcards.submission}/seed_{seed}/val/scores" for seed in seeds_of(spec_of(wildcards))]
+    return [result("val", "scores", wildcards=wildcards, seed=seed) for seed in seeds_of(spec_of(wildcards))]
 
 
 def get_val_predict_records(wildcards):
+    if not claims_on_val(wildcards):
+        return []
     name = get_task(wildcards.task).submission_filename
-    return [f"{folder[:-len('scores')]}{name}.record.json" for folder in get_val_seed_scores(wildcards)]
+    return [result("val", f"{name}.record.json", wildcards=wildcards, seed=seed) for seed in seeds_of(spec_of(wildcards))]
 
 
 def get_claimed_log(wildcards):
@@ -197,18 +225,18 @@ def get_claimed_log(wildcards):
 
 
 def all_verdicts():
-    return [f"results/{task}/{name}/verdict.json" for task in TASKS for name in SUBMISSIONS[task]]
+    return [result("verdict", task=task, submission=name) for task in TASKS for name in SUBMISSIONS[task]]
 
 
 def all_certificates():
     # External submissions have verdicts, leaderboard rows and MLflow runs, but no certificate
     # yet: report/sections.py describes engine runs only (model, recipe, weights).
-    return [f"results/{task}/{name}/certificate" for task in TASKS for name, entry in SUBMISSIONS[task].items()
+    return [result("certificate", task=task, submission=name) for task in TASKS for name, entry in SUBMISSIONS[task].items()
             if entry["spec"]["kind"] == "engine"]
 
 
 def get_final_output():
-    return ["results/leaderboard.csv", "results/leaderboard.html", *all_verdicts(), *all_certificates()]
+    return [RESULTS["leaderboard"], RESULTS["leaderboard_page"], *all_verdicts(), *all_certificates()]
 
 
 def script(name):
@@ -226,5 +254,18 @@ def external_limit(wildcards, key):
 
 
 def job_options(rule_name):
-    """The command-line options every tracked job takes (see viprepro.jobs)."""
-    return f"--rule {rule_name} --device {config['device']} --determinism {config['determinism']} --config-hash {CONFIG_HASH}"
+    """The flags every job takes (viprepro.jobs.add_job_arguments); every job is an MLflow run."""
+    return f"--rule {rule_name} --device {config['device']} --determinism {config['determinism']} --config-hash {CONFIG_HASH} --track"
+
+
+def option_flags(options):
+    """Options as the flags of a step (`--some-key VALUE`, `--flag` / `--no-flag`), as `viprepro <step> --help` lists them."""
+    flags = []
+    for key, value in sorted(options.items()):
+        name = key.replace("_", "-")
+        flag = f"--{name}"
+        if isinstance(value, bool):
+            flags.append(flag if value else f"--no-{name}")
+        elif value is not None:
+            flags += [flag, shlex.quote(str(value))]
+    return " ".join(flags)

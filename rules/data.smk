@@ -3,13 +3,13 @@
 
 rule synthesize_dataset:
     output:
-        directory("results/data/{task}/synthetic"),
+        directory(RESULTS["synthetic"]),
     input:
         tracking=rules.init_tracking.output,
     params:
         script=script("synthesize.py"),
         seed=lambda w: config["datasets"][w.task]["synthetic"]["seed"],
-        options=lambda w: json.dumps(config["datasets"][w.task]["synthetic"]["options"], sort_keys=True),
+        options=lambda w: option_flags(config["datasets"][w.task]["synthetic"]["options"]),
         job=job_options("synthesize_dataset"),
     log:
         "logs/synthesize_dataset/{task}.log",
@@ -23,13 +23,13 @@ rule synthesize_dataset:
         "../envs/viprepro.yaml"
     shell:
         "python {params.script} --task {wildcards.task} --out {output} --seed {params.seed}"
-        " --options '{params.options}' --threads {threads} {params.job} > {log} 2>&1"
+        " {params.options} --threads {threads} {params.job} > {log} 2>&1"
 
 
 rule subset_dataset:
     output:
-        subset=directory("results/data/{task}/subset"),
-        hidden=directory("results/data/{task}/hidden"),
+        subset=directory(RESULTS["subset"]),
+        hidden=directory(RESULTS["hidden"]),
     input:
         unpack(get_dataset_source),
         tracking=rules.init_tracking.output,

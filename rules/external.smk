@@ -13,7 +13,7 @@ localrules:
 # the sandbox, whose network namespace is shared with the host's for this step only).
 rule external_environment:
     output:
-        directory("results/{task}/{submission}/external/environment"),
+        directory(RESULTS["environment"]),
     input:
         spec=get_spec_path,
         tracking=rules.init_tracking.output,
@@ -28,13 +28,13 @@ rule external_environment:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {params.script} environment --spec {input.spec} --out {output} --forbid {params.forbid} {params.job} > {log} 2>&1"
+        "python {params.script} environment --task {wildcards.task} --spec {input.spec} --out {output} --forbid {params.forbid} {params.job} > {log} 2>&1"
 
 
 rule train_external:
     output:
-        model=directory("results/{task}/{submission}/seed_{seed}/external/train"),
-        record="results/{task}/{submission}/seed_{seed}/external/train_record.json",
+        model=directory(f"{RESULTS['external']}/train"),
+        record=f"{RESULTS['external']}/train_record.json",
     input:
         spec=get_spec_path,
         environment=rules.external_environment.output,
@@ -57,15 +57,15 @@ rule train_external:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {params.script} train --spec {input.spec} --environment {input.environment} --subset {input.subset}"
+        "python {params.script} train --task {wildcards.task} --spec {input.spec} --environment {input.environment} --subset {input.subset}"
         " --seed {wildcards.seed} --out {output.model} --record {output.record} --threads {threads} --forbid {params.forbid}"
         " {params.job} > {log} 2>&1"
 
 
 rule predict_external:
     output:
-        submission="results/{task}/{submission}/seed_{seed}/submission.{ext}",
-        record="results/{task}/{submission}/seed_{seed}/submission.{ext}.record.json",
+        submission=f"{RESULTS['seed']}/submission.{{ext}}",
+        record=f"{RESULTS['seed']}/submission.{{ext}}.record.json",
     input:
         spec=get_spec_path,
         environment=rules.external_environment.output,
@@ -90,6 +90,6 @@ rule predict_external:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {params.script} predict --spec {input.spec} --environment {input.environment} --subset {input.subset}"
+        "python {params.script} predict --task {wildcards.task} --spec {input.spec} --environment {input.environment} --subset {input.subset}"
         " --model-dir {input.model} --seed {wildcards.seed} --out {output.submission} --record {output.record}"
         " --threads {threads} --forbid {params.forbid} {params.job} > {log} 2>&1"

@@ -3,8 +3,8 @@
 
 rule predict_submission:
     output:
-        submission="results/{task}/{submission}/seed_{seed}/submission.{ext}",
-        record="results/{task}/{submission}/seed_{seed}/submission.{ext}.record.json",
+        submission=f"{RESULTS['seed']}/submission.{{ext}}",
+        record=f"{RESULTS['seed']}/submission.{{ext}}.record.json",
     input:
         spec=get_spec_path,
         subset=rules.subset_dataset.output.subset,
@@ -30,7 +30,7 @@ rule predict_submission:
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {params.script} --spec {input.spec} --subset {input.subset} --checkpoints {input.checkpoints}"
+        "python {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --checkpoints {input.checkpoints}"
         " --seed {wildcards.seed} --out {output.submission} --record {output.record} --repeats {params.repeats}"
         " --workers {params.workers} --threads {threads} {params.job} > {log} 2>&1"
 
@@ -39,8 +39,8 @@ rule predict_val:
     # The val split of a submission that claims a score on val, through the same members,
     # ensemble averaging, TTA and inference resolution as its test submission.
     output:
-        submission="results/{task}/{submission}/seed_{seed}/val/submission.{ext}",
-        record="results/{task}/{submission}/seed_{seed}/val/submission.{ext}.record.json",
+        submission=f"{RESULTS['val']}/submission.{{ext}}",
+        record=f"{RESULTS['val']}/submission.{{ext}}.record.json",
     input:
         spec=get_spec_path,
         subset=rules.subset_dataset.output.subset,
@@ -66,6 +66,6 @@ rule predict_val:
         "../envs/viprepro.yaml"
     shell:
         # One repetition: the determinism record is the test submission's (predict_submission).
-        "python {params.script} --spec {input.spec} --subset {input.subset} --checkpoints {input.checkpoints}"
+        "python {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --checkpoints {input.checkpoints}"
         " --seed {wildcards.seed} --split val --out {output.submission} --record {output.record} --repeats 1"
         " --workers {params.workers} --threads {threads} {params.job} > {log} 2>&1"

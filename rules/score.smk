@@ -4,7 +4,7 @@
 rule score_submission:
     output:
         report(
-            directory("results/{task}/{submission}/seed_{seed}/scores"),
+            directory(f"{RESULTS['seed']}/scores"),
             patterns=["figures/{figure}.png"],
             caption="../report/score_figures.rst",
             category="Test predictions",
@@ -32,14 +32,14 @@ rule score_submission:
         "../envs/viprepro.yaml"
     shell:
         "python {params.script} --task {wildcards.task} --hidden {input.hidden} --submission {input.submission}"
-        " --out {output} --mode {params.mode} --submission-name {wildcards.submission} --seed {wildcards.seed}"
+        " --out {output} --mode {params.mode} --on-invalid record --submission-name {wildcards.submission} --seed {wildcards.seed}"
         " --subset {input.subset} --threads {threads} {params.job} > {log} 2>&1"
 
 
 rule val_ground_truth:
     # Val labels are public: their ground truth lives beside the subset, not in hidden/.
     output:
-        directory("results/data/{task}/val_gt"),
+        directory(RESULTS["val_gt"]),
     input:
         subset=rules.subset_dataset.output.subset,
         tracking=rules.init_tracking.output,
@@ -64,7 +64,7 @@ rule val_ground_truth:
 rule score_val:
     # A claim on val is judged on these: the val submission, scored as the test one is.
     output:
-        directory("results/{task}/{submission}/seed_{seed}/val/scores"),
+        directory(f"{RESULTS['val']}/scores"),
     input:
         submission=val_submission_file,
         val_gt=rules.val_ground_truth.output,
@@ -88,5 +88,5 @@ rule score_val:
         "../envs/viprepro.yaml"
     shell:
         "python {params.script} --task {wildcards.task} --val-gt {input.val_gt} --submission {input.submission}"
-        " --out {output} --mode {params.mode} --submission-name {wildcards.submission} --seed {wildcards.seed}"
+        " --out {output} --mode {params.mode} --on-invalid record --submission-name {wildcards.submission} --seed {wildcards.seed}"
         " --subset {input.subset} --no-figures --threads {threads} {params.job} > {log} 2>&1"

@@ -13,9 +13,9 @@ if DISTRIBUTED["nproc_per_node"] * DISTRIBUTED["nnodes"] > 1:  # refuse a global
 
 rule train_member:
     output:
-        model="results/{task}/{submission}/seed_{seed}/member_{member}/model.pt",
-        history="results/{task}/{submission}/seed_{seed}/member_{member}/history.json",
-        record="results/{task}/{submission}/seed_{seed}/member_{member}/train_record.json",
+        model=f"{RESULTS['member']}/model.pt",
+        history=f"{RESULTS['member']}/history.json",
+        record=f"{RESULTS['member']}/train_record.json",
     input:
         spec=get_spec_path,
         subset=rules.subset_dataset.output.subset,
@@ -25,7 +25,7 @@ rule train_member:
     params:
         script=script("train.py"),
         forbid=forbidden_paths,
-        state_dir=lambda w: f"results/{w.task}/{w.submission}/seed_{w.seed}/member_{w.member}/state",
+        state_dir=lambda w: result("member", "state", wildcards=w),
         workers=config["data_workers"],
         launcher=lambda w, threads: launch_prefix(DISTRIBUTED, cpus_per_task=threads,
                                                   gpus_per_task=DISTRIBUTED["nproc_per_node"] if config["device"] == "cuda" else 0),

@@ -3,7 +3,7 @@
 
 rule judge_submission:
     output:
-        "results/{task}/{submission}/verdict.json",
+        RESULTS["verdict"],
     input:
         spec=get_spec_path,
         scores=get_seed_scores,
@@ -36,7 +36,7 @@ rule judge_submission:
 rule leaderboard:
     output:
         report(
-            "results/leaderboard.csv",
+            RESULTS["leaderboard"],
             caption="../report/leaderboard.rst",
             category="Leaderboard",
             labels={"file": "leaderboard.csv"},
@@ -46,9 +46,10 @@ rule leaderboard:
         tracking=rules.init_tracking.output,
     params:
         script=script("leaderboard.py"),
+        job=job_options("leaderboard"),
     log:
         "logs/leaderboard/leaderboard.log",
     conda:
         "../envs/viprepro.yaml"
     shell:
-        "python {params.script} --verdicts {input.verdicts} --out {output} --rule leaderboard > {log} 2>&1"
+        "python {params.script} --verdicts {input.verdicts} --out {output} {params.job} > {log} 2>&1"

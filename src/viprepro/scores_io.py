@@ -47,7 +47,7 @@ def placeholder_scores(submission: str | Path, *, task: str, mode: str) -> dict 
     """The scores record of a submission file the participant's step never wrote, or None.
 
     When an external step hits a resource limit or fails an audit, the step writes an empty
-    placeholder file and marks its record (`placeholder: true`, see workflow_scripts/external.py).
+    placeholder file and marks its record (`placeholder: true`, see viprepro.external.jobs).
     Scoring that empty file would turn the verdict into `invalid_submission`; instead the
     record says why there is no score, and the verdict judges the limit or the audit.
     """

@@ -56,6 +56,7 @@ def _client():
     _quiet_mlflow()
     from mlflow.tracking import MlflowClient
 
+    _quiet_mlflow()  # importing mlflow sets its loggers' levels again
     return MlflowClient(tracking_uri=tracking_uri())
 
 
@@ -78,13 +79,17 @@ def _retry(call: Callable, *args, **kwargs):
 def init_store(tasks: list[str]) -> dict[str, str]:
     """Create the store and one experiment per task; returns {task: experiment id}."""
     uri = tracking_uri()
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    _make_store_folder(uri)
     client = _client()
     ids = {}
     for task in [*tasks, PIPELINE]:
         ids[task] = _ensure_experiment(client, task, uri)
     return ids
+
+
+def _make_store_folder(uri: str) -> None:
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _ensure_experiment(client, task: str, uri: str) -> str:
@@ -142,6 +147,7 @@ class JobRun:
 @contextlib.contextmanager
 def job_run(*, task: str, stage: str, rule: str, submission: str = "", tags: dict | None = None, run_name: str | None = None) -> Iterator[JobRun]:
     """One MLflow run around a job; marked FAILED (and the error kept) when the job raises."""
+    _make_store_folder(tracking_uri())
     client = _client()
     experiment_id = _ensure_experiment(client, task, tracking_uri())
     all_tags = {"task": task, "stage": stage, "rule": rule, "submission": submission, **(tags or {})}

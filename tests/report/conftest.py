@@ -72,6 +72,8 @@ def finished_run(tmp_path_factory) -> Path:
         seed_dir = folder / f"seed_{seed}"
         _submission(truth, seed, seed_dir / "submission.csv")
         scores[seed] = task.score(gt, seed_dir / "submission.csv", seed_dir / "scores", mode="strict", options={})
+        # as the score step records it: each scores.json names its submission and seed
+        write_json(seed_dir / "scores/scores.json", {**scores[seed], "submission": "report_smoke", "seed": seed, "split": "test"})
         drawn = examples.render("classification", gt, seed_dir / "submission.csv", subset, seed_dir / "scores/figures")
         write_json(seed_dir / "scores/figures/figures.json", drawn)
         write_json(seed_dir / "member_0/history.json", _history(seed))

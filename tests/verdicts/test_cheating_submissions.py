@@ -175,7 +175,8 @@ def _score_step(*argv: str):
     loaded = importlib.util.spec_from_file_location("score_step", REPO / "workflow_scripts/score.py")
     module = importlib.util.module_from_spec(loaded)
     loaded.loader.exec_module(module)
-    args = module.get_args_parser().parse_args(["--task", "classification", "--no-figures", "--submission-name", "cheat", *argv])
+    args = module.get_args_parser().parse_args(["--task", "classification", "--no-figures", "--submission-name", "cheat",
+                                                "--on-invalid", "record", *argv])
     return module.score(args, _NoTracking())
 
 

@@ -187,11 +187,13 @@ def _judge_folder(root: Path, dataset: dict, *, history_top1: float, val_top1: d
             "data_read": {"modified": [], "modified_count": 0, "outside_splits": [], "outside_splits_count": 0},
             "file_audit": {"passed": True}, "parameters": 10, "wall_seconds": 1.0, "cpu_seconds": 1.0, "threads": 1, "device": "cpu"})
         write_json(member / "history.json", [{"epoch": 1, "train_loss": 1.0, "val_top1": history_top1}])
-        write_json(folder / "scores" / "scores.json", {"task": "classification", "top1": 0.5, "status": "scored", "submission_sha256": "t"})
-        write_json(folder / "submission.csv.record.json", {"sha256": "t", "identical": True, "repeats": 2})
+        write_json(folder / "scores" / "scores.json", {"task": "classification", "seed": seed, "top1": 0.5, "status": "scored",
+                                                       "submission_sha256": "t"})
+        write_json(folder / "submission.csv.record.json", {"seed": seed, "sha256": "t", "identical": True, "repeats": 2})
         write_json(folder / "val" / "scores" / "scores.json",
-                   {"task": "classification", "top1": val_top1[seed], "split": "val", "status": "scored", "submission_sha256": "v"})
-        write_json(folder / "val" / "submission.csv.record.json", {"sha256": "v", "identical": True, "repeats": 1})
+                   {"task": "classification", "seed": seed, "top1": val_top1[seed], "split": "val", "status": "scored",
+                    "submission_sha256": "v"})
+        write_json(folder / "val" / "submission.csv.record.json", {"seed": seed, "sha256": "v", "identical": True, "repeats": 1})
         scores.append(folder / "scores")
         train_records.append(member / "train_record.json")
         predict_records.append(folder / "submission.csv.record.json")
@@ -230,7 +232,7 @@ def test_a_val_claim_whose_val_scores_hold_is_reproduced_whatever_the_history_sa
 
 def test_a_scored_val_file_that_inference_did_not_write_fails_submission_provenance(datasets, tmp_path, no_fresh_build):
     args = _judge_folder(tmp_path, datasets["classification"], history_top1=0.6, val_top1={0: 0.6, 1: 0.6}, claim=0.6)
-    write_json(args.val_predict_records[1], {"sha256": "other", "identical": True, "repeats": 1})
+    write_json(args.val_predict_records[1], {"seed": 1, "sha256": "other", "identical": True, "repeats": 1})
     record = _verdict_step().build_verdict(args)
     audit = record["audits"]["submission_provenance"]
     assert not audit["passed"] and audit["problems"][0].startswith("val seed 1: the scored val submission file")

@@ -51,13 +51,6 @@ class Evidence:
         return self.verdict["claimed_seed"]
 
 
-def seed_of(path: Path) -> int:
-    for part in reversed(Path(path).parts):
-        if part.startswith("seed_") and part[5:].isdigit():
-            return int(part[5:])
-    raise ValueError(f"{path}: no seed_<n> folder in the path")
-
-
 def gather(verdict: Path, train_records: list[Path], scores: list[Path], *, config: dict | None = None,
            claimed_log: Path | None = None, workdir: Path | None = None) -> Evidence:
     """Read the records a certificate is made from (paths as the pipeline lays them out)."""
@@ -68,15 +61,17 @@ def gather(verdict: Path, train_records: list[Path], scores: list[Path], *, conf
         histories[(record["seed"], record["member"])] = read_json(history) if history.is_file() else []
     record = read_json(verdict)
     from ..tasks import get_task
+    from ..verdict_record import by_seed, read_scores
 
     submissions = [Path(p).parent / get_task(record["task"]).submission_filename for p in scores]
     outputs = [*(Path(p).with_name("model.pt") for p in train_records), *submissions, *scores, verdict]
+    by_folder = [(Path(p), read_scores(p)) for p in scores]  # each scores.json names its seed
     return Evidence(
         verdict=record,
         train_records=records,
         histories=histories,
-        scores={seed_of(p): read_json(Path(p) / "scores.json") for p in scores},
-        score_folders={seed_of(p): Path(p) for p in scores},
+        scores=by_seed(by_folder, "scores record"),
+        score_folders={scores_record["seed"]: folder for folder, scores_record in by_folder},
         config=config,
         claimed_log=claimed_log,
         commands=job_commands(workdir, outputs) if workdir else [],
