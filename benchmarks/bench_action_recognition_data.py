@@ -44,7 +44,7 @@ def raw_decode(paths: list[Path]) -> tuple[int, float]:
 
 def loader_epochs(subset: Path, recipe: dict, epochs: int) -> tuple[list[tuple[int, int, float]], float]:
     """Per epoch (frames decoded, clip frames delivered, seconds), and the set-up seconds."""
-    from viprepro.schemas_io import validate
+    from viprepro.files.schemas_io import validate
     from viprepro.tasks.action_recognition import data
 
     validate(recipe, "recipe.action_recognition.schema.yaml")

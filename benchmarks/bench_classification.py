@@ -113,7 +113,7 @@ def bench_train(epochs: int = 3) -> None:
 
     import torch
 
-    from viprepro import engine
+    from viprepro.training import engine
     from viprepro.tasks import get_task
 
     task = get_task("classification")

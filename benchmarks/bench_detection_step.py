@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from viprepro.spec import load_spec
+from viprepro.specs.load import load_spec
 from viprepro.tasks import get_task
 from viprepro.tasks.detection import data, models
 

@@ -27,7 +27,7 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "hostile")]
 from hostile_helpers import TINY, valid_submission, zip_bomb  # noqa: E402
 from testutils import tiny_dataset  # noqa: E402
 
-from viprepro.schemas_io import validate as validate_schema  # noqa: E402
+from viprepro.files.schemas_io import validate as validate_schema  # noqa: E402
 from viprepro.tasks import get_task  # noqa: E402
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from viprepro.errors import UserError
-from viprepro.fileio import canonical_digest, write_json
-from viprepro.provenance import code_version
-from viprepro.schemas_io import validate as validate_options
-from viprepro.spec import load_spec
+from viprepro.files.fileio import canonical_digest, write_json
+from viprepro.jobs.provenance import code_version
+from viprepro.files.schemas_io import validate as validate_options
+from viprepro.specs.load import load_spec
 from viprepro.tasks import configure as configure_tasks, get_task
 
 validate(config, "../config/schemas/config.schema.yaml")
@@ -254,7 +254,7 @@ def external_limit(wildcards, key):
 
 
 def job_options(rule_name):
-    """The flags every job takes (viprepro.jobs.add_job_arguments); every job is an MLflow run."""
+    """The flags every job takes (viprepro.jobs.step.add_job_arguments); every job is an MLflow run."""
     return f"--rule {rule_name} --device {config['device']} --determinism {config['determinism']} --config-hash {CONFIG_HASH} --track"
 
 

@@ -1,7 +1,7 @@
 # Training: one chain per (submission, seed, ensemble member), from scratch.
-# A member spans several processes when config `distributed` asks (torchrun; see viprepro.distributed).
+# A member spans several processes when config `distributed` asks (torchrun; see viprepro.training.distributed).
 
-from viprepro.distributed import launch_prefix, per_rank_batch, slurm_resources
+from viprepro.training.distributed import launch_prefix, per_rank_batch, slurm_resources
 
 DISTRIBUTED = config["distributed"]
 if DISTRIBUTED["nproc_per_node"] * DISTRIBUTED["nnodes"] > 1:  # refuse a global batch the world size does not divide, now

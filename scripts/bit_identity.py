@@ -32,9 +32,9 @@ def subset_of(task, data: Path) -> Path:
 
 
 def main(data: Path) -> None:
-    from viprepro import engine
-    from viprepro.determinism import apply_level
-    from viprepro.spec import load_spec
+    from viprepro.training import engine
+    from viprepro.jobs.determinism import apply_level
+    from viprepro.specs.load import load_spec
     from viprepro.tasks import get_task
 
     apply_level("strict")

@@ -23,7 +23,7 @@ import statistics
 from pathlib import Path
 
 from viprepro.tasks import get_task, task_names
-from viprepro.verdict import Band
+from viprepro.judging.verdict import Band
 
 
 def scores(workdir: Path) -> dict[tuple[str, str], dict[int, float]]:

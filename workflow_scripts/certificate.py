@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from viprepro.jobs import script
+from viprepro.jobs.step import script
 from viprepro.steps.certificate import CERTIFICATE
 
 get_args_parser, main = script(CERTIFICATE)

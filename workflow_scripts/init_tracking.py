@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from viprepro.jobs import script
+from viprepro.jobs.step import script
 from viprepro.steps.init_tracking import INIT_TRACKING
 
 get_args_parser, main = script(INIT_TRACKING)

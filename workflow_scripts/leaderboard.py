@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from viprepro.jobs import script
+from viprepro.jobs.step import script
 from viprepro.steps.leaderboard import LEADERBOARD
 
 get_args_parser, main = script(LEADERBOARD)

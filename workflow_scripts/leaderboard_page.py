@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from viprepro.jobs import script
+from viprepro.jobs.step import script
 from viprepro.steps.leaderboard import LEADERBOARD_PAGE
 
 get_args_parser, main = script(LEADERBOARD_PAGE)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from viprepro.jobs import script
+from viprepro.jobs.step import script
 from viprepro.steps.predict import PREDICT
 
 get_args_parser, main = script(PREDICT)

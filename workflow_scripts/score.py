@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from viprepro.jobs import script
+from viprepro.jobs.step import script
 from viprepro.steps.score import SCORE, score  # noqa: F401  (score: the step's logic, for tests)
 
 get_args_parser, main = script(SCORE)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from viprepro.jobs import script
+from viprepro.jobs.step import script
 from viprepro.steps.subset import SUBSET
 
 get_args_parser, main = script(SUBSET)

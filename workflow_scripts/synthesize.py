@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from viprepro.jobs import script
+from viprepro.jobs.step import script
 from viprepro.steps.synth import SYNTH
 
 get_args_parser, main = script(SYNTH)

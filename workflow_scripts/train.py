@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from viprepro.jobs import script
+from viprepro.jobs.step import script
 from viprepro.steps.train import TRAIN
 
 get_args_parser, main = script(TRAIN)

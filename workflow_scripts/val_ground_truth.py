@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from viprepro.jobs import script
+from viprepro.jobs.step import script
 from viprepro.steps.val_ground_truth import VAL_GROUND_TRUTH
 
 get_args_parser, main = script(VAL_GROUND_TRUTH)

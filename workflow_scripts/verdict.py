@@ -7,7 +7,7 @@
 
 The verdict record holds the decision (README, "How a verdict is decided"), the seed band,
 the determinism record, the rule-compliance audits, the efficiency figures and the
-provenance; its assembly is viprepro.verdict_record. The same step as `viprepro verdict`
+provenance; its assembly is viprepro.judging.verdict_record. The same step as `viprepro verdict`
 (viprepro.steps.verdict).
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from viprepro.jobs import script
+from viprepro.jobs.step import script
 from viprepro.steps.verdict import VERDICT, build_verdict  # noqa: F401  (build_verdict: the record alone, for tests)
 
 get_args_parser, main = script(VERDICT)

@@ -1,7 +1,7 @@
 """The `viprepro` command: every pipeline step (synth, subset, train, predict, score, verdict, ...)
 plus validate, explain, rerun, models and spec.
 
-A pipeline step here is the same `viprepro.jobs.Step` as the rule's `workflow_scripts/<step>.py`:
+A pipeline step here is the same `viprepro.jobs.step.Step` as the rule's `workflow_scripts/<step>.py`:
 one implementation, one set of flags (`viprepro <step> --help`). Steps that take `--task`
 read it first, and the task adds its own options, so `viprepro synth --task detection --help`
 lists the detection generator's options.
@@ -12,14 +12,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-from .steps import STEPS
+from viprepro.steps import STEPS
 
 # Commands that are not pipeline steps: module[:function] called with the remaining arguments.
 OTHER_COMMANDS = {
-    "explain": "viprepro.explain",
+    "explain": "viprepro.report.explain",
     "rerun": "viprepro.report.rerun",
-    "models": "viprepro.recipe_cli:models_main",
-    "spec": "viprepro.recipe_cli:spec_main",
+    "models": "viprepro.specs.commands:models_main",
+    "spec": "viprepro.specs.commands:spec_main",
 }
 
 
@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         asked = command in ("-h", "--help")
         print(usage(), file=sys.stdout if asked else sys.stderr)
         return 0 if asked else 2
-    from . import jobs
-    from .steps import get_step
+    from viprepro.jobs import step as jobs
+    from viprepro.steps import get_step
 
     rest = argv[1:]
     if isinstance(STEPS[command], dict):  # a group: the step's name is the next word

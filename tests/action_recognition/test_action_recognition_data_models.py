@@ -10,8 +10,8 @@ import torch
 from action_recognition_helpers import audio_only_clip, clip, truncated_clip
 
 from viprepro.errors import UserError
-from viprepro.schemas_io import validate
-from viprepro.spec import load_spec
+from viprepro.files.schemas_io import validate
+from viprepro.specs.load import load_spec
 from viprepro.tasks.action_recognition import data, models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,7 +100,7 @@ def test_the_shipped_specs_load():
 
 def test_the_file_access_audit_sees_every_clip_a_loader_reads(task, ucf):
     """Clips are read through Python file objects, so the training job's audit hook sees them."""
-    from viprepro.audit import FileAccessRecorder
+    from viprepro.training.guards import FileAccessRecorder
     from viprepro.tasks.action_recognition.video_io import decode
 
     path = ucf["subset"] / "videos" / "video_train_0000001.avi"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from viprepro import engine
-from viprepro.schemas_io import validate
+from viprepro.training import engine
+from viprepro.files.schemas_io import validate
 from viprepro.tasks.action_recognition.annotations import read_clip_names
 
 SPEC = {

@@ -10,7 +10,7 @@ import pytest
 from action_recognition_helpers import TINY, audio_only_clip, clip, files_digest, truncated_clip
 
 from viprepro.errors import UserError
-from viprepro.subset_manifest import read_manifest
+from viprepro.files.subset_manifest import read_manifest
 from viprepro.tasks.action_recognition import synth
 from viprepro.tasks.action_recognition.annotations import read_class_index, read_split_list
 from viprepro.tasks.action_recognition.video_io import decode

@@ -11,8 +11,8 @@ import pytest
 
 from viprepro.cli import main
 from viprepro.errors import UserError
-from viprepro.safe_pickle import load_plain_pickle
-from viprepro.subset_manifest import read_manifest
+from viprepro.files.safe_pickle import load_plain_pickle
+from viprepro.files.subset_manifest import read_manifest
 
 from testutils import tree_digest
 

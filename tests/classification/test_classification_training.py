@@ -7,9 +7,11 @@ import copy
 import pytest
 import torch
 
-from viprepro import checkpoint, engine
-from viprepro.determinism import apply_level
-from viprepro.spec import load_spec
+from viprepro.training import checkpoint
+
+from viprepro.training import engine
+from viprepro.jobs.determinism import apply_level
+from viprepro.specs.load import load_spec
 
 SPEC = {
     "name": "tiny",

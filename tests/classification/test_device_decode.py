@@ -14,10 +14,10 @@ import yaml
 from PIL import Image
 
 from testutils import one_thread
-from viprepro import engine
-from viprepro.determinism import apply_level
+from viprepro.training import engine
+from viprepro.jobs.determinism import apply_level
 from viprepro.errors import UserError
-from viprepro.spec import load_spec
+from viprepro.specs.load import load_spec
 from viprepro.tasks.classification import data, device_decode
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)

@@ -164,7 +164,7 @@ def result_digests(workdir: Path) -> dict[str, str]:
     of their weights, histories without timings, verdicts by their decisions and numbers.
     """
     sys.path.insert(0, str(REPO / "src"))
-    from viprepro import checkpoint
+    from viprepro.training import checkpoint
     from viprepro.tasks import get_task, task_names
 
     exact = {"subset_manifest.json", "test_gt.csv", "scores.json", "scores.txt", *(get_task(t).submission_filename for t in task_names())}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from viprepro import checkpoint
+from viprepro.training import checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -23,11 +23,13 @@ import torch
 import yaml
 
 from testutils import REPO, SMOKE_DATASETS, tiny_dataset
-from viprepro import checkpoint, distributed, engine
-from viprepro.determinism import apply_level, derive_seed
+from viprepro.training import checkpoint
+from viprepro.training import distributed
+from viprepro.training import engine
+from viprepro.jobs.determinism import apply_level, derive_seed
 from viprepro.errors import UserError
-from viprepro.loading import seeded_loader
-from viprepro.spec import load_spec
+from viprepro.training.loading import seeded_loader
+from viprepro.specs.load import load_spec
 from viprepro.tasks import get_task
 
 # A member without batch norm and without random augmentation: then a two-process run and a

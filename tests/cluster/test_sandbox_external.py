@@ -21,7 +21,7 @@ import yaml
 from viprepro.errors import UserError
 from viprepro.external import check_available, collect_submission, external_part, run_step
 from viprepro.external.steps import build_environment
-from viprepro.schemas_io import validate
+from viprepro.files.schemas_io import validate
 from viprepro.tasks import get_task
 
 SUBMISSIONS = Path(__file__).parent / "external_submissions"
@@ -239,7 +239,7 @@ def test_load_spec_checks_external_specs(tmp_path, helpers):
     schema = (helpers.REPO / "src" / "viprepro" / "schemas" / "submission.schema.yaml").read_text()
     if "external" not in schema:
         helpers.skip_loudly("the pipeline has no `kind: external` yet (the rule and schema changes of issue 8 are not applied)")
-    from viprepro.spec import load_spec
+    from viprepro.specs.load import load_spec
 
     commands = {"train": "python {repo}/train.py --out {output}", "predict": "python {repo}/predict.py --out {output}"}
     _, path = _spec(tmp_path, SUBMISSIONS / "benign", **commands)

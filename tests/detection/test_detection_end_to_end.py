@@ -6,12 +6,12 @@ import pytest
 import torch
 import yaml
 
-from viprepro import engine
-from viprepro.audit import FileAccessRecorder
-from viprepro.spec import load_spec
-from viprepro.subset_manifest import read_manifest
+from viprepro.training import engine
+from viprepro.training.guards import FileAccessRecorder
+from viprepro.specs.load import load_spec
+from viprepro.files.subset_manifest import read_manifest
 from viprepro.tasks.detection.scoring import STAT_KEYS
-from viprepro.training_record import audit_opened_files
+from viprepro.training.record import audit_opened_files
 
 TINY_SPEC = {
     "name": "detection_test_tiny",

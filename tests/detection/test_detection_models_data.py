@@ -8,9 +8,9 @@ import pytest
 import torch
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from viprepro.checkpoint import state_digest
+from viprepro.training.checkpoint import state_digest
 from viprepro.errors import UserError
-from viprepro.spec import load_spec
+from viprepro.specs.load import load_spec
 from viprepro.tasks.detection import data, models
 
 TINY_MODEL = {"widths": [8, 16, 32, 64], "fpn_channels": 32, "representation_size": 64, "min_size": 64, "max_size": 64,

@@ -10,7 +10,7 @@ from testutils import tree_digest
 
 from viprepro.cli import main
 from viprepro.errors import UserError
-from viprepro.subset_manifest import read_manifest
+from viprepro.files.subset_manifest import read_manifest
 from viprepro.tasks.detection.manifests import MANIFEST_NAMES, read_mapping
 
 

@@ -11,7 +11,7 @@ from detection_helpers import read_json
 from pycocotools.coco import COCO
 
 from viprepro.cli import main
-from viprepro.schemas_io import validate
+from viprepro.files.schemas_io import validate
 from viprepro.tasks.detection.manifests import MANIFEST_NAMES, read_mapping
 
 

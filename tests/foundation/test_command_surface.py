@@ -13,7 +13,7 @@ import pytest
 from testutils import REPO, pipeline_env, snakemake_command
 from viprepro.cli import main
 from viprepro.errors import UserError
-from viprepro.jobs import StepParser
+from viprepro.jobs.step import StepParser
 from viprepro.steps import STEPS, get_step
 from viprepro.steps.synth import SYNTH, options_of
 from viprepro.tasks import get_task
@@ -90,7 +90,7 @@ def test_synth_options_json_then_flags_then_defaults_and_an_unknown_key_is_refus
 
 
 def test_a_failing_step_is_one_line_exit_1_and_a_failed_run(tmp_path, capsys):
-    from viprepro import tracking
+    from viprepro.jobs import tracking
 
     code = main(["train", "--track", "--task", "classification", "--spec", str(tmp_path / "missing.yaml"), "--subset", "nowhere",
                  "--seed", "3", "--out", str(tmp_path / "model.pt"), "--device", "cpu"])
@@ -123,7 +123,7 @@ def test_a_refused_submission_fails_by_hand_and_is_recorded_in_the_pipeline(on_i
 
 
 def test_records_are_keyed_by_the_seed_they_name_never_by_their_folder(tmp_path):
-    from viprepro.verdict_record import by_seed
+    from viprepro.judging.verdict_record import by_seed
 
     records = [(tmp_path / "seed_0" / "scores", {"seed": 5, "top1": 0.5}), (tmp_path / "elsewhere", {"seed": 6, "top1": 0.6})]
     assert by_seed(records, "scores record") == {5: {"seed": 5, "top1": 0.5}, 6: {"seed": 6, "top1": 0.6}}

@@ -10,7 +10,7 @@ import yaml
 
 from testutils import REPO, pipeline_env, snakemake_command
 from viprepro.errors import UserError
-from viprepro.spec import load_spec
+from viprepro.specs.load import load_spec
 
 TINY = yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())
 
@@ -81,7 +81,7 @@ def test_bad_spec_is_refused_with_its_key(tmp_path, edit, expected):
 
 def test_a_key_written_twice_in_a_spec_is_refused_with_its_line(tmp_path):
     """PyYAML would keep the second `epochs` silently; a spec must say what it means once."""
-    from viprepro.spec import load_spec
+    from viprepro.specs.load import load_spec
 
     text = (REPO / "config/submissions/classification_resnet_small.yaml").read_text()
     spec = tmp_path / "twice.yaml"
@@ -93,7 +93,7 @@ def test_a_key_written_twice_in_a_spec_is_refused_with_its_line(tmp_path):
 
 
 def test_every_shipped_schema_and_spec_writes_each_key_once():
-    from viprepro.schemas_io import load_yaml
+    from viprepro.files.schemas_io import load_yaml
 
     for path in [*(REPO / "src/viprepro/schemas").glob("*.yaml"), *(REPO / "config").rglob("*.yaml")]:
         load_yaml(path.read_text(encoding="utf-8"))

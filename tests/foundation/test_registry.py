@@ -107,7 +107,7 @@ def test_every_task_reads_loader_workers_one_way():
 
 
 def test_a_spec_of_an_unknown_task_is_refused_naming_the_key(tmp_path):
-    from viprepro.spec import load_spec
+    from viprepro.specs.load import load_spec
 
     spec = tmp_path / "spec.yaml"
     spec.write_text("name: x\ntask: clasification\nmodel: {name: resnet_small}\nrecipe: {epochs: 1, batch_size: 2, "

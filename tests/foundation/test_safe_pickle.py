@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from viprepro.errors import UserError
-from viprepro.safe_pickle import load_plain_pickle
+from viprepro.files.safe_pickle import load_plain_pickle
 
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])

@@ -22,7 +22,8 @@ HEAVY = ("torch", "torchvision")
 SCRIPT = """
 import argparse, json, sys
 from pathlib import Path
-from viprepro import cli, jobs
+from viprepro import cli
+from viprepro.jobs import step as jobs
 from viprepro.report import examples
 from viprepro.tasks import get_task
 
@@ -80,7 +81,7 @@ def test_cityscapes_label_table_is_torchvisions():
 
 def test_registry_schema_names_resolve_to_task_packages():
     """Old schema names (config/schemas/recipe.<task>.schema.yaml) are the task's own files."""
-    from viprepro.schemas_io import load_schema
+    from viprepro.files.schemas_io import load_schema
 
     for name in OWN:
         assert load_schema(f"recipe.{name}.schema.yaml") == load_schema(get_task(name).schema("recipe"))

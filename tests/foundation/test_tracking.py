@@ -6,11 +6,11 @@ import os
 import subprocess
 import sys
 
-from viprepro import tracking
+from viprepro.jobs import tracking
 
 JOB = """
 import sys
-from viprepro import tracking
+from viprepro.jobs import tracking
 with tracking.job_run(task="classification", stage="train", rule="train_member", submission=f"s{sys.argv[1]}") as run:
     for epoch in range(1, 6):
         run.log_metrics({"loss": 1.0 / epoch, "acc": epoch / 10}, step=epoch)

@@ -6,7 +6,7 @@ import pytest
 from hostile_helpers import TINY, valid_submission
 from testutils import tiny_dataset
 
-from viprepro.schemas_io import validate as validate_schema
+from viprepro.files.schemas_io import validate as validate_schema
 from viprepro.tasks import get_task
 
 TASKS = ("classification", "detection", "segmentation", "action_recognition")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from viprepro.safe_pickle import load_plain_pickle
+from viprepro.files.safe_pickle import load_plain_pickle
 
 TINY = {
     "classification": {"classes": 4, "subset_per_class": 6, "extra_train_per_class": 1, "val_per_class": 4, "image_size": 32},

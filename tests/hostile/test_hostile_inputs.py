@@ -17,7 +17,7 @@ from hostile_helpers import patch_zip, zip_bomb, zip_bytes
 
 from viprepro.cli import main
 from viprepro.errors import ValidationFailed
-from viprepro.submission_io import ProblemList
+from viprepro.files.submission_io import ProblemList
 
 COMMANDS = (["validate"], ["score", "--mode", "strict"], ["score", "--mode", "official"])
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from viprepro.spec import load_spec
+from viprepro.specs.load import load_spec
 from viprepro.tasks.classification import data as cls_data
 from viprepro.tasks.classification import losses as cls_losses
 from viprepro.tasks.segmentation import losses as seg_losses

@@ -10,11 +10,11 @@ import pytest
 import torch
 import yaml
 
-from viprepro import engine
+from viprepro.training import engine
 from viprepro.errors import UserError
-from viprepro.optim import build_optimizer, build_scheduler
-from viprepro.schemas_io import load_schema, validation_schema
-from viprepro.spec import load_spec
+from viprepro.training.optim import build_optimizer, build_scheduler
+from viprepro.files.schemas_io import load_schema, validation_schema
+from viprepro.specs.load import load_spec
 from viprepro.tasks import TASK_NAMES, get_task
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,7 +79,8 @@ def _leaf_paths(schema: dict, prefix: str = "recipe"):
 
 
 def _task_code(task: str) -> str:
-    sources = [SRC / name for name in ("engine.py", "acceleration.py", "optim.py", "augment.py", "scale.py", "loading.py")]
+    sources = [SRC / name for name in ("training/engine.py", "training/acceleration.py", "training/optim.py", "training/augment.py",
+                                       "specs/scale.py", "training/loading.py")]
     sources += sorted((SRC / "tasks" / task).glob("*.py"))
     return "\n".join(p.read_text() for p in sources)
 
@@ -230,7 +231,7 @@ def test_prediction_uses_ema_weights_which_differ_from_the_raw_ones(tmp_path, da
     final = engine.train(run, tmp_path / "m.pt", tmp_path / "state")
     assert final["eval_weights"] == "ema" and final["ema_weights_digest"] != final["final_weights_digest"]
     model, state = engine.load_trained_model(task, tmp_path / "m.pt", data["subset"], torch.device("cpu"))
-    from viprepro.checkpoint import state_digest
+    from viprepro.training.checkpoint import state_digest
 
     assert state_digest(model.state_dict()) == final["ema_weights_digest"]
     # the same recipe without `evaluate` predicts with the raw weights

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from viprepro.cli import main
-from viprepro.spec import load_spec
+from viprepro.specs.load import load_spec
 
 HERE = Path(__file__).parent
 ARGS = HERE / "data" / "effnet4_args.yaml"

@@ -14,9 +14,9 @@ import pytest
 import torch
 import yaml
 
-from viprepro import engine
-from viprepro.determinism import apply_level
-from viprepro.spec import load_spec
+from viprepro.training import engine
+from viprepro.jobs.determinism import apply_level
+from viprepro.specs.load import load_spec
 from viprepro.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,10 +14,13 @@ import torch
 import yaml
 
 from testutils import SMOKE_DATASETS, one_thread, tiny_dataset
-from viprepro import acceleration, checkpoint, engine, evidence
-from viprepro.determinism import apply_level
+from viprepro.training import acceleration
+from viprepro.training import checkpoint
+from viprepro.training import engine
+from viprepro.judging import evidence
+from viprepro.jobs.determinism import apply_level
 from viprepro.errors import UserError
-from viprepro.spec import load_spec
+from viprepro.specs.load import load_spec
 from viprepro.tasks import get_task
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)
@@ -120,7 +123,7 @@ def test_torch_compile_trains_close_to_eager(tmp_path, subset):
 def test_timm_sync_bn_becomes_the_recipe_key():
     from pathlib import Path
 
-    from viprepro.timm_import import import_timm_args
+    from viprepro.specs.timm_import import import_timm_args
 
     args = yaml.safe_load((Path(__file__).parent / "data" / "effnet4_args.yaml").read_text())
     args["sync_bn"] = True

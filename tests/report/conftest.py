@@ -44,13 +44,13 @@ def _submission(truth: dict[str, int], seed: int, out: Path) -> None:
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory) -> Path:
     """The workdir of a finished run: results/ with verdicts, certificates and the leaderboard."""
-    from viprepro import leaderboard
-    from viprepro.fileio import write_json
+    from viprepro.report import leaderboard
+    from viprepro.files.fileio import write_json
     from viprepro.report import certificate, examples, leaderboard_page
-    from viprepro.spec import load_spec
+    from viprepro.specs.load import load_spec
     from viprepro.tasks import get_task
     from viprepro.tasks.classification.submission import read_ground_truth
-    from viprepro.verdict import judge
+    from viprepro.judging.verdict import judge
 
     root = tmp_path_factory.mktemp("report_run")
     results = root / "results"
@@ -80,7 +80,7 @@ def finished_run(tmp_path_factory) -> Path:
         write_json(seed_dir / "member_0/train_record.json", _train_record(seed))
 
     metric = judge("top1", spec["claimed"]["top1"], scores, 0)
-    from viprepro import trajectory
+    from viprepro.judging import trajectory
 
     verdict = {
         "task": "classification", "submission": "report_smoke", "verdict": metric["verdict"], "metrics": [metric],

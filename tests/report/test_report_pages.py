@@ -97,7 +97,7 @@ def test_leaderboard_page_rows_match_the_csv_and_link_certificates(finished_run)
 
 def test_a_smoke_scale_row_says_so_on_the_leaderboard(finished_run, tmp_path):
     """A spec shrunk by `scale: smoke` is marked: its score says nothing about the claim."""
-    from viprepro import leaderboard
+    from viprepro.report import leaderboard
 
     record = json.loads((finished_run / "results/classification/report_smoke/verdict.json").read_text())
     assert leaderboard.build_rows([finished_run / "results/classification/report_smoke/verdict.json"])[0]["scale"] == "full"

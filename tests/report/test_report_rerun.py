@@ -8,7 +8,7 @@ import subprocess
 import yaml
 
 from testutils import REPO
-from viprepro import tracking
+from viprepro.jobs import tracking
 from viprepro.report import rerun
 
 

@@ -9,8 +9,8 @@ import torch
 
 from testutils import REPO, SMOKE_DATASETS, one_thread, tiny_dataset
 from viprepro.report import examples
-from viprepro.scale import at_scale
-from viprepro.spec import load_spec
+from viprepro.specs.scale import at_scale
+from viprepro.specs.load import load_spec
 from viprepro.tasks import get_task
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from viprepro.safe_pickle import load_plain_pickle
+from viprepro.files.safe_pickle import load_plain_pickle
 
 
 def png(array: np.ndarray, mode: str | None = None) -> bytes:

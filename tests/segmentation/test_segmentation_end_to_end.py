@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from viprepro import engine
-from viprepro.schemas_io import validate
+from viprepro.training import engine
+from viprepro.files.schemas_io import validate
 
 SPEC = {
     "name": "segmentation_e2e_test",

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from viprepro.errors import UserError
-from viprepro.spec import load_spec
+from viprepro.specs.load import load_spec
 from viprepro.tasks.segmentation import data, models
 from viprepro.tasks.segmentation.labels import ID_TO_TRAIN, TRAIN_TO_ID, VOID_TRAIN_ID
 
@@ -86,7 +86,7 @@ def test_shipped_specs():
 
 @pytest.mark.parametrize("name", ["recipe.segmentation.schema.yaml", "synthetic.segmentation.schema.yaml"])
 def test_schemas_describe_and_default_every_key(name):
-    from viprepro.schemas_io import load_schema
+    from viprepro.files.schemas_io import load_schema
 
     properties = load_schema(name)["properties"]
     allowed = {"type", "minimum", "maximum", "default", "description", "items", "minItems", "maxItems", "enum"}

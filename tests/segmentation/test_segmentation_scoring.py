@@ -14,7 +14,7 @@ from segmentation_helpers import ground_truth_by_int, perturbed, png, write_zip
 
 from viprepro.cli import main
 from viprepro.errors import UserError, ValidationFailed
-from viprepro.safe_pickle import load_plain_pickle
+from viprepro.files.safe_pickle import load_plain_pickle
 
 KEYS = ("iou_class", "iiou_class", "iou_category", "iiou_category", "accuracy")
 

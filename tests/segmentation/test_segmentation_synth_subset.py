@@ -12,9 +12,9 @@ from PIL import Image
 
 from viprepro.cli import main
 from viprepro.errors import UserError
-from viprepro.fileio import sha256_file
-from viprepro.safe_pickle import dump_plain_pickle, load_plain_pickle
-from viprepro.subset_manifest import read_manifest
+from viprepro.files.fileio import sha256_file
+from viprepro.files.safe_pickle import dump_plain_pickle, load_plain_pickle
+from viprepro.files.subset_manifest import read_manifest
 from viprepro.tasks.segmentation.labels import HAS_INSTANCES
 
 SMALL = {"width": 64, "height": 32, "train_images": 3, "val_images": 2, "test_images": 2, "unused_images": 1}

@@ -33,7 +33,7 @@ def csv_text(fields: tuple[str, ...], rows: list[tuple]) -> str:
 
 
 def write_rows(path: Path, fields: tuple[str, ...], rows: list[tuple]) -> None:
-    from viprepro.fileio import write_text
+    from viprepro.files.fileio import write_text
 
     write_text(path, csv_text(fields, rows))
 
@@ -52,8 +52,8 @@ class Toy(Task):
         """Two 2-D Gaussian blobs; `manifests/splits.csv` says which point is in which split."""
         import numpy as np
 
-        from viprepro.fileio import atomic_path
-        from viprepro.schemas_io import validate
+        from viprepro.files.fileio import atomic_path
+        from viprepro.files.schemas_io import validate
 
         options = dict(options)
         validate(options, self.schema("synthetic"), where="synthetic options")
@@ -104,7 +104,7 @@ class Toy(Task):
 
     def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
         """The val labels in the hidden ground truth's format."""
-        from viprepro.fileio import atomic_path
+        from viprepro.files.fileio import atomic_path
 
         rows = read_rows(Path(subset_dir) / "val.csv")
         with atomic_path(Path(out)) as staged:
@@ -131,7 +131,7 @@ class Toy(Task):
         return TensorDataset(features, labels), [r["id"] for r in rows]
 
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
-        from viprepro.loading import seeded_loader
+        from viprepro.training.loading import seeded_loader
 
         workers = loader_workers(recipe, workers)
         train, _ = self._dataset(subset_dir, "train")
@@ -197,7 +197,7 @@ class Toy(Task):
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
         from viprepro.errors import ValidationFailed
-        from viprepro.scores_io import write_scores
+        from viprepro.files.scores_io import write_scores
 
         problems = self.validate(gt, submission_path, options)
         if problems:

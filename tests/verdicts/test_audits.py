@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from viprepro import evidence
-from viprepro.audit import FileAccessRecorder
-from viprepro.fileio import canonical_digest, sha256_bytes
-from viprepro.provenance import code_version
-from viprepro.training_record import audit_opened_files
+from viprepro.judging import evidence
+from viprepro.training.guards import FileAccessRecorder
+from viprepro.files.fileio import canonical_digest, sha256_bytes
+from viprepro.jobs.provenance import code_version
+from viprepro.training.record import audit_opened_files
 
 MANIFEST = {
     "splits": {
@@ -68,7 +68,7 @@ def test_a_loader_that_opens_a_file_outside_its_subset_is_caught(tmp_path):
 
 def test_a_model_that_asks_for_pretrained_weights_fails_the_job():
     code = (
-        "from viprepro.audit import forbid_weight_downloads\n"
+        "from viprepro.training.guards import forbid_weight_downloads\n"
         "forbid_weight_downloads()\n"
         "import torchvision\n"
         "torchvision.models.resnet18(weights='DEFAULT')\n"
@@ -120,7 +120,7 @@ def test_spawned_and_forked_processes_record_into_the_job(tmp_path):
     """What a child process opens is merged into the job's record, however it was started."""
     import multiprocessing
 
-    from viprepro.loading import init_worker
+    from viprepro.training.loading import init_worker
 
     subset = tmp_path / "subset"
     subset.mkdir()
@@ -140,14 +140,14 @@ def test_spawned_and_forked_processes_record_into_the_job(tmp_path):
 
 
 def _open_in_worker(path: str) -> None:
-    from viprepro.loading import init_worker
+    from viprepro.training.loading import init_worker
 
     init_worker(0)
     Path(path).read_bytes()
 
 
 def test_scan_weight_files_finds_weights_by_suffix_and_size(tmp_path):
-    from viprepro.audit import scan_weight_files
+    from viprepro.training.guards import scan_weight_files
 
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "model.PTH").write_bytes(b"\0" * 2000)
@@ -165,7 +165,7 @@ def test_scan_weight_files_finds_weights_by_suffix_and_size(tmp_path):
 
 
 def test_external_audits_and_resource_limits_decide_the_verdict():
-    from viprepro.verdict import judge, overall
+    from viprepro.judging.verdict import judge, overall
 
     train = {"seed": 0, "audits": {"network": {"passed": True, "detail": "no network", "problems": []},
                                    "hidden_folder": {"passed": False, "detail": "hidden folder invisible",

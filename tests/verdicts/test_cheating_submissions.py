@@ -16,18 +16,19 @@ import pytest
 import torch
 
 from testutils import REPO, tiny_dataset
-from viprepro import engine, evidence
-from viprepro.audit import scan_weight_files
+from viprepro.training import engine
+from viprepro.judging import evidence
+from viprepro.training.guards import scan_weight_files
 from viprepro.errors import UserError
-from viprepro.fileio import read_json, sha256_file
-from viprepro.fresh_build import initial_digests
-from viprepro.schemas_io import read_yaml
-from viprepro.spec import load_spec
-from viprepro.subset_manifest import read_manifest, training_data_digest
+from viprepro.files.fileio import read_json, sha256_file
+from viprepro.judging.fresh_build import initial_digests
+from viprepro.files.schemas_io import read_yaml
+from viprepro.specs.load import load_spec
+from viprepro.files.subset_manifest import read_manifest, training_data_digest
 from viprepro.tasks import get_task
 from viprepro.tasks.classification import data as classification_data
-from viprepro.training_record import audited_training
-from viprepro.verdict import judge, overall
+from viprepro.training.record import audited_training
+from viprepro.judging.verdict import judge, overall
 
 TASK = get_task("classification")
 OPTIONS = {"classes": 3, "subset_per_class": 6, "extra_train_per_class": 0, "val_per_class": 4, "image_size": 24}
@@ -98,7 +99,7 @@ def test_reading_test_images_in_dataloader_workers_fails_data_access(dataset, tm
 def test_a_job_that_records_no_training_file_fails_data_access(dataset, tmp_path):
     """Proves 'zero recorded files is a failure': the old audit passed an empty record."""
     manifest = read_manifest(dataset["subset"])
-    from viprepro.training_record import audit_opened_files
+    from viprepro.training.record import audit_opened_files
 
     audit = audit_opened_files({}, dataset["subset"], manifest, ["train"], forbidden=[])
     assert not audit["passed"] and "no file of its training split" in audit["problems"][0]

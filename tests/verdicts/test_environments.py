@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from viprepro.provenance import compare_environments, environment
+from viprepro.jobs.provenance import compare_environments, environment
 
 HERE = {"device_type": "cpu", "cpu_model": "AMD EPYC", "cpu_capability": "AVX2", "gpu": None, "torch": "2.14.1+cu130",
         "cuda": None, "cudnn": None}

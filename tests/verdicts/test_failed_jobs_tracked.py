@@ -8,7 +8,7 @@ import math
 import pytest
 
 from testutils import REPO
-from viprepro import tracking
+from viprepro.jobs import tracking
 
 
 def _runs():

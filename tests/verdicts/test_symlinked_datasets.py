@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from viprepro.errors import UserError
-from viprepro.linking import LINK_MODES
-from viprepro.subset_manifest import read_manifest
+from viprepro.files.linking import LINK_MODES
+from viprepro.files.subset_manifest import read_manifest
 from viprepro.tasks import get_task
 
 CASES = {
@@ -83,7 +83,7 @@ def test_a_broken_link_is_refused_by_name(sources, tmp_path):
 
 @pytest.mark.parametrize("mode", LINK_MODES)
 def test_the_linker_places_the_target_and_refuses_a_broken_link_in_one_line(tmp_path, mode):
-    from viprepro.linking import Linker
+    from viprepro.files.linking import Linker
 
     (tmp_path / "store").mkdir()
     (tmp_path / "store" / "object").write_bytes(b"pixels")

@@ -20,9 +20,9 @@ import pytest
 import torch
 
 from testutils import REPO, SMOKE_DATASETS, one_thread, tiny_dataset
-from viprepro.fileio import read_json, write_json
-from viprepro.spec import load_spec
-from viprepro.subset_manifest import read_manifest, training_data_digest
+from viprepro.files.fileio import read_json, write_json
+from viprepro.specs.load import load_spec
+from viprepro.files.subset_manifest import read_manifest, training_data_digest
 from viprepro.tasks import get_task
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)
@@ -208,7 +208,7 @@ def _judge_folder(root: Path, dataset: dict, *, history_top1: float, val_top1: d
 @pytest.fixture
 def no_fresh_build(monkeypatch):
     """The weights audit's fresh-process build is tested elsewhere (test_audits); here it only costs time."""
-    monkeypatch.setattr("viprepro.fresh_build.initial_digests", lambda task, model, subset, keys: {key: "w" for key in keys})
+    monkeypatch.setattr("viprepro.judging.fresh_build.initial_digests", lambda task, model, subset, keys: {key: "w" for key in keys})
 
 
 def test_a_val_claim_is_judged_on_the_val_scores_not_on_the_training_history(datasets, tmp_path, no_fresh_build):

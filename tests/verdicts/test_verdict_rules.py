@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from viprepro.verdict import MEANING, VERDICTS, Band, decide, judge, overall, t_quantile_975, tolerance
+from viprepro.judging.verdict import MEANING, VERDICTS, Band, decide, judge, overall, t_quantile_975, tolerance
 
 BAND = Band.of([0.60, 0.62, 0.64, 0.66, 0.70])  # mean 0.644, sd 0.0385, 95 % interval for one more seed ~[0.527, 0.761]
 

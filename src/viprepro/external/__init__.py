@@ -7,8 +7,8 @@ memory limits). The submission file the prediction writes is then validated, sco
 judged by the same rules as every other submission. See docs/external_submissions.md.
 """
 
-from .sandbox import Limits, Mount, SandboxResult, check_available
-from .steps import PLACEHOLDERS, build_environment, collect_submission, external_part, render, run_step
+from viprepro.external.sandbox import Limits, Mount, SandboxResult, check_available
+from viprepro.external.steps import PLACEHOLDERS, build_environment, collect_submission, external_part, render, run_step
 
 __all__ = ["Limits", "Mount", "SandboxResult", "check_available", "PLACEHOLDERS", "build_environment", "collect_submission",
            "external_part", "render", "run_step"]

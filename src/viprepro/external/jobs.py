@@ -13,13 +13,13 @@ import json
 import tempfile
 from pathlib import Path
 
-from ..errors import UserError
-from ..fileio import atomic_path, write_json
-from .steps import build_environment, collect_submission, folder_digest, run_step
+from viprepro.errors import UserError
+from viprepro.files.fileio import atomic_path, write_json
+from viprepro.external.steps import build_environment, collect_submission, folder_digest, run_step
 
 
 def describe(mlrun, spec: dict, part: dict) -> None:
-    from ..spec import spec_digest
+    from viprepro.specs.load import spec_digest
 
     mlrun.log_params({"spec_digest": spec_digest(spec), "train_template": part["train"], "predict_template": part["predict"],
                       "limits": part["limits"], "requirements": part["requirements"]})

@@ -20,8 +20,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import UserError
-from .limits import Enforcer, TreeLimits
+from viprepro.errors import UserError
+from viprepro.external.limits import Enforcer, TreeLimits
 
 # Files of /etc programs commonly read (dynamic linker, user names, time zone), read only.
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "passwd", "group", "nsswitch.conf", "localtime", "hosts", "alternatives")

@@ -31,11 +31,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..errors import UserError
-from ..fileio import atomic_path, canonical_digest, sha256_file, write_json
-from ..schemas_io import validate
-from . import canary, sandbox
-from .weights import DEFAULT_MIN_MB, weight_files_audit
+from viprepro.errors import UserError
+from viprepro.files.fileio import atomic_path, canonical_digest, sha256_file, write_json
+from viprepro.files.schemas_io import validate
+from viprepro.external import canary, sandbox
+from viprepro.external.weights import DEFAULT_MIN_MB, weight_files_audit
 
 REPO, ENV, DATA, MODEL, OUTPUT = "/submission/repo", "/submission/env", "/data", "/submission/model", "/submission/output"
 PLACEHOLDERS = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..audit import WEIGHT_SUFFIXES, scan_weight_files
+from viprepro.training.guards import WEIGHT_SUFFIXES, scan_weight_files
 
 DEFAULT_MIN_MB = 1.0
 MB = 1 << 20

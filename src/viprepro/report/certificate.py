@@ -22,9 +22,9 @@ from pathlib import Path
 
 import yaml
 
-from ..fileio import atomic_path, read_json, write_json, write_text
-from . import document, figures, sections
-from .joblog import job_commands
+from viprepro.files.fileio import atomic_path, read_json, write_json, write_text
+from viprepro.report import document, figures, sections
+from viprepro.report.joblog import job_commands
 
 SCORE_FIGURES = "figures"  # the folder score.py draws into
 
@@ -60,8 +60,8 @@ def gather(verdict: Path, train_records: list[Path], scores: list[Path], *, conf
         history = Path(path).with_name("history.json")
         histories[(record["seed"], record["member"])] = read_json(history) if history.is_file() else []
     record = read_json(verdict)
-    from ..tasks import get_task
-    from ..verdict_record import by_seed, read_scores
+    from viprepro.tasks import get_task
+    from viprepro.judging.verdict_record import by_seed, read_scores
 
     submissions = [Path(p).parent / get_task(record["task"]).submission_filename for p in scores]
     outputs = [*(Path(p).with_name("model.pt") for p in train_records), *submissions, *scores, verdict]
@@ -80,7 +80,7 @@ def gather(verdict: Path, train_records: list[Path], scores: list[Path], *, conf
 
 def draw_figures(evidence: Evidence, folder: Path) -> dict[str, Path | str]:
     """Every figure of the certificate into `folder`: name -> PNG path, or why it is missing."""
-    from ..tasks import get_task
+    from viprepro.tasks import get_task
 
     verdict, task = evidence.verdict, get_task(evidence.verdict["task"])
     name = f"{verdict['submission']} ({task.name})"

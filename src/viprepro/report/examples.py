@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .figures import Example
+from viprepro.report.figures import Example
 
 __all__ = ["DEFAULT_COUNT", "Example", "Labels", "name_of", "pick", "rgb", "spread", "thumbnail", "render"]
 
@@ -72,7 +72,7 @@ def render(task, gt: Path, submission: Path, subset: Path, folder: Path, *, titl
     score: the reason is returned (and kept in figures.json) so the certificate can say so.
     """
     folder = Path(folder)
-    from ..tasks import get_task
+    from viprepro.tasks import get_task
 
     task = get_task(task) if isinstance(task, str) else task
     draws = {"examples": _draw_examples, "confusion_matrix": _draw_confusion}
@@ -89,7 +89,7 @@ def render(task, gt: Path, submission: Path, subset: Path, folder: Path, *, titl
 
 
 def _draw_examples(task, gt: Path, submission: Path, subset: Path, out: Path, title: str) -> None:
-    from .figures import example_grid
+    from viprepro.report.figures import example_grid
 
     examples, note = task.figure_data("examples", gt, submission, subset)
     if not examples:
@@ -98,7 +98,7 @@ def _draw_examples(task, gt: Path, submission: Path, subset: Path, out: Path, ti
 
 
 def _draw_confusion(task, gt: Path, submission: Path, subset: Path, out: Path, title: str) -> None:
-    from .figures import confusion_counts, confusion_matrix
+    from viprepro.report.figures import confusion_counts, confusion_matrix
 
     labels = task.figure_data("confusion_matrix", gt, submission, subset)
     k = max(len(labels.names), int(labels.y_true.max(initial=-1)) + 1)

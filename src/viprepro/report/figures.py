@@ -29,7 +29,7 @@ def _pyplot():
 
 
 def _save(fig, out: Path) -> Path:
-    from ..fileio import atomic_path
+    from viprepro.files.fileio import atomic_path
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

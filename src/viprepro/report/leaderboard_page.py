@@ -12,7 +12,7 @@ import csv
 import html
 from pathlib import Path
 
-from .document import page
+from viprepro.report.document import page
 
 # (CSV column, header, numeric?)
 COLUMNS = (
@@ -122,7 +122,7 @@ def render(rows: list[dict], folder: Path) -> str:
 
 def write(csv_path: Path, out: Path) -> int:
     """Write the page for a leaderboard CSV; returns the number of rows."""
-    from ..fileio import write_text
+    from viprepro.files.fileio import write_text
 
     rows = read_rows(csv_path)
     write_text(out, render(rows, Path(out).parent))

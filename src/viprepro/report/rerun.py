@@ -23,8 +23,8 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import UserError
-from ..fileio import read_json, write_text
+from viprepro.errors import UserError
+from viprepro.files.fileio import read_json, write_text
 
 CERTIFICATE_ARTIFACTS = "certificate"
 
@@ -54,7 +54,7 @@ def fetch_certificate(source: str, workdir: Path, *, tracking_uri: str | None = 
         raise UserError("no such certificate folder", path=source)
     from mlflow.tracking import MlflowClient
 
-    from .. import tracking
+    from viprepro.jobs import tracking
 
     client = MlflowClient(tracking_uri=tracking_uri or tracking.tracking_uri())
     try:

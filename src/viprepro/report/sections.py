@@ -13,10 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from ..verdict import MEANING
-from .document import Code, Details, Document, Figure, Note, Paragraph, Section, Table
+from viprepro.judging.verdict import MEANING
+from viprepro.report.document import Code, Details, Document, Figure, Note, Paragraph, Section, Table
 
-VERDICT_TEXT = MEANING  # what a reviewer should conclude from each verdict (viprepro.verdict)
+VERDICT_TEXT = MEANING  # what a reviewer should conclude from each verdict (viprepro.judging.verdict)
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -95,7 +95,7 @@ def _claimed(evidence) -> Section:
             ["ensemble members", spec["ensemble"]],
             ["reference", spec.get("reference") or "(none given)"],
             ["training log provided", f"yes (`{spec['claimed_log']}`)" if spec.get("claimed_log") else "no"],
-            ["scale", "smoke (shrunk to a CPU run: sizes and epochs only, see viprepro/scale.py): the score says nothing about the claim"
+            ["scale", "smoke (shrunk to a CPU run: sizes and epochs only, see viprepro/specs/scale.py): the score says nothing about the claim"
              if spec.get("scale") == "smoke" else "full (as written)"],
         ]),
     ]

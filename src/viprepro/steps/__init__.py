@@ -1,6 +1,6 @@
 """The pipeline's steps, each one command: `viprepro <step>` and `workflow_scripts/<step>.py`.
 
-Each module defines its step(s) as `viprepro.jobs.Step` objects; `STEPS` names them for the
+Each module defines its step(s) as `viprepro.jobs.step.Step` objects; `STEPS` names them for the
 command line (loaded lazily, so `viprepro score` never imports the training code). A group
 (`external`) takes its step's name as the next word: `viprepro external train ...`.
 """

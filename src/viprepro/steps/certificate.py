@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import UserError
-from ..jobs import Job, RunInfo, Step
+from viprepro.errors import UserError
+from viprepro.jobs.step import Job, RunInfo, Step
 
 
 def add_arguments(parser) -> None:
@@ -27,7 +27,7 @@ def add_arguments(parser) -> None:
 
 def read_config(value: str | None) -> dict | None:
     """The --config value: JSON text when it starts with `{`, else the path of a JSON file."""
-    from ..fileio import read_json
+    from viprepro.files.fileio import read_json
 
     if value is None:
         return None
@@ -40,7 +40,7 @@ def read_config(value: str | None) -> dict | None:
 
 
 def run(job: Job) -> str:
-    from ..report import certificate
+    from viprepro.report import certificate
 
     args, mlrun = job.args, job.mlrun
     evidence = certificate.gather(args.verdict, args.train_records, args.scores, config=read_config(args.config),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..jobs import Job, RunInfo, Step
+from viprepro.jobs.step import Job, RunInfo, Step
 
 
 def _common(parser) -> None:
@@ -45,10 +45,10 @@ def _run_info(step: str):
 
 
 def _read(job: Job, step: str):
-    from ..external import external_part
-    from ..spec import load_spec
-    from ..subset_manifest import read_manifest
-    from ..external.jobs import describe
+    from viprepro.external import external_part
+    from viprepro.specs.load import load_spec
+    from viprepro.files.subset_manifest import read_manifest
+    from viprepro.external.jobs import describe
 
     spec = load_spec(job.args.spec)
     part = external_part(spec, job.args.spec)
@@ -59,7 +59,7 @@ def _read(job: Job, step: str):
 
 
 def _environment(job: Job) -> str:
-    from ..external import jobs
+    from viprepro.external import jobs
 
     spec, part, _ = _read(job, "environment")
     return jobs.environment(spec, part, job.args.out, forbidden=job.args.forbid, mlrun=job.mlrun)
@@ -67,7 +67,7 @@ def _environment(job: Job) -> str:
 
 def _sandboxed(step: str):
     def run(job: Job) -> str:
-        from ..external import jobs
+        from viprepro.external import jobs
 
         args = job.args
         spec, part, digest = _read(job, step)

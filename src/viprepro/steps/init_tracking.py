@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..jobs import Job, RunInfo, Step
+from viprepro.jobs.step import Job, RunInfo, Step
 
 
 def add_arguments(parser) -> None:
@@ -17,8 +17,8 @@ def add_arguments(parser) -> None:
 
 
 def run(job: Job) -> str:
-    from .. import tracking
-    from ..fileio import write_json
+    from viprepro.jobs import tracking
+    from viprepro.files.fileio import write_json
 
     ids = tracking.init_store(job.args.tasks)
     job.mlrun.log_params({"tasks": ",".join(job.args.tasks), "tracking_uri_scheme": tracking.tracking_uri().split(":", 1)[0]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..jobs import Job, RunInfo, Step
+from viprepro.jobs.step import Job, RunInfo, Step
 
 
 def _pipeline_run(stage: str):
@@ -20,7 +20,7 @@ def add_leaderboard_arguments(parser) -> None:
 
 
 def run_leaderboard(job: Job) -> str:
-    from ..leaderboard import build_rows, write_csv
+    from viprepro.report.leaderboard import build_rows, write_csv
 
     rows = build_rows(job.args.verdicts)
     write_csv(rows, job.args.out)
@@ -36,7 +36,7 @@ def add_page_arguments(parser) -> None:
 
 
 def run_page(job: Job) -> str:
-    from ..report import leaderboard_page
+    from viprepro.report import leaderboard_page
 
     rows = leaderboard_page.write(job.args.leaderboard, job.args.out)
     job.mlrun.log_artifact(job.args.out)

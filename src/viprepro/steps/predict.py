@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..jobs import Job, RunInfo, Step
+from viprepro.jobs.step import Job, RunInfo, Step
 
 
 def add_arguments(parser) -> None:
@@ -28,8 +28,8 @@ def add_arguments(parser) -> None:
 
 
 def run(job: Job) -> str:
-    from ..spec import load_spec
-    from ..tasks import get_task
+    from viprepro.specs.load import load_spec
+    from viprepro.tasks import get_task
 
     args = job.args
     spec = load_spec(args.spec)
@@ -40,10 +40,10 @@ def run(job: Job) -> str:
 
 def predict(task, spec: dict, args, device, mlrun) -> dict:
     """Load the members, predict `repeats` times, write the inference record; log it all to `mlrun`."""
-    from ..audit import forbid_weight_downloads
-    from ..engine import load_trained_model
-    from ..fileio import write_json
-    from ..subset_manifest import read_manifest
+    from viprepro.training.guards import forbid_weight_downloads
+    from viprepro.training.engine import load_trained_model
+    from viprepro.files.fileio import write_json
+    from viprepro.files.subset_manifest import read_manifest
 
     mlrun.set_tags({"submission": spec["name"], "data_manifest_digest": read_manifest(args.subset)["digest"]})
     loaded = [load_trained_model(task, path, args.subset, device) for path in args.checkpoints]
@@ -70,7 +70,7 @@ def repeated_inference(task, models, args, recipe, device) -> dict:
 
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ..fileio import sha256_file
+    from viprepro.files.fileio import sha256_file
 
     digests, summary, flops = [], {}, None
     with tempfile.TemporaryDirectory(prefix="viprepro-repeat-", dir=args.out.parent) as scratch:

@@ -17,8 +17,8 @@ import math
 import sys
 from pathlib import Path
 
-from ..errors import ValidationFailed
-from ..jobs import Job, RunInfo, Step
+from viprepro.errors import ValidationFailed
+from viprepro.jobs.step import Job, RunInfo, Step
 
 FIGURES = "figures"
 
@@ -61,7 +61,7 @@ def ground_truth(task, args) -> Path:
 
 
 def run_validate(job: Job) -> str:
-    from ..tasks import get_task
+    from viprepro.tasks import get_task
 
     args = job.args
     task = get_task(args.task)
@@ -78,7 +78,7 @@ def _identity(args) -> dict:
 def run_score(job: Job) -> str:
     """Score the file; a file strict validation refuses fails the job, or with --on-invalid record
     gets a scores record with its problems (the verdict of a refused file is `invalid_submission`)."""
-    from ..tasks import get_task
+    from viprepro.tasks import get_task
 
     args = job.args
     scores = score(args, job.mlrun)
@@ -94,11 +94,11 @@ def run_score(job: Job) -> str:
 
 def score(args, mlrun) -> dict:
     """Write OUT/scores.json (and the official text file, and the figures) and return the scores."""
-    from ..errors import UserError
-    from ..fileio import read_json, write_json
-    from ..scores_io import placeholder_scores, refused_scores, scored_submission_digest
-    from ..subset_manifest import read_manifest
-    from ..tasks import get_task
+    from viprepro.errors import UserError
+    from viprepro.files.fileio import read_json, write_json
+    from viprepro.files.scores_io import placeholder_scores, refused_scores, scored_submission_digest
+    from viprepro.files.subset_manifest import read_manifest
+    from viprepro.tasks import get_task
 
     task = get_task(args.task)
     if args.subset:
@@ -141,8 +141,8 @@ def score(args, mlrun) -> dict:
 
 def draw_figures(args, gt: Path) -> dict:
     """Examples and confusion matrix into OUT/figures; a figure that fails is reported, not fatal."""
-    from ..fileio import write_json
-    from ..report import examples
+    from viprepro.files.fileio import write_json
+    from viprepro.report import examples
 
     folder = args.out / FIGURES
     title = f" ({args.submission_name}" + (f", seed {args.seed}" if args.seed is not None else "") + ")"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..jobs import Job, RunInfo, Step
+from viprepro.jobs.step import Job, RunInfo, Step
 
 
 def add_arguments(parser) -> None:
@@ -20,7 +20,7 @@ def hidden_of(args) -> Path:
 
 
 def run(job: Job) -> str:
-    from ..tasks import get_task
+    from viprepro.tasks import get_task
 
     args = job.args
     hidden = hidden_of(args)

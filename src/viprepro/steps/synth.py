@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..jobs import Job, RunInfo, Step
+from viprepro.jobs.step import Job, RunInfo, Step
 
 
 def _schema(task) -> str:
@@ -32,7 +32,7 @@ def add_arguments(parser) -> None:
 
 def add_task_arguments(parser, task) -> None:
     """One flag per property of the task's synthetic-options schema (`--some-key` for `some_key`)."""
-    from ..schemas_io import load_schema
+    from viprepro.files.schemas_io import load_schema
 
     kinds = {"integer": int, "number": float, "string": str}
     for key, prop in load_schema(_schema(task)).get("properties", {}).items():
@@ -46,7 +46,7 @@ def add_task_arguments(parser, task) -> None:
 
 def options_of(args: argparse.Namespace, task) -> dict:
     """--options, then each option's own flag, then the schema's defaults; refused if unknown or out of range."""
-    from ..schemas_io import validate
+    from viprepro.files.schemas_io import validate
 
     options = {**args.options, **{key: value for key, value in args.task_options.items() if value is not None}}
     validate(options, _schema(task), where="synthetic options")
@@ -54,7 +54,7 @@ def options_of(args: argparse.Namespace, task) -> dict:
 
 
 def run(job: Job) -> str:
-    from ..tasks import get_task
+    from viprepro.tasks import get_task
 
     args = job.args
     task = get_task(args.task)

@@ -14,7 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ..jobs import Job, RunInfo, Step
+from viprepro.jobs.step import Job, RunInfo, Step
 
 
 def add_arguments(parser) -> None:
@@ -38,7 +38,7 @@ def run_info(args) -> RunInfo:
 
 
 def run(job: Job) -> str:
-    from .. import distributed
+    from viprepro.training import distributed
 
     context, device = distributed.initialise(distributed.Context.from_environment(), job.device.type)
     try:
@@ -50,13 +50,17 @@ def run(job: Job) -> str:
 def train_member(args, device, mlrun, context) -> str:
     import torch
 
-    from .. import acceleration, distributed, engine
-    from ..audit import forbid_weight_downloads
-    from ..provenance import code_version, environment
-    from ..spec import load_spec, spec_digest
-    from ..subset_manifest import read_manifest, training_data_digest
-    from ..tasks import get_task
-    from ..training_record import audited_training, write_training_record
+    from viprepro.training import acceleration
+
+    from viprepro.training import distributed
+
+    from viprepro.training import engine
+    from viprepro.training.guards import forbid_weight_downloads
+    from viprepro.jobs.provenance import code_version, environment
+    from viprepro.specs.load import load_spec, spec_digest
+    from viprepro.files.subset_manifest import read_manifest, training_data_digest
+    from viprepro.tasks import get_task
+    from viprepro.training.record import audited_training, write_training_record
 
     spec = load_spec(args.spec)
     task = get_task(spec["task"])

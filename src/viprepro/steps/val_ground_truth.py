@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..jobs import Job, RunInfo, Step
+from viprepro.jobs.step import Job, RunInfo, Step
 
 
 def add_arguments(parser) -> None:
@@ -19,8 +19,8 @@ def add_arguments(parser) -> None:
 
 
 def run(job: Job) -> str:
-    from ..subset_manifest import read_manifest
-    from ..tasks import get_task
+    from viprepro.files.subset_manifest import read_manifest
+    from viprepro.tasks import get_task
 
     args = job.args
     job.mlrun.set_tags({"data_manifest_digest": read_manifest(args.subset)["digest"]})

@@ -2,7 +2,7 @@
 
 The verdict record holds the decision (README, "How a verdict is decided"), the seed band,
 the determinism record, the rule-compliance audits, the efficiency figures and the
-provenance (viprepro.verdict_record). A claim on the val split is judged, by the same rule,
+provenance (viprepro.judging.verdict_record). A claim on the val split is judged, by the same rule,
 on the seed band of the val scores: each seed's own val predictions (ensemble, TTA,
 inference resolution) scored by the task's scorer (predict --split val, score --val-gt).
 Every record read names its seed; the paths may be given in any order.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..jobs import Job, RunInfo, Step
+from viprepro.jobs.step import Job, RunInfo, Step
 
 
 def add_arguments(parser) -> None:
@@ -33,7 +33,7 @@ def add_arguments(parser) -> None:
 
 
 def build_verdict(args: argparse.Namespace) -> dict:
-    from ..verdict_record import build, read_run
+    from viprepro.judging.verdict_record import build, read_run
 
     run = read_run(args.spec, args.subset, scores=args.scores, train_records=args.train_records, predict_records=args.predict_records,
                    val_scores=args.val_scores, val_predict_records=args.val_predict_records)
@@ -42,7 +42,7 @@ def build_verdict(args: argparse.Namespace) -> dict:
 
 
 def run(job: Job) -> str:
-    from ..fileio import write_json
+    from viprepro.files.fileio import write_json
 
     args, mlrun = job.args, job.mlrun
     record = build_verdict(args)

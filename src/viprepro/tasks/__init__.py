@@ -16,7 +16,7 @@ import os
 import pkgutil
 from functools import lru_cache
 
-from ..errors import UserError
+from viprepro.errors import UserError
 
 PACKAGES_ENV = "VIPREPRO_TASK_PACKAGES"
 ENTRY_POINT_GROUP = "viprepro.tasks"
@@ -94,7 +94,7 @@ def configure(config: dict) -> None:
     """Make a pipeline config's tasks known, in place: register (and export to the jobs) each
     `datasets.<task>.package`, refuse an unknown task in `tasks` or `datasets`, and give each
     task of `tasks` its dataset entry with the schema's defaults."""
-    from ..schemas_io import validate
+    from viprepro.files.schemas_io import validate
 
     datasets = config.setdefault("datasets", {})
     for name, dataset in sorted(datasets.items()):

@@ -35,7 +35,7 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class ModelNames:
-    """The `model.name`s a spec may give (see viprepro.model_names)."""
+    """The `model.name`s a spec may give (see viprepro.specs.model_names)."""
 
     #: this project's own builders (in the task's models module).
     own: tuple[str, ...]
@@ -89,7 +89,7 @@ class Task(abc.ABC):
     figure_kinds: ClassVar[tuple[str, ...]] = ()
     #: model names a spec may use.
     model_names: ClassVar[ModelNames] = ModelNames(own=())
-    #: keys each loss of `recipe.loss.name` reads (viprepro.recipe_keys refuses the others).
+    #: keys each loss of `recipe.loss.name` reads (viprepro.specs.recipe_keys refuses the others).
     loss_keys: ClassVar[dict[str, set[str]]] = {}
 
     @property
@@ -121,7 +121,7 @@ class Task(abc.ABC):
         """Refuse key combinations of a recipe (as written) that the schema cannot express."""
 
     def shrink_recipe(self, recipe: dict) -> None:
-        """`scale: smoke`: shrink the task's input sizes in place (viprepro.scale does the rest)."""
+        """`scale: smoke`: shrink the task's input sizes in place (viprepro.specs.scale does the rest)."""
 
     def figure_data(self, kind: str, gt: Path, submission: Path, subset: Path):
         """What the scoring step draws as figure `kind` (one of `figure_kinds`): for

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import UserError
-from ..fileio import atomic_path
-from ..linking import Linker
-from ..subset_manifest import build_manifest, write_manifest
-from .base import SubsetResult
+from viprepro.errors import UserError
+from viprepro.files.fileio import atomic_path
+from viprepro.files.linking import Linker
+from viprepro.files.subset_manifest import build_manifest, write_manifest
+from viprepro.tasks.base import SubsetResult
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
+from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
 
 
 class ActionRecognition(Task):
@@ -18,7 +18,7 @@ class ActionRecognition(Task):
     model_names = ModelNames(own=("r3d_18", "mc3_18", "r2plus1d_18", "tiny3d"), torchvision_module="video")
 
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from .videocheck import LEVELS  # PyAV: only when the subset command is built
+        from viprepro.tasks.action_recognition.videocheck import LEVELS  # PyAV: only when the subset command is built
 
         parser.add_argument("--verify", choices=LEVELS, default="header",
                             help="check the selected clips before linking: header (fast, catches truncation) or full decode")
@@ -26,13 +26,13 @@ class ActionRecognition(Task):
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--class-index", type=Path, default=None,
                             help="mod-ucf101-classInd.txt giving the classes (default: the one beside --gt, else 101 classes)")
-        from ...submission_io import add_text_arguments
-        from .submission import DEFAULT_MAX_MB
+        from viprepro.files.submission_io import add_text_arguments
+        from viprepro.tasks.action_recognition.submission import DEFAULT_MAX_MB
 
         add_text_arguments(parser, DEFAULT_MAX_MB)
 
     def shrink_recipe(self, recipe) -> None:
-        from ...scale import shrink_pair
+        from viprepro.specs.scale import shrink_pair
 
         recipe["frames_per_clip"] = min(recipe["frames_per_clip"], 4)
         recipe["frame_stride"] = min(recipe["frame_stride"], 2)
@@ -43,38 +43,38 @@ class ActionRecognition(Task):
             recipe["crop_size"] = min(recipe["crop_size"], 14)
 
     def synthesize(self, out, *, seed, options):
-        from . import synth
+        from viprepro.tasks.action_recognition import synth
 
         return synth.synthesize(Path(out), seed=seed, options=options)
 
     def subset(self, source, manifests, out, hidden, *, link, options) -> SubsetResult:
-        from . import subset
+        from viprepro.tasks.action_recognition import subset
 
         return subset.subset(source, manifests, out, hidden, link=link, verify=options.get("verify", "header"))
 
     def hidden_ground_truth(self, hidden: Path) -> Path:
-        from .annotations import TEST_GT
+        from viprepro.tasks.action_recognition.annotations import TEST_GT
 
         return Path(hidden) / TEST_GT
 
     def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
-        from .subset import write_val_ground_truth
+        from viprepro.tasks.action_recognition.subset import write_val_ground_truth
 
         return write_val_ground_truth(Path(subset_dir), Path(out))
 
     def val_ground_truth(self, folder: Path) -> Path:
-        from .subset import VAL_GT
+        from viprepro.tasks.action_recognition.subset import VAL_GT
 
         return Path(folder) / VAL_GT
 
     def build_model(self, model: dict, subset_dir: Path):
-        from . import models
-        from .annotations import class_names
+        from viprepro.tasks.action_recognition import models
+        from viprepro.tasks.action_recognition.annotations import class_names
 
         return models.build(model["name"], len(class_names(subset_dir)), **model.get("kwargs", {}))
 
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
-        from . import data
+        from viprepro.tasks.action_recognition import data
 
         train, val, opened = data.training_sets(Path(subset_dir), recipe)
         workers = loader_workers(recipe, workers)
@@ -88,26 +88,26 @@ class ActionRecognition(Task):
     def training_loss(self, model, batch, recipe, device):
         import torch.nn.functional as F
 
-        from . import data
+        from viprepro.tasks.action_recognition import data
 
         clips, targets = batch
         logits = model(data.model_input(clips, device))
         return F.cross_entropy(logits, targets.to(device, non_blocking=True), label_smoothing=recipe.get("label_smoothing", 0.0))
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
-        from . import predict
+        from viprepro.tasks.action_recognition import predict
 
         return predict.evaluate(model, loader, device)
 
     def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
-        from . import predict
+        from viprepro.tasks.action_recognition import predict
 
         return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers),
                                split=split)
 
     def validate(self, gt, submission_path, options) -> list[str]:
-        from . import scoring, submission
-        from .annotations import read_labelled_clips
+        from viprepro.tasks.action_recognition import scoring, submission
+        from viprepro.tasks.action_recognition.annotations import read_labelled_clips
 
         names = scoring.class_names(Path(gt), options)
         truth = read_labelled_clips(Path(gt), len(names))
@@ -115,12 +115,12 @@ class ActionRecognition(Task):
                                        max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB)[1]
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
-        from . import scoring
+        from viprepro.tasks.action_recognition import scoring
 
         return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode, options=options)
 
     def figure_data(self, kind, gt, submission_path, subset):
-        from . import examples
+        from viprepro.tasks.action_recognition import examples
 
         readers = {"examples": examples.examples, "confusion_matrix": examples.labels}
         if kind not in readers:

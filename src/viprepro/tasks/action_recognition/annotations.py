@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...errors import UserError
+from viprepro.errors import UserError
 
 CLASS_INDEX = "mod-ucf101-classInd.txt"
 SPLIT_FILES = {"train": "mod-ucf101-train.txt", "val": "mod-ucf101-validation.txt", "test": "mod-ucf101-test.txt"}

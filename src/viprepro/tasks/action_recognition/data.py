@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from ...errors import UserError
-from ...loading import seeded_loader
-from .annotations import CLASS_INDEX, SPLIT_FILES, class_names, read_class_index, read_clip_names, read_labelled_clips  # noqa: F401
-from .video_io import decode
-from .videocheck import raise_if_broken, survey
+from viprepro.errors import UserError
+from viprepro.training.loading import seeded_loader
+from viprepro.tasks.action_recognition.annotations import CLASS_INDEX, SPLIT_FILES, class_names, read_class_index, read_clip_names, read_labelled_clips  # noqa: F401
+from viprepro.tasks.action_recognition.video_io import decode
+from viprepro.tasks.action_recognition.videocheck import raise_if_broken, survey
 
 MEAN = (0.43216, 0.394666, 0.37645)
 STD = (0.22803, 0.22145, 0.216989)

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ...report.examples import DEFAULT_COUNT, Example, Labels, name_of, pick, thumbnail
+from viprepro.report.examples import DEFAULT_COUNT, Example, Labels, name_of, pick, thumbnail
 
 CLIP_FRAMES = 4
 
 
 def _action_pairs(gt: Path, submission: Path, subset: Path) -> tuple[list[str], list[int], list[int], list[str]]:
-    from . import scoring
-    from .annotations import read_labelled_clips
-    from .submission import read_official
+    from viprepro.tasks.action_recognition import scoring
+    from viprepro.tasks.action_recognition.annotations import read_labelled_clips
+    from viprepro.tasks.action_recognition.submission import read_official
 
     names = scoring.class_names(Path(gt), {})
     truth = read_labelled_clips(Path(gt), len(names))
@@ -30,7 +30,7 @@ def labels(gt: Path, submission: Path, subset: Path) -> Labels:
 
 
 def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUNT) -> tuple[list[Example], str]:
-    from . import video_io
+    from viprepro.tasks.action_recognition import video_io
 
     clips, y_true, y_pred, names = _action_pairs(gt, submission, subset)
     examples = []

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ...errors import UserError
-from ...scratch import call_builder, from_library, torchvision_from_scratch
+from viprepro.errors import UserError
+from viprepro.training.library_models import call_builder, from_library, torchvision_from_scratch
 
 
 class Tiny3D(nn.Module):

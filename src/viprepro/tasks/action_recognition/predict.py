@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .annotations import SPLIT_FILES, read_clip_names, read_split_list
-from .data import build_datasets, make_loader, model_input
-from .scoring import TOPK, mean_class_accuracy, pseudo_predictions
-from .submission import MAX_LABELS, write_submission
+from viprepro.tasks.action_recognition.annotations import SPLIT_FILES, read_clip_names, read_split_list
+from viprepro.tasks.action_recognition.data import build_datasets, make_loader, model_input
+from viprepro.tasks.action_recognition.scoring import TOPK, mean_class_accuracy, pseudo_predictions
+from viprepro.tasks.action_recognition.submission import MAX_LABELS, write_submission
 
 
 @torch.no_grad()

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import UserError, ValidationFailed
-from ...scores_io import write_scores
-from . import submission as text_format
-from .annotations import CLASS_INDEX, read_class_index, read_labelled_clips
+from viprepro.errors import UserError, ValidationFailed
+from viprepro.files.scores_io import write_scores
+from viprepro.tasks.action_recognition import submission as text_format
+from viprepro.tasks.action_recognition.annotations import CLASS_INDEX, read_class_index, read_labelled_clips
 
 TOPK = (1, 3, 5)
 SCORES_TXT = "scores.txt"

@@ -11,9 +11,9 @@ from typing import Iterator
 
 import numpy as np
 
-from ...errors import UserError
-from ...fileio import read_submission_text, write_text
-from ...submission_io import check_file, encoding_problem
+from viprepro.errors import UserError
+from viprepro.files.fileio import read_submission_text, write_text
+from viprepro.files.submission_io import check_file, encoding_problem
 
 MAX_LABELS = 5
 DEFAULT_MAX_MB = 32.0  # the mod-UCF101 test split's file is about 0.2 MB

@@ -18,13 +18,12 @@ import math
 from functools import partial
 from pathlib import Path, PurePosixPath
 
-from ...errors import UserError
-from ..base import SubsetResult
-from ...fileio import atomic_path
-from ..subsetting import SubsetPlan, cut, linked, written
-from .annotations import (CLASS_INDEX, SPLIT_FILES, TEST_GT, format_class_index, format_clips, read_class_index, read_labelled_clips,
-                          read_split_list)
-from .videocheck import raise_if_broken, survey
+from viprepro.errors import UserError
+from viprepro.tasks.base import SubsetResult
+from viprepro.files.fileio import atomic_path
+from viprepro.tasks.subsetting import SubsetPlan, cut, linked, written
+from viprepro.tasks.action_recognition.annotations import CLASS_INDEX, SPLIT_FILES, TEST_GT, format_class_index, format_clips, read_class_index, read_labelled_clips, read_split_list
+from viprepro.tasks.action_recognition.videocheck import raise_if_broken, survey
 
 PREFIX = {"train": "video_train", "val": "video_validation", "test": "video_test"}
 SHOWN = 20

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ...errors import UserError
-from ...fileio import atomic_path
-from .annotations import CLASS_INDEX, format_class_index, format_clips
-from .video_io import write_avi
+from viprepro.errors import UserError
+from viprepro.files.fileio import atomic_path
+from viprepro.tasks.action_recognition.annotations import CLASS_INDEX, format_class_index, format_clips
+from viprepro.tasks.action_recognition.video_io import write_avi
 
 KINDS = ("Drift", "Dash", "Zigzag")
 #: pixels per frame, as a fraction of the frame side

@@ -16,7 +16,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from ...errors import UserError
+from viprepro.errors import UserError
 
 
 @dataclass(frozen=True)

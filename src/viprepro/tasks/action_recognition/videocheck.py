@@ -10,8 +10,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ...errors import UserError
-from .video_io import decode, probe
+from viprepro.errors import UserError
+from viprepro.tasks.action_recognition.video_io import decode, probe
 
 LEVELS = ("header", "full", "none")
 SHOWN = 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
+from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
 
 
 class Classification(Task):
@@ -33,13 +33,13 @@ class Classification(Task):
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--num-classes", type=int, default=None,
                             help="label range 0..N-1 (default: the largest label in the ground truth + 1)")
-        from ...submission_io import add_text_arguments
-        from .submission import DEFAULT_MAX_MB
+        from viprepro.files.submission_io import add_text_arguments
+        from viprepro.tasks.classification.submission import DEFAULT_MAX_MB
 
         add_text_arguments(parser, DEFAULT_MAX_MB)
 
     def check_recipe_keys(self, recipe, *, path=None) -> None:
-        from ...errors import UserError
+        from viprepro.errors import UserError
 
         augment = recipe.get("augment")
         if isinstance(augment, dict) and augment.get("random_erasing_count", 1) != 1 and not augment.get("random_erasing_mode"):
@@ -59,24 +59,24 @@ class Classification(Task):
             recipe["eval_resize"] = max(32, int(round(recipe["eval_resize"] * 32 / full)))
 
     def synthesize(self, out, *, seed, options):
-        from . import synth
+        from viprepro.tasks.classification import synth
 
         return synth.synthesize(Path(out), seed=seed, options=options)
 
     def subset(self, source, manifests, out, hidden, *, link, options) -> SubsetResult:
-        from . import subset
+        from viprepro.tasks.classification import subset
 
         return subset.subset(source, manifests, out, hidden, link=link, verify=options.get("verify", "header"))
 
     def hidden_ground_truth(self, hidden: Path) -> Path:
-        from .subset import GT_NAME
+        from viprepro.tasks.classification.subset import GT_NAME
 
         return Path(hidden) / GT_NAME
 
     def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
-        from ...fileio import atomic_path
-        from .predict import split_images
-        from .subset import write_ground_truth
+        from viprepro.files.fileio import atomic_path
+        from viprepro.tasks.classification.predict import split_images
+        from viprepro.tasks.classification.subset import write_ground_truth
 
         _, ids, labels = split_images(Path(subset_dir), "val")
         with atomic_path(out) as staged:
@@ -85,19 +85,19 @@ class Classification(Task):
         return self.val_ground_truth(out)
 
     def val_ground_truth(self, folder: Path) -> Path:
-        from .subset import VAL_GT_NAME
+        from viprepro.tasks.classification.subset import VAL_GT_NAME
 
         return Path(folder) / VAL_GT_NAME
 
     def build_model(self, model: dict, subset_dir: Path):
-        from . import models
+        from viprepro.tasks.classification import models
 
-        from .submission import class_names
+        from viprepro.tasks.classification.submission import class_names
 
         return models.build(model["name"], len(class_names(subset_dir)), **model.get("kwargs", {}))
 
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
-        from . import data, device_decode
+        from viprepro.tasks.classification import data, device_decode
 
         train, val, opened = data.training_sets(Path(subset_dir), recipe)
         workers = loader_workers(recipe, workers)
@@ -116,7 +116,7 @@ class Classification(Task):
         )
 
     def training_loss(self, model, batch, recipe, device):
-        from . import device_decode, losses
+        from viprepro.tasks.classification import device_decode, losses
 
         if isinstance(batch, device_decode.EncodedBatch):
             images, targets = self._device_transforms[id(recipe)](batch, device)
@@ -134,26 +134,26 @@ class Classification(Task):
         return {"top1": correct / max(1, total)}
 
     def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
-        from . import predict
+        from viprepro.tasks.classification import predict
 
         return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers),
                                split=split)
 
     def validate(self, gt, submission_path, options) -> list[str]:
-        from . import submission
+        from viprepro.tasks.classification import submission
 
         truth = submission.read_ground_truth(gt)
         num_classes = options.get("num_classes") or max(truth.values()) + 1
         return submission.validate(truth, submission_path, num_classes, max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB)
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
-        from . import scoring, submission
+        from viprepro.tasks.classification import scoring, submission
 
         return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode, num_classes=options.get("num_classes"),
                              max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB)
 
     def figure_data(self, kind, gt, submission_path, subset):
-        from . import examples
+        from viprepro.tasks.classification import examples
 
         readers = {"examples": examples.examples, "confusion_matrix": examples.labels}
         if kind not in readers:

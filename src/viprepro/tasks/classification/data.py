@@ -1,7 +1,7 @@
 """Image folders, the train/eval transform presets, and batch mixing (MixUp/CutMix).
 
 The presets are torchvision's (transforms.v2); the timm-named recipe keys (`timm_policy`,
-`random_erasing_mode`) use timm's own transforms, seeded through viprepro.augment."""
+`random_erasing_mode`) use timm's own transforms, seeded through viprepro.training.augment."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from PIL import Image
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, default_collate
 from torchvision.transforms import v2
 
-from ... import augment as augment_
-from ...errors import UserError
-from ...loading import seeded_loader
-from .submission import class_names  # noqa: F401 - the class order lives with the CSV format
+from viprepro.training import augment as augment_
+from viprepro.errors import UserError
+from viprepro.training.loading import seeded_loader
+from viprepro.tasks.classification.submission import class_names  # noqa: F401 - the class order lives with the CSV format
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from . import data
+from viprepro.tasks.classification import data
 
 
 @dataclass

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ...report.examples import DEFAULT_COUNT, Example, Labels, name_of, pick, rgb
+from viprepro.report.examples import DEFAULT_COUNT, Example, Labels, name_of, pick, rgb
 
 
 def _classification_pairs(gt: Path, submission: Path, subset: Path) -> tuple[list[str], list[int], list[int], list[str]]:
     import pandas as pd
 
-    from .submission import class_names, read_ground_truth
+    from viprepro.tasks.classification.submission import class_names, read_ground_truth
 
     truth = read_ground_truth(gt)
     table = pd.read_csv(submission, dtype=str).iloc[:, :2]  # by position, a repeated id keeps its last row

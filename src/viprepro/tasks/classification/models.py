@@ -9,7 +9,7 @@
   are zero-padded to the grown branch;
 - `resnet_small`: a CIFAR-style ResNet for small inputs, sized for CPU runs;
 - `torchvision/<name>` and `timm/<name>`: any architecture of those libraries (e.g.
-  `timm/efficientnet_b4`), from scratch (see viprepro.model_names and viprepro.scratch).
+  `timm/efficientnet_b4`), from scratch (see viprepro.specs.model_names and viprepro.training.library_models).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from ...errors import UserError
-from ...scratch import call_builder, from_library, torchvision_from_scratch
+from viprepro.errors import UserError
+from viprepro.training.library_models import call_builder, from_library, torchvision_from_scratch
 
 
 class FullConvBottleneck(nn.Module):

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from .data import ImageFiles, class_names, eval_transform, make_loader, split_files, test_files, train_transform
-from .submission import write_submission
+from viprepro.tasks.classification.data import ImageFiles, class_names, eval_transform, make_loader, split_files, test_files, train_transform
+from viprepro.tasks.classification.submission import write_submission
 
 
 @torch.no_grad()

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...errors import UserError, ValidationFailed
-from ...scores_io import write_scores
-from ...submission_io import check_file, encoding_problem
-from . import submission as csv_format
+from viprepro.errors import UserError, ValidationFailed
+from viprepro.files.scores_io import write_scores
+from viprepro.files.submission_io import check_file, encoding_problem
+from viprepro.tasks.classification import submission as csv_format
 
 SCORES_TXT = "scores.txt"
 

@@ -10,8 +10,8 @@ import io
 import math
 from pathlib import Path
 
-from ...errors import UserError
-from ...fileio import atomic_path, read_submission_text
+from viprepro.errors import UserError
+from viprepro.files.fileio import atomic_path, read_submission_text
 
 HEADER = ("Image IDs", "Predictions")
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from ...errors import UserError
-from ...fileio import atomic_path
-from ...imagecheck import find_broken_images
-from ...safe_pickle import load_plain_pickle
-from ..base import SubsetResult
-from ..subsetting import SubsetPlan, cut, linked, written
+from viprepro.errors import UserError
+from viprepro.files.fileio import atomic_path
+from viprepro.files.imagecheck import find_broken_images
+from viprepro.files.safe_pickle import load_plain_pickle
+from viprepro.tasks.base import SubsetResult
+from viprepro.tasks.subsetting import SubsetPlan, cut, linked, written
 
 GT_NAME = "test_gt.csv"
 VAL_GT_NAME = "val_gt.csv"

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ...fileio import atomic_path
-from ...safe_pickle import dump_plain_pickle
+from viprepro.files.fileio import atomic_path
+from viprepro.files.safe_pickle import dump_plain_pickle
 
 SHAPES = ("disc", "square", "triangle", "cross", "ring", "diamond", "bar", "star")
 TEXTURES = ("flat", "stripes", "checker", "dots")

@@ -11,7 +11,7 @@ import argparse
 import copy
 from pathlib import Path
 
-from ..base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
+from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
 
 
 class Detection(Task):
@@ -36,8 +36,8 @@ class Detection(Task):
                             help="check source images before linking: header (fast, catches truncation) or full decode")
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from ... import submission_io
-        from . import submission
+        from viprepro.files import submission_io
+        from viprepro.tasks.detection import submission
 
         parser.add_argument("--max-submission-mb", dest="max_submission_mb", type=float, default=submission.DEFAULT_MAX_MB,
                             help=f"refuse larger submission files (default {submission.DEFAULT_MAX_MB:g}; a valid file needs about "
@@ -49,40 +49,40 @@ class Detection(Task):
                                  "a detection is about 100 bytes)")
 
     def synthesize(self, out, *, seed, options):
-        from ...schemas_io import validate
-        from . import synth
+        from viprepro.files.schemas_io import validate
+        from viprepro.tasks.detection import synth
 
         options = dict(options)
         validate(options, self.schema("synthetic"), where="synthetic options")  # fills the defaults
         return synth.synthesize(Path(out), seed=seed, options=options)
 
     def subset(self, source, manifests, out, hidden, *, link, options) -> SubsetResult:
-        from . import subset
+        from viprepro.tasks.detection import subset
 
         return subset.subset(source, manifests, out, hidden, link=link, verify=options.get("verify", "header"))
 
     def hidden_ground_truth(self, hidden: Path) -> Path:
-        from .subset import GT_NAME
+        from viprepro.tasks.detection.subset import GT_NAME
 
         return Path(hidden) / GT_NAME
 
     def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
-        from .subset import write_val_ground_truth
+        from viprepro.tasks.detection.subset import write_val_ground_truth
 
         return write_val_ground_truth(Path(subset_dir), Path(out))
 
     def val_ground_truth(self, folder: Path) -> Path:
-        from .subset import VAL_GT_NAME
+        from viprepro.tasks.detection.subset import VAL_GT_NAME
 
         return Path(folder) / VAL_GT_NAME
 
     def build_model(self, model: dict, subset_dir: Path):
-        from . import data, models
+        from viprepro.tasks.detection import data, models
 
         return models.build(model["name"], data.num_classes(subset_dir), **model.get("kwargs", {}))
 
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
-        from . import data
+        from viprepro.tasks.detection import data
 
         train, val, opened = data.training_sets(Path(subset_dir), recipe)
         workers = loader_workers(recipe, workers)
@@ -100,27 +100,27 @@ class Detection(Task):
         return sum(model(images, targets).values())
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
-        from . import predict, scoring
+        from viprepro.tasks.detection import predict, scoring
 
         detections = predict.detect([model], loader, device)
         stats, _ = scoring.evaluate_boxes(copy.deepcopy(loader.dataset.document), detections)
         return {"ap": float(stats[0]), "ap50": float(stats[1])}
 
     def predict(self, models, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
-        from . import predict
+        from viprepro.tasks.detection import predict
 
         return predict.predict(models, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers),
                                split=split)
 
     def validate(self, gt, submission_path, options) -> list[str]:
-        from . import submission
-        from .manifests import read_instances
+        from viprepro.tasks.detection import submission
+        from viprepro.tasks.detection.manifests import read_instances
 
         return submission.read_detections(read_instances(gt), submission_path, mode="strict",
                                           limits=submission.JsonLimits.from_options(options))[1]
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
-        from . import scoring, submission
+        from viprepro.tasks.detection import scoring, submission
 
         return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode,
                              limits=submission.JsonLimits.from_options(options))
@@ -128,7 +128,7 @@ class Detection(Task):
     def figure_data(self, kind, gt, submission_path, subset):
         if kind != "examples":
             return super().figure_data(kind, gt, submission_path, subset)
-        from . import examples
+        from viprepro.tasks.detection import examples
 
         return examples.examples(Path(gt), Path(submission_path), Path(subset))
 

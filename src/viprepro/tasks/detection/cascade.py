@@ -37,7 +37,7 @@ class TimmFPNBackbone(nn.Module):
 
     def __init__(self, name: str, out_channels: int = 256, **kwargs):
         super().__init__()
-        from ...scratch import import_timm
+        from viprepro.training.library_models import import_timm
 
         timm = import_timm()
         self.body = timm.create_model(name, pretrained=False, features_only=True, out_indices=(1, 2, 3, 4), **kwargs)

@@ -16,10 +16,10 @@ import torch
 from PIL import Image
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from ...errors import UserError
-from ...loading import seeded_loader
-from ...subset_manifest import MANIFEST_NAME, read_manifest
-from .manifests import IMAGE_FOLDERS, annotation_path, read_instances  # noqa: F401 - data.annotation_path stays importable
+from viprepro.errors import UserError
+from viprepro.training.loading import seeded_loader
+from viprepro.files.subset_manifest import MANIFEST_NAME, read_manifest
+from viprepro.tasks.detection.manifests import IMAGE_FOLDERS, annotation_path, read_instances  # noqa: F401 - data.annotation_path stays importable
 
 def num_classes(subset_dir: Path) -> int:
     """Largest category id + 1, from the subset manifest: training may not open test files."""

@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ...report.examples import DEFAULT_COUNT, Example, spread
+from viprepro.report.examples import DEFAULT_COUNT, Example, spread
 
 BOX_SCORE = 0.3  # boxes below this score are not drawn
 TRUE_COLOR, PRED_COLOR = (40, 200, 60), (255, 140, 0)
 
 
 def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUNT) -> tuple[list[Example], str]:
-    from .manifests import IMAGE_FOLDERS, annotation_path
-    from .manifests import read_instances
-    from .submission import read_submission
+    from viprepro.tasks.detection.manifests import IMAGE_FOLDERS, annotation_path
+    from viprepro.tasks.detection.manifests import read_instances
+    from viprepro.tasks.detection.submission import read_submission
 
     truth = read_instances(Path(gt))
     files = {image["id"]: image["file_name"] for image in read_instances(annotation_path(subset, "test"), annotations=False)["images"]}

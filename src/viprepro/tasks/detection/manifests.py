@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ...errors import UserError
-from ...fileio import read_json
+from viprepro.errors import UserError
+from viprepro.files.fileio import read_json
 
 MANIFEST_NAMES = {
     "train": "vipriors-object-detection-train.json",

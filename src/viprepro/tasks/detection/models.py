@@ -34,9 +34,9 @@ from torchvision.models.resnet import BasicBlock
 from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from ...errors import UserError
-from ...scratch import call_builder, from_library
-from .cascade import STAGE_IOUS, STAGE_WEIGHTS, STAGE_REG_WEIGHTS, CascadeRoIHeads, TimmFPNBackbone
+from viprepro.errors import UserError
+from viprepro.training.library_models import call_builder, from_library
+from viprepro.tasks.detection.cascade import STAGE_IOUS, STAGE_WEIGHTS, STAGE_REG_WEIGHTS, CascadeRoIHeads, TimmFPNBackbone
 
 NORM_LAYERS = {"frozen_bn": misc_nn_ops.FrozenBatchNorm2d, "bn": nn.BatchNorm2d}
 ROI_SIZE = 7

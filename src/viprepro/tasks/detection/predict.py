@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torchvision.ops import batched_nms
 
-from .data import make_loader, split_dataset
-from .submission import write_submission
+from viprepro.tasks.detection.data import make_loader, split_dataset
+from viprepro.tasks.detection.submission import write_submission
 
 
 def _fuse(outputs: list[dict], nms_thresh: float, max_dets: int) -> dict:

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ValidationFailed
-from ...scores_io import write_scores
-from . import submission as json_format
-from .manifests import read_instances
+from viprepro.errors import ValidationFailed
+from viprepro.files.scores_io import write_scores
+from viprepro.tasks.detection import submission as json_format
+from viprepro.tasks.detection.manifests import read_instances
 
 log = logging.getLogger(__name__)
 

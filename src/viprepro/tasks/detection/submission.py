@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ... import submission_io
-from ...errors import UserError
-from ...fileio import atomic_path
-from ...submission_io import ProblemList
+from viprepro.files import submission_io
+from viprepro.errors import UserError
+from viprepro.files.fileio import atomic_path
+from viprepro.files.submission_io import ProblemList
 
 KEYS = ("image_id", "category_id", "bbox", "score")
 CSV_HEADER = ("image_id", "category_id", "bbox_x", "bbox_y", "bbox_width", "bbox_height", "score")

@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ...errors import UserError
-from ...fileio import atomic_path
-from ...imagecheck import find_broken_images
-from ..base import SubsetResult
-from ..subsetting import Placed, SubsetPlan, cut, linked, written
-from .manifests import MANIFEST_NAMES, MAPPING_NAME, read_instances, read_mapping
+from viprepro.errors import UserError
+from viprepro.files.fileio import atomic_path
+from viprepro.files.imagecheck import find_broken_images
+from viprepro.tasks.base import SubsetResult
+from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked, written
+from viprepro.tasks.detection.manifests import MANIFEST_NAMES, MAPPING_NAME, read_instances, read_mapping
 
 GT_NAME = "instances_test.json"
 VAL_GT_NAME = "instances_val.json"

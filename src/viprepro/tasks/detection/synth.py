@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ...fileio import atomic_path
-from .categories import COCO_CATEGORIES
-from .manifests import MANIFEST_NAMES, MAPPING_NAME
+from viprepro.files.fileio import atomic_path
+from viprepro.tasks.detection.categories import COCO_CATEGORIES
+from viprepro.tasks.detection.manifests import MANIFEST_NAMES, MAPPING_NAME
 
 #: (category id, shape, colour): the drawable categories, in the order `categories` takes them.
 STYLES = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
+from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
 
 
 class Segmentation(Task):
@@ -38,12 +38,12 @@ class Segmentation(Task):
         parser.add_argument("--test-names", type=Path, default=None,
                             help="test.p mapping <int>.png predictions back to Cityscapes names (default: GT/test.p if present)")
         parser.add_argument("--workers", type=int, default=0, help="processes decoding images (0: one per CPU core)")
-        from ...submission_io import add_zip_arguments
+        from viprepro.files.submission_io import add_zip_arguments
 
         add_zip_arguments(parser)
 
     def shrink_recipe(self, recipe) -> None:
-        from ...scale import shrink_pair
+        from viprepro.specs.scale import shrink_pair
 
         recipe["train_size"] = shrink_pair(recipe["train_size"], 64)
         recipe["test_size"] = shrink_pair(recipe["test_size"], 64)
@@ -55,8 +55,8 @@ class Segmentation(Task):
 
     def _recipe(self, recipe: dict) -> dict:
         """The recipe with its segmentation defaults filled in (specs from load_spec have them)."""
-        from ...errors import UserError
-        from ...schemas_io import validate
+        from viprepro.errors import UserError
+        from viprepro.files.schemas_io import validate
 
         validate(recipe, self.schema("recipe"), where="recipe", own_keys_only=True)
         crop, size = recipe["crop_size"], recipe["train_size"]
@@ -65,12 +65,12 @@ class Segmentation(Task):
         return recipe
 
     def synthesize(self, out, *, seed, options):
-        from . import synth
+        from viprepro.tasks.segmentation import synth
 
         return synth.synthesize(Path(out), seed=seed, options=options)
 
     def subset(self, source, manifests, out, hidden, *, link, options) -> SubsetResult:
-        from . import subset
+        from viprepro.tasks.segmentation import subset
 
         return subset.subset(source, manifests, out, hidden, link=link)
 
@@ -78,7 +78,7 @@ class Segmentation(Task):
         return Path(hidden)
 
     def write_val_ground_truth(self, subset_dir: Path, out: Path) -> Path:
-        from .subset import write_val_ground_truth
+        from viprepro.tasks.segmentation.subset import write_val_ground_truth
 
         return write_val_ground_truth(Path(subset_dir), Path(out))
 
@@ -86,12 +86,12 @@ class Segmentation(Task):
         return Path(folder)
 
     def build_model(self, model: dict, subset_dir: Path):
-        from . import models
+        from viprepro.tasks.segmentation import models
 
         return models.build(model["name"], **model.get("kwargs", {}))
 
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
-        from . import data
+        from viprepro.tasks.segmentation import data
 
         recipe = self._recipe(recipe)
         train, val, opened = data.training_sets(Path(subset_dir), recipe)
@@ -104,7 +104,7 @@ class Segmentation(Task):
         )
 
     def training_loss(self, model, batch, recipe, device):
-        from . import losses
+        from viprepro.tasks.segmentation import losses
 
         images, masks = batch
         logits = model(images.to(device, non_blocking=True))
@@ -114,7 +114,7 @@ class Segmentation(Task):
         """Mean IoU over the 19 classes at the model's resolution (the baseline's iouCalc)."""
         import torch
 
-        from .labels import NUM_TRAIN_CLASSES
+        from viprepro.tasks.segmentation.labels import NUM_TRAIN_CLASSES
 
         n = NUM_TRAIN_CLASSES + 1
         conf = torch.zeros(n * n, dtype=torch.int64)
@@ -129,24 +129,24 @@ class Segmentation(Task):
                 "accuracy": float(tp.sum() / conf.sum()) if conf.sum() else float("nan")}
 
     def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
-        from . import predict
+        from viprepro.tasks.segmentation import predict
 
         return predict.predict(models_, Path(subset_dir), self._recipe(recipe), Path(out), device=device, split=split)
 
     def validate(self, gt, submission_path, options) -> list[str]:
-        from . import scoring
+        from viprepro.tasks.segmentation import scoring
 
         return scoring.validate(Path(gt), Path(submission_path), options)
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
-        from . import scoring
+        from viprepro.tasks.segmentation import scoring
 
         return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode, options=options)
 
     def figure_data(self, kind, gt, submission_path, subset):
         if kind != "examples":
             return super().figure_data(kind, gt, submission_path, subset)
-        from . import examples
+        from viprepro.tasks.segmentation import examples
 
         return examples.examples(Path(gt), Path(submission_path), Path(subset))
 

@@ -19,9 +19,9 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from ...errors import UserError
-from ...loading import seeded_loader
-from .labels import ID_TO_TRAIN, VOID_TRAIN_ID
+from viprepro.errors import UserError
+from viprepro.training.loading import seeded_loader
+from viprepro.tasks.segmentation.labels import ID_TO_TRAIN, VOID_TRAIN_ID
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ...report.examples import DEFAULT_COUNT, Example, rgb, spread
+from viprepro.report.examples import DEFAULT_COUNT, Example, rgb, spread
 
 
 def _palette() -> np.ndarray:
-    from .labels import LABELS
+    from viprepro.tasks.segmentation.labels import LABELS
 
     palette = np.zeros((256, 3), dtype=np.uint8)
     for label in LABELS:
@@ -30,8 +30,8 @@ def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUN
     import io
     import zipfile
 
-    from .scoring import find_ground_truth, load_test_names
-    from .submission import list_predictions, pair
+    from viprepro.tasks.segmentation.scoring import find_ground_truth, load_test_names
+    from viprepro.tasks.segmentation.submission import list_predictions, pair
 
     pairs = find_ground_truth(Path(gt))
     names = load_test_names(Path(gt), {}) or {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .labels import NUM_TRAIN_CLASSES, VOID_TRAIN_ID
+from viprepro.tasks.segmentation.labels import NUM_TRAIN_CLASSES, VOID_TRAIN_ID
 
 
 def _weights(spec: dict, logits: torch.Tensor) -> torch.Tensor | None:

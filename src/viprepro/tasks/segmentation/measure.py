@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ...errors import UserError
-from .labels import CATEGORY_OF, EVALUATED, HAS_INSTANCES, NUM_IDS
+from viprepro.errors import UserError
+from viprepro.tasks.segmentation.labels import CATEGORY_OF, EVALUATED, HAS_INSTANCES, NUM_IDS
 
 try:  # optional: libspng decodes grayscale PNGs about twice as fast as Pillow
     import pyspng

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .labels import AVG_CLASS_SIZE, CATEGORIES, CATEGORY_OF, EVAL_IDS, EVALUATED, HAS_INSTANCES, NAMES, NUM_IDS
+from viprepro.tasks.segmentation.labels import AVG_CLASS_SIZE, CATEGORIES, CATEGORY_OF, EVAL_IDS, EVALUATED, HAS_INSTANCES, NAMES, NUM_IDS
 
 #: categories whose every label has instances: the only ones with an iIoU
 INSTANCE_CATEGORIES = tuple(c for c in range(len(CATEGORIES)) if HAS_INSTANCES[CATEGORY_OF == c].all())

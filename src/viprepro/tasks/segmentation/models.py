@@ -16,9 +16,9 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from ...errors import UserError
-from ...scratch import call_builder
-from .labels import NUM_TRAIN_CLASSES
+from viprepro.errors import UserError
+from viprepro.training.library_models import call_builder
+from viprepro.tasks.segmentation.labels import NUM_TRAIN_CLASSES
 
 NUM_OUTPUTS = NUM_TRAIN_CLASSES + 1
 

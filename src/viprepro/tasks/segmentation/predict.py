@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
-from ...fileio import atomic_path
-from .data import normalize, read_png, split_files, test_files
-from .labels import TRAIN_TO_ID
+from viprepro.files.fileio import atomic_path
+from viprepro.tasks.segmentation.data import normalize, read_png, split_files, test_files
+from viprepro.tasks.segmentation.labels import TRAIN_TO_ID
 
 
 @torch.no_grad()

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import UserError, ValidationFailed
-from ...fileio import atomic_path, write_json
-from ...submission_io import SafeZip, ZipLimits
-from .labels import NUM_IDS
-from .measure import ImageResult, measure
-from .metrics import InstanceTotals, results_text, summarize
-from .submission import GT_SUFFIX, list_predictions, pair
-from .subset import TEST_NAMES, read_test_names
+from viprepro.errors import UserError, ValidationFailed
+from viprepro.files.fileio import atomic_path, write_json
+from viprepro.files.submission_io import SafeZip, ZipLimits
+from viprepro.tasks.segmentation.labels import NUM_IDS
+from viprepro.tasks.segmentation.measure import ImageResult, measure
+from viprepro.tasks.segmentation.metrics import InstanceTotals, results_text, summarize
+from viprepro.tasks.segmentation.submission import GT_SUFFIX, list_predictions, pair
+from viprepro.tasks.segmentation.subset import TEST_NAMES, read_test_names
 
 RESULTS_NAME = "results.txt"
 CONFUSION_NAME = "confusion_matrix.csv"

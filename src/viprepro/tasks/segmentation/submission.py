@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ...errors import UserError
-from ...submission_io import ProblemList, SafeZip, ZipLimits
+from viprepro.errors import UserError
+from viprepro.files.submission_io import ProblemList, SafeZip, ZipLimits
 
 INT_NAME = re.compile(r"^\d+\.png$")
 GT_SUFFIX = "_gtFine_labelIds.png"

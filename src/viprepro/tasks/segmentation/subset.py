@@ -21,12 +21,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from ...errors import UserError
-from ...fileio import atomic_path
-from ...linking import Linker
-from ...safe_pickle import load_plain_pickle
-from ..base import SubsetResult
-from ..subsetting import Placed, SubsetPlan, cut, linked
+from viprepro.errors import UserError
+from viprepro.files.fileio import atomic_path
+from viprepro.files.linking import Linker
+from viprepro.files.safe_pickle import load_plain_pickle
+from viprepro.tasks.base import SubsetResult
+from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked
 
 ENTRY = re.compile(r"^(?P<city>[^/\\]+)/(?P<name>(?P=city)_\d{6}_\d{6})_leftImg8bit\.png$")
 GT_KINDS = ("labelIds", "instanceIds")

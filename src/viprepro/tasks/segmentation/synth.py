@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ...fileio import atomic_path
-from ...safe_pickle import dump_plain_pickle
-from .labels import HAS_INSTANCES, ID
+from viprepro.files.fileio import atomic_path
+from viprepro.files.safe_pickle import dump_plain_pickle
+from viprepro.tasks.segmentation.labels import HAS_INSTANCES, ID
 
 MANIFEST_PROTOCOL = 4
 TRAIN_CITIES = ("aachen", "bochum", "bremen", "cologne", "darmstadt")

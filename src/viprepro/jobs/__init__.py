@@ -1,0 +1,1 @@
+"""What every pipeline job shares: its start (environment, seeds, determinism), MLflow tracking, provenance."""
