@@ -115,7 +115,7 @@ def test_a_figure_the_scoring_step_could_not_draw_is_reported_not_hidden(tmp_pat
     assert "error" in drawn["examples"] and "no test sample" in drawn["examples"]["error"]
     (tmp_path / "seed_0/scores/figures").mkdir(parents=True)
     (tmp_path / "seed_0/scores/figures/figures.json").write_text(json.dumps(drawn))
-    evidence = certificate.Evidence(verdict={"claimed_seed": 0}, train_records=[], histories={}, scores={},
+    evidence = certificate.CertificateInputs(verdict={"claimed_seed": 0}, train_records=[], histories={}, scores={},
                                     score_folders={0: tmp_path / "seed_0/scores"})
     reason = certificate._copy_score_figure(evidence, "examples", tmp_path / "out")
     assert isinstance(reason, str) and "no test sample" in reason

@@ -30,7 +30,7 @@ SCORE_FIGURES = "figures"  # the folder score.py draws into
 
 
 @dataclass
-class Evidence:
+class CertificateInputs:
     """Everything the certificate is made from, already read."""
 
     verdict: dict
@@ -52,7 +52,7 @@ class Evidence:
 
 
 def gather(verdict: Path, train_records: list[Path], scores: list[Path], *, config: dict | None = None,
-           claimed_log: Path | None = None, workdir: Path | None = None) -> Evidence:
+           claimed_log: Path | None = None, workdir: Path | None = None) -> CertificateInputs:
     """Read the records a certificate is made from (paths as the pipeline lays them out)."""
     records = [read_json(p) for p in train_records]
     histories = {}
@@ -66,7 +66,7 @@ def gather(verdict: Path, train_records: list[Path], scores: list[Path], *, conf
     submissions = [Path(p).parent / get_task(record["task"]).submission_filename for p in scores]
     outputs = [*(Path(p).with_name("model.pt") for p in train_records), *submissions, *scores, verdict]
     by_folder = [(Path(p), read_scores(p)) for p in scores]  # each scores.json names its seed
-    return Evidence(
+    return CertificateInputs(
         verdict=record,
         train_records=records,
         histories=histories,
@@ -78,7 +78,7 @@ def gather(verdict: Path, train_records: list[Path], scores: list[Path], *, conf
     )
 
 
-def draw_figures(evidence: Evidence, folder: Path) -> dict[str, Path | str]:
+def draw_figures(evidence: CertificateInputs, folder: Path) -> dict[str, Path | str]:
     """Every figure of the certificate into `folder`: name -> PNG path, or why it is missing."""
     from viprepro.tasks import get_task
 
@@ -111,7 +111,7 @@ def draw_figures(evidence: Evidence, folder: Path) -> dict[str, Path | str]:
     return drawn
 
 
-def _copy_score_figure(evidence: Evidence, figure: str, folder: Path) -> Path | str:
+def _copy_score_figure(evidence: CertificateInputs, figure: str, folder: Path) -> Path | str:
     """A figure the scoring step drew at the claimed seed (it alone saw the ground truth)."""
     source = evidence.score_folders.get(evidence.claimed_seed, Path("-")) / SCORE_FIGURES
     made = source / f"{figure}.png"
@@ -126,7 +126,7 @@ def _copy_score_figure(evidence: Evidence, figure: str, folder: Path) -> Path | 
     return "the scoring step drew no such figure (scored without --subset or --figures)"
 
 
-def write(evidence: Evidence, out: Path) -> Path:
+def write(evidence: CertificateInputs, out: Path) -> Path:
     """Build the whole certificate folder at `out` (replaced as a whole, never half-written)."""
     with atomic_path(out) as staged:
         staged.mkdir(parents=True)
@@ -141,7 +141,7 @@ def write(evidence: Evidence, out: Path) -> Path:
     return out
 
 
-def _write_inputs(evidence: Evidence, folder: Path) -> dict:
+def _write_inputs(evidence: CertificateInputs, folder: Path) -> dict:
     """What a rerun needs: the spec, the pipeline config, the claimed log, the code version."""
     spec = dict(evidence.spec)
     inputs = {"spec": "inputs/spec.yaml", "config": None, "claimed_log": None}
