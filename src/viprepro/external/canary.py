@@ -43,7 +43,7 @@ def make_decoy(name: str, real: Path | None, target: str, root: Path) -> Decoy:
     folder = Path(tempfile.mkdtemp(prefix="decoy-", dir=root))
     count = 0
     if real is not None and Path(real).is_dir():
-        for current, dirs, files in os.walk(real):
+        for current, _dirs, files in os.walk(real):
             rel = Path(current).relative_to(real)
             (folder / rel).mkdir(parents=True, exist_ok=True)
             for file_name in files:

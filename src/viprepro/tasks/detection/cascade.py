@@ -131,4 +131,4 @@ class CascadeRoIHeads(nn.Module):
         # the agnostic box serves every class.
         boxes, scores, labels = last.postprocess_detections(mean.clamp_min(1e-12).log(), deltas.repeat(1, mean.shape[1]), proposals,
                                                             image_shapes)
-        return [{"boxes": b, "labels": l, "scores": s} for b, s, l in zip(boxes, scores, labels)], {}
+        return [{"boxes": b, "labels": c, "scores": s} for b, s, c in zip(boxes, scores, labels)], {}

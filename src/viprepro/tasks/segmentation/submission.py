@@ -39,7 +39,10 @@ def gt_prefix(gt_path: Path) -> str:
     return "_".join(parts[:3])
 
 
-def open_zip(path: Path, limits: ZipLimits = ZipLimits()) -> SafeZip:
+DEFAULT_LIMITS = ZipLimits()  # frozen: one shared default is safe
+
+
+def open_zip(path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> SafeZip:
     """The submission zip, refused (UserError) when it is no zip or a zip bomb by its headers."""
     return SafeZip(path, limits)
 
@@ -49,7 +52,7 @@ def _unsafe(name: str) -> bool:
 
 
 def list_predictions(path: Path, test_names: dict[str, tuple[str, str]] | None, *, strict: bool,
-                     limits: ZipLimits = ZipLimits()) -> tuple[list[Prediction], ProblemList]:
+                     limits: ZipLimits = DEFAULT_LIMITS) -> tuple[list[Prediction], ProblemList]:
     """The zip's PNG predictions and (strict) the problems of its listing.
 
     Unsafe names (absolute, '..', backslashes) are refused in both modes, and so are PNG
