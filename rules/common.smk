@@ -8,6 +8,7 @@ from snakemake.utils import validate
 
 from viprepro.errors import UserError
 from viprepro.fileio import canonical_digest
+from viprepro.local_cores import cap_local_cores
 from viprepro.provenance import code_version
 from viprepro.schemas_io import validate as validate_options
 from viprepro.spec import load_spec
@@ -16,6 +17,11 @@ from viprepro.tasks import SUBMISSION_FILES
 validate(config, "../config/schemas/config.schema.yaml")
 # Snakemake fills defaults with the schema's own (shared) objects: give each task its own copy.
 config["datasets"] = {task: copy.deepcopy(dataset) for task, dataset in config["datasets"].items()}
+
+# A local run never runs more threads at once than the machine has CPUs, whatever --cores says
+# (viprepro.local_cores); cluster runs are left to the cluster's scheduler.
+if _capped := cap_local_cores(workflow):
+    logger.info(f"viprepro: --cores {_capped[0]} lowered to {_capped[1]}, the CPUs this machine lets the run use")
 
 TASKS = config["tasks"]
 CONFIG_HASH = canonical_digest(config)[:16]
