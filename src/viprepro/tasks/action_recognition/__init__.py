@@ -1,16 +1,18 @@
-"""Action recognition on mod-UCF101, the UCF-101 subset of VIPriors 2020 (task 4)."""
+"""Action recognition on mod-UCF101, the UCF-101 subset of VIPriors 2020 (task 4).
+
+The modules that need torch and torchvision (data, models, predict) are imported where
+they are used, as in the detection task: synthesising, subsetting and scoring never run a
+model, and torch and torchvision cost a pipeline job seconds of start-up and half a gigabyte.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-
 from ...submission_io import add_text_arguments
 from ..base import Loaders, MetricSpec, SubsetResult, Task
-from . import data, models, predict, scoring, submission, subset, synth
+from . import scoring, submission, subset, synth
 from .annotations import TEST_GT, read_labelled_clips
 from .videocheck import LEVELS
 
@@ -39,10 +41,14 @@ class ActionRecognition(Task):
     def hidden_ground_truth(self, hidden: Path) -> Path:
         return Path(hidden) / TEST_GT
 
-    def build_model(self, model: dict, subset_dir: Path) -> torch.nn.Module:
+    def build_model(self, model: dict, subset_dir: Path):
+        from . import data, models
+
         return models.build(model["name"], len(data.class_names(subset_dir)), **model.get("kwargs", {}))
 
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
+        from . import data
+
         train, val, opened = data.training_sets(Path(subset_dir), recipe)
         workers = recipe.get("workers", workers)
         return Loaders(
@@ -53,14 +59,22 @@ class ActionRecognition(Task):
         )
 
     def training_loss(self, model, batch, recipe, device):
+        import torch.nn.functional as F
+
+        from . import data
+
         clips, targets = batch
         logits = model(data.model_input(clips, device))
         return F.cross_entropy(logits, targets.to(device, non_blocking=True), label_smoothing=recipe.get("label_smoothing", 0.0))
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
+        from . import predict
+
         return predict.evaluate(model, loader, device)
 
     def predict(self, models_, subset_dir, recipe, out, *, device, workers) -> dict:
+        from . import predict
+
         return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=recipe.get("workers", workers))
 
     def validate(self, gt, submission_path, options) -> list[str]:

@@ -1,15 +1,18 @@
-"""ImageNet classification on the `imagenet_50` subset (VIPriors 2020, task 1)."""
+"""ImageNet classification on the `imagenet_50` subset (VIPriors 2020, task 1).
+
+The modules that need torch and torchvision (data, losses, models, predict) are imported where
+they are used, as in the detection task: synthesising, subsetting and scoring never run a
+model, and torch and torchvision cost a pipeline job seconds of start-up and half a gigabyte.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import torch
-
 from ...submission_io import add_text_arguments
 from ..base import Loaders, MetricSpec, SubsetResult, Task
-from . import data, losses, models, predict, scoring, submission, subset, synth
+from . import scoring, submission, subset, synth
 
 
 class Classification(Task):
@@ -36,10 +39,14 @@ class Classification(Task):
     def hidden_ground_truth(self, hidden: Path) -> Path:
         return Path(hidden) / subset.GT_NAME
 
-    def build_model(self, model: dict, subset_dir: Path) -> torch.nn.Module:
+    def build_model(self, model: dict, subset_dir: Path):
+        from . import data, models
+
         return models.build(model["name"], len(data.class_names(subset_dir)), **model.get("kwargs", {}))
 
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
+        from . import data
+
         train, val, opened = data.training_sets(Path(subset_dir), recipe)
         workers = recipe.get("workers", workers)
         mixer = data.batch_mixer(recipe, len(data.class_names(subset_dir)))
@@ -52,6 +59,8 @@ class Classification(Task):
         )
 
     def training_loss(self, model, batch, recipe, device):
+        from . import losses
+
         images, targets = batch
         images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
         return losses.criterion(recipe.get("loss", {}))(model(images), targets)
@@ -65,6 +74,8 @@ class Classification(Task):
         return {"top1": correct / max(1, total)}
 
     def predict(self, models_, subset_dir, recipe, out, *, device, workers) -> dict:
+        from . import predict
+
         return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=recipe.get("workers", workers))
 
     def validate(self, gt, submission_path, options) -> list[str]:

@@ -2,6 +2,10 @@
 
 Submissions are zips of `<int>.png` label-id maps; the hidden folder holds the test ground
 truth under its Cityscapes names plus test.p, which `score` finds there by itself.
+
+The modules that need torch and torchvision (data, losses, models, predict) are imported where
+they are used, as in the detection task: synthesising, subsetting and scoring never run a
+model, and torch and torchvision cost a pipeline job seconds of start-up and half a gigabyte.
 """
 
 from __future__ import annotations
@@ -9,13 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from ...errors import UserError
 from ...schemas_io import validate as validate_schema
 from ...submission_io import add_zip_arguments
 from ..base import Loaders, MetricSpec, SubsetResult, Task
-from . import data, losses, models, predict, scoring, subset, synth
+from . import scoring, subset, synth
 from .labels import NUM_TRAIN_CLASSES
 
 RECIPE_SCHEMA = "recipe.segmentation.schema.yaml"
@@ -57,10 +59,14 @@ class Segmentation(Task):
     def hidden_ground_truth(self, hidden: Path) -> Path:
         return Path(hidden)
 
-    def build_model(self, model: dict, subset_dir: Path) -> torch.nn.Module:
+    def build_model(self, model: dict, subset_dir: Path):
+        from . import models
+
         return models.build(model["name"], **model.get("kwargs", {}))
 
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
+        from . import data
+
         recipe = _recipe(recipe)
         train, val, opened = data.training_sets(Path(subset_dir), recipe)
         workers = recipe.get("workers") or workers
@@ -72,12 +78,16 @@ class Segmentation(Task):
         )
 
     def training_loss(self, model, batch, recipe, device):
+        from . import losses
+
         images, masks = batch
         logits = model(images.to(device, non_blocking=True))
         return losses.criterion(recipe.get("loss", {}))(logits, masks.to(device, non_blocking=True))
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
         """Mean IoU over the 19 classes at the model's resolution (the baseline's iouCalc)."""
+        import torch
+
         n = NUM_TRAIN_CLASSES + 1
         conf = torch.zeros(n * n, dtype=torch.int64)
         for images, masks in loader:
@@ -91,6 +101,8 @@ class Segmentation(Task):
                 "accuracy": float(tp.sum() / conf.sum()) if conf.sum() else float("nan")}
 
     def predict(self, models_, subset_dir, recipe, out, *, device, workers) -> dict:
+        from . import predict
+
         return predict.predict(models_, Path(subset_dir), _recipe(recipe), Path(out), device=device)
 
     def validate(self, gt, submission_path, options) -> list[str]:
