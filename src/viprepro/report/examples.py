@@ -65,14 +65,14 @@ def _name(names: list[str], index: int) -> str:
 def _classification_pairs(gt: Path, submission: Path, subset: Path) -> tuple[list[str], list[int], list[int], list[str]]:
     import pandas as pd
 
-    from ..tasks.classification import data
     from ..tasks.classification.submission import read_ground_truth
+    from ..tasks.classification.subset import class_names
 
     truth = read_ground_truth(gt)
     table = pd.read_csv(submission, dtype=str).iloc[:, :2]  # by position, a repeated id keeps its last row
     predicted = {str(i).strip(): pd.to_numeric(p, errors="coerce") for i, p in zip(table.iloc[:, 0], table.iloc[:, 1])}
     ids = [i for i in truth if i in predicted and np.isfinite(predicted[i])]
-    return ids, [truth[i] for i in ids], [int(predicted[i]) for i in ids], data.class_names(subset)
+    return ids, [truth[i] for i in ids], [int(predicted[i]) for i in ids], class_names(subset)
 
 
 def classification_labels(gt: Path, submission: Path, subset: Path) -> Labels:
@@ -187,12 +187,15 @@ def _label_ids(source) -> np.ndarray:
 # --- detection ------------------------------------------------------------------------------
 
 def detection_examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUNT) -> tuple[list[Example], str]:
-    from ..tasks.detection import data
-    from ..tasks.detection.manifests import read_instances
+    from ..tasks.detection.manifests import (
+        IMAGE_FOLDERS,
+        annotation_path,
+        read_instances,
+    )
     from ..tasks.detection.submission import read_submission
 
     truth = read_instances(Path(gt))
-    files = {image["id"]: image["file_name"] for image in read_instances(data.annotation_path(subset, "test"), annotations=False)["images"]}
+    files = {image["id"]: image["file_name"] for image in read_instances(annotation_path(subset, "test"), annotations=False)["images"]}
     categories = {c["id"]: c["name"] for c in truth["categories"]}
     detections = read_submission(Path(submission))
     detections = detections if isinstance(detections, list) else []
@@ -206,7 +209,7 @@ def detection_examples(gt: Path, submission: Path, subset: Path, count: int = DE
     ids = [image["id"] for image in truth["images"] if image["id"] in files]
     examples = []
     for image_id in _spread(ids, count):
-        path = Path(subset) / data.IMAGE_FOLDERS["test"] / files[image_id]
+        path = Path(subset) / IMAGE_FOLDERS["test"] / files[image_id]
         with Image.open(path) as opened:
             image = opened.convert("RGB")
         draw = ImageDraw.Draw(image)

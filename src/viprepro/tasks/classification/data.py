@@ -16,6 +16,7 @@ from torchvision.transforms import v2
 from ... import augment as augment_
 from ...errors import UserError
 from ...loading import seeded_loader
+from .subset import class_names
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -32,15 +33,6 @@ def decode(path: Path) -> torch.Tensor:
     except (OSError, ValueError, SyntaxError) as exc:
         raise UserError(f"cannot decode image ({type(exc).__name__}: {exc})", path=path) from None
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
-
-
-def class_names(subset_dir: Path) -> list[str]:
-    """The sorted wnids of the train split: the torchvision ImageFolder order the CSV uses."""
-    train = Path(subset_dir) / "train"
-    names = sorted(p.name for p in train.iterdir() if p.is_dir())
-    if not names:
-        raise UserError("no class folders", path=train)
-    return names
 
 
 class ImageFiles(Dataset):

@@ -23,6 +23,15 @@ GT_HEADER = "Image IDs,Labels"
 MISSING_SHOWN = 20
 
 
+def class_names(subset_dir: Path) -> list[str]:
+    """The sorted wnids of the train split: the torchvision ImageFolder order the CSV uses."""
+    train = Path(subset_dir) / "train"
+    names = sorted(p.name for p in train.iterdir() if p.is_dir())
+    if not names:
+        raise UserError("no class folders", path=train)
+    return names
+
+
 def read_pair_manifest(path: Path) -> list[tuple[str, str]]:
     """train.pickle / val.pickle: a list of [wnid, filename] pairs."""
     data = load_plain_pickle(path)

@@ -19,13 +19,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from ...errors import UserError
 from ...loading import seeded_loader
 from ...subset_manifest import MANIFEST_NAME, read_manifest
-from .manifests import MANIFEST_NAMES, read_instances
-
-IMAGE_FOLDERS = {"train": "images", "val": "images", "test": "test-images"}
-
-
-def annotation_path(subset_dir: Path, split: str) -> Path:
-    return Path(subset_dir) / "annotations" / MANIFEST_NAMES[split]
+from .manifests import IMAGE_FOLDERS, annotation_path, read_instances
 
 
 def num_classes(subset_dir: Path) -> int:

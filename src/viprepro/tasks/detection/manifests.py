@@ -20,6 +20,12 @@ MANIFEST_NAMES = {
     "test": "vipriors-object-detection-test.json",
 }
 MAPPING_NAME = "test_image_mappings.txt"
+IMAGE_FOLDERS = {"train": "images", "val": "images", "test": "test-images"}
+
+
+def annotation_path(subset_dir: Path, split: str) -> Path:
+    """Where the subset keeps a split's COCO instances file."""
+    return Path(subset_dir) / "annotations" / MANIFEST_NAMES[split]
 
 
 def _is_int(value) -> bool:
