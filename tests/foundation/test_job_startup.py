@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-# segmentation's label table comes from torchvision's copy of cityscapesScripts (tasks/segmentation/labels.py)
-TORCH_FREE_TASKS = ("classification", "detection", "action_recognition")
+TORCH_FREE_TASKS = ("classification", "segmentation", "detection", "action_recognition")
 
 
 @pytest.mark.parametrize("task", TORCH_FREE_TASKS)
@@ -30,3 +29,11 @@ def test_the_model_side_still_loads_torch():
             (Path(subset) / "train" / wnid).mkdir(parents=True)
         result = subprocess.run([sys.executable, "-c", code, subset], capture_output=True, text=True, timeout=300, check=True)
     assert result.stdout.strip() == "True"
+
+
+def test_segmentation_label_table_is_cityscapes_scripts():
+    from torchvision.datasets import Cityscapes
+
+    from viprepro.tasks.segmentation.labels import LABELS
+
+    assert [tuple(c) for c in LABELS] == [tuple(c) for c in Cityscapes.classes if c.id >= 0]
