@@ -32,7 +32,7 @@ def main(args: argparse.Namespace) -> int:
     from viprepro.jobs import start
     from viprepro.tasks import get_task
 
-    start(args)
+    start(args, uses_torch=False)
     task = get_task(args.task)
     try:
         with tracking.job_run(task=args.task, stage="subset", rule=args.rule, tags=tags(args), run_name=f"subset/{args.task}") as mlrun:

@@ -31,7 +31,7 @@ def main(args: argparse.Namespace) -> int:
     from viprepro.schemas_io import validate
     from viprepro.tasks import get_task
 
-    start(args)
+    start(args, uses_torch=False)
     task = get_task(args.task)
     options = json.loads(args.options)
     try:
