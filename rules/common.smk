@@ -9,6 +9,7 @@ from snakemake.utils import validate
 
 from viprepro.errors import UserError
 from viprepro.files.fileio import canonical_digest, write_json
+from viprepro.jobs.local_cores import cap_local_cores
 from viprepro.jobs.provenance import code_version
 from viprepro.files.schemas_io import validate as validate_options
 from viprepro.specs.load import load_spec
@@ -21,6 +22,11 @@ except UserError as exc:
     raise ValueError(exc.message) from None
 # Snakemake fills defaults with the schema's own (shared) objects: give each task its own copy.
 config["datasets"] = {task: copy.deepcopy(dataset) for task, dataset in config["datasets"].items()}
+
+# A local run never runs more threads at once than the machine has CPUs, whatever --cores says
+# (viprepro.jobs.local_cores); cluster runs are left to the cluster's scheduler.
+if _capped := cap_local_cores(workflow):
+    logger.info(f"viprepro: --cores {_capped[0]} lowered to {_capped[1]}, the CPUs this machine lets the run use")
 
 TASKS = config["tasks"]
 CONFIG_HASH = canonical_digest(config)[:16]

@@ -62,11 +62,13 @@ def _client():
 
 def _retry(call: Callable, *args, **kwargs):
     """Retry a store call while the database is busy (bounded, with jittered back-off)."""
-    deadline = time.monotonic() + RETRY_SECONDS
+    started = time.monotonic()
+    deadline = started + RETRY_SECONDS
     delay = 0.05
+    retries = 0
     while True:
         try:
-            return call(*args, **kwargs)
+            result = call(*args, **kwargs)
         except Exception as exc:  # MlflowException wraps sqlite3.OperationalError
             text = str(exc).lower()
             transient = "locked" in text or "busy" in text or "unable to open database" in text
@@ -74,6 +76,12 @@ def _retry(call: Callable, *args, **kwargs):
                 raise
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 2.0)
+            retries += 1
+            continue
+        if retries:  # a job waiting on the store is time lost: say so in the job's log
+            log.warning("MLflow store busy: %s waited %.2f s (%d retries)", getattr(call, "__name__", "call"),
+                        time.monotonic() - started, retries)
+        return result
 
 
 def init_store(tasks: list[str]) -> dict[str, str]:
