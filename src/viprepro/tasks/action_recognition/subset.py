@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from ...errors import UserError
 from ...fileio import atomic_path
 from ...linking import Linker
+from ...filestate import subset_state
 from ...subset_manifest import build_manifest, write_manifest
 from ..base import SubsetResult
 from .annotations import CLASS_INDEX, SPLIT_FILES, TEST_GT, format_class_index, format_clips, read_class_index, read_split_list
@@ -114,7 +115,7 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
             "origin": {new: clip for rows in renamed.values() for new, clip, _ in rows},
             "link_mode": linker.mode,
         }
-        manifest = build_manifest(staged, files, task="action_recognition", extra=extra)
+        manifest = build_manifest(staged, files, task="action_recognition", extra=extra, state=subset_state(out, source))
         write_manifest(staged, manifest)
         with atomic_path(hidden) as hidden_staged:
             hidden_staged.mkdir(parents=True)

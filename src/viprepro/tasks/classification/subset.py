@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import UserError
-from ...fileio import atomic_path
+from ...fileio import atomic_path, canonical_digest
+from ...filestate import MISSING, scan, subset_state
 from ...linking import Linker
 from ...safe_pickle import load_plain_pickle
-from ...subset_manifest import build_manifest, write_manifest
+from ...subset_manifest import build_manifest, record_build, reusable, write_manifest
 from ..base import SubsetResult
-from ...imagecheck import find_broken_images
 
 GT_NAME = "test_gt.csv"
 GT_HEADER = "Image IDs,Labels"
@@ -83,32 +83,41 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
     plan += [(source / "train" / wnid / name, f"val/{wnid}/{name}") for wnid, name in val]
     plan += [(_val_source(source, wnid, name, flat_val), f"test/imgs/img_{i}.JPEG") for i, (wnid, name) in enumerate(test)]
 
-    missing = [str(src) for src, _ in plan if not src.is_file()]
-    if missing:
-        shown = "\n  ".join(missing[:MISSING_SHOWN])
-        raise UserError(f"{len(missing)} source file(s) missing or unreadable (first {min(len(missing), MISSING_SHOWN)}):\n  {shown}", path=source)
-    broken = find_broken_images([src for src, _ in plan], level=verify)
-    if broken:
-        shown = "\n  ".join(f"{p}: {why}" for p, why in broken[:MISSING_SHOWN])
-        raise UserError(f"{len(broken)} corrupt or truncated image(s) (first {min(len(broken), MISSING_SHOWN)}):\n  {shown}", path=source)
+    with subset_state(out, source) as state:
+        facts = scan([src for src, _ in plan], state=state, level=verify)
+        missing = [str(src) for (src, _), fact in zip(plan, facts) if fact.problem == MISSING]
+        if missing:
+            shown = "\n  ".join(missing[:MISSING_SHOWN])
+            raise UserError(f"{len(missing)} source file(s) missing or unreadable (first {min(len(missing), MISSING_SHOWN)}):\n  {shown}", path=source)
+        broken = [(src, fact.problem) for (src, _), fact in zip(plan, facts) if fact.problem]
+        if broken:
+            shown = "\n  ".join(f"{p}: {why}" for p, why in broken[:MISSING_SHOWN])
+            raise UserError(f"{len(broken)} corrupt or truncated image(s) (first {min(len(broken), MISSING_SHOWN)}):\n  {shown}", path=source)
+        inputs = canonical_digest({"task": "classification", "link": link, "verify": verify, "test": test,
+                                   "plan": [(str(src), rel, fact.size, fact.sha256) for (src, rel), fact in zip(plan, facts)]})
+        manifest = reusable(out, hidden, state, inputs)
+        if manifest is not None:
+            return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest,
+                                notes=["up to date: no source file changed since the last build, nothing was linked or hashed again"])
 
-    linker = Linker(link)
-    with atomic_path(out) as staged:
-        for directory in {str(Path(rel).parent) for _, rel in plan}:
-            (staged / directory).mkdir(parents=True, exist_ok=True)
-        for src, rel in plan:
-            linker.place(src, staged / rel)
-        splits = {
-            "train": [rel for _, rel in plan[: len(train)]],
-            "val": [rel for _, rel in plan[len(train) : len(train) + len(val)]],
-            "test": [rel for _, rel in plan[len(train) + len(val) :]],
-        }
-        manifest = build_manifest(staged, splits, task="classification", extra={"classes": classes, "link_mode": linker.mode})
-        write_manifest(staged, manifest)
-        with atomic_path(hidden) as hidden_staged:
-            hidden_staged.mkdir(parents=True)
-            rows = [f"img_{i}.JPEG,{class_index[wnid]}" for i, (wnid, _) in enumerate(test)]
-            (hidden_staged / GT_NAME).write_text(GT_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        linker = Linker(link)
+        with atomic_path(out) as staged:
+            for directory in {str(Path(rel).parent) for _, rel in plan}:
+                (staged / directory).mkdir(parents=True, exist_ok=True)
+            for src, rel in plan:
+                linker.place(src, staged / rel)
+            splits = {
+                "train": [rel for _, rel in plan[: len(train)]],
+                "val": [rel for _, rel in plan[len(train) : len(train) + len(val)]],
+                "test": [rel for _, rel in plan[len(train) + len(val) :]],
+            }
+            manifest = build_manifest(staged, splits, task="classification", extra={"classes": classes, "link_mode": linker.mode}, state=state)
+            write_manifest(staged, manifest)
+            with atomic_path(hidden) as hidden_staged:
+                hidden_staged.mkdir(parents=True)
+                rows = [f"img_{i}.JPEG,{class_index[wnid]}" for i, (wnid, _) in enumerate(test)]
+                (hidden_staged / GT_NAME).write_text(GT_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        record_build(out, hidden, state, inputs, manifest)
     notes = []
     if linker.fell_back:
         notes.append("hard links were not possible here; files were copied instead")

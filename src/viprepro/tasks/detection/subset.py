@@ -19,6 +19,7 @@ from ...errors import UserError
 from ...fileio import atomic_path
 from ...imagecheck import find_broken_images
 from ...linking import Linker
+from ...filestate import subset_state
 from ...subset_manifest import build_manifest, write_manifest
 from ..base import SubsetResult
 from .manifests import MANIFEST_NAMES, MAPPING_NAME, read_instances, read_mapping
@@ -98,7 +99,7 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
             "test": [names["test"]] + [rel for _, rel, _ in plan[n_train + n_val :]],
         }
         extra = {"category_ids": [c["id"] for c in train["categories"]], "link_mode": linker.mode}
-        manifest = build_manifest(staged, splits, task="detection", extra=extra)
+        manifest = build_manifest(staged, splits, task="detection", extra=extra, state=subset_state(out, source))
         write_manifest(staged, manifest)
         with atomic_path(hidden) as hidden_staged:
             hidden_staged.mkdir(parents=True)

@@ -26,6 +26,7 @@ from ...errors import UserError
 from ...fileio import atomic_path
 from ...linking import Linker
 from ...safe_pickle import load_plain_pickle
+from ...filestate import subset_state
 from ...subset_manifest import build_manifest, write_manifest
 from ..base import SubsetResult
 
@@ -119,7 +120,7 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str)
                 linker.place(src, root / rel)
         shutil.copyfile(manifests / TEST_NAMES, hidden_staged / TEST_NAMES)
         splits = {split: [rel for _, rel in files] for split, files in plan.items()}
-        manifest = build_manifest(staged, splits, task="segmentation", extra={"link_mode": linker.mode})
+        manifest = build_manifest(staged, splits, task="segmentation", extra={"link_mode": linker.mode}, state=subset_state(out, source))
         write_manifest(staged, manifest)
     notes = ["hard links were not possible here; files were copied instead"] if linker.fell_back else []
     return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest, notes=notes)
