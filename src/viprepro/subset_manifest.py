@@ -23,7 +23,7 @@ def describe_files(root: Path, relative_paths: list[str], *, state: FileState | 
     all (see `filestate`).
     """
     root = Path(root)
-    facts = scan([root / rel for rel in relative_paths], state=state)
+    facts = scan([f"{root}/{rel}" for rel in relative_paths], state=state)
     unreadable = [(rel, f.problem) for rel, f in zip(relative_paths, facts) if f.problem]
     if unreadable:
         raise UserError(f"{len(unreadable)} subset file(s) cannot be read, e.g. {unreadable[0][0]}: {unreadable[0][1]}", path=root)
@@ -104,7 +104,7 @@ def reusable(out: Path, hidden: Path, state: FileState, inputs: str) -> dict | N
         listed = 0
         for entries in manifest["splits"].values():
             for entry in entries:
-                if state.known(os.stat(out / entry["path"])) != entry["sha256"]:
+                if state.known(os.stat(f"{out}/{entry['path']}")) != entry["sha256"]:
                     return None
                 listed += 1
         return manifest if _file_count(out) == listed + 1 else None

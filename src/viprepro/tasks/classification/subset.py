@@ -59,8 +59,8 @@ def _check_name(path: Path, index: int, wnid: str, filename: str) -> None:
             raise UserError(f"unsafe path component {part!r}", path=path, where=f"entry {index}")
 
 
-def _val_source(source: Path, wnid: str, filename: str, flat: bool) -> Path:
-    return source / "val" / filename if flat else source / "val" / wnid / filename
+def _val_source(source: str, wnid: str, filename: str, flat: bool) -> str:
+    return f"{source}/val/{filename}" if flat else f"{source}/val/{wnid}/{filename}"
 
 
 def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, verify: str = "header") -> SubsetResult:
@@ -78,10 +78,11 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
         raise UserError(f"wnid(s) not in train.pickle: {', '.join(unknown[:MISSING_SHOWN])}", path=manifests)
 
     flat_val = not (source / "val" / test[0][0]).is_dir() if test else False
-    plan: list[tuple[Path, str]] = []
-    plan += [(source / "train" / wnid / name, f"train/{wnid}/{name}") for wnid, name in train]
-    plan += [(source / "train" / wnid / name, f"val/{wnid}/{name}") for wnid, name in val]
-    plan += [(_val_source(source, wnid, name, flat_val), f"test/imgs/img_{i}.JPEG") for i, (wnid, name) in enumerate(test)]
+    root = str(source)  # strings, not Paths: a Path costs microseconds, and there are 100,000 files
+    plan: list[tuple[str, str]] = []
+    plan += [(f"{root}/train/{wnid}/{name}", f"train/{wnid}/{name}") for wnid, name in train]
+    plan += [(f"{root}/train/{wnid}/{name}", f"val/{wnid}/{name}") for wnid, name in val]
+    plan += [(_val_source(root, wnid, name, flat_val), f"test/imgs/img_{i}.JPEG") for i, (wnid, name) in enumerate(test)]
 
     with subset_state(out, source) as state:
         facts = scan([src for src, _ in plan], state=state, level=verify)
@@ -104,8 +105,9 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
         with atomic_path(out) as staged:
             for directory in {str(Path(rel).parent) for _, rel in plan}:
                 (staged / directory).mkdir(parents=True, exist_ok=True)
+            target = str(staged)
             for src, rel in plan:
-                linker.place(src, staged / rel)
+                linker.place(src, f"{target}/{rel}")
             splits = {
                 "train": [rel for _, rel in plan[: len(train)]],
                 "val": [rel for _, rel in plan[len(train) : len(train) + len(val)]],
