@@ -14,7 +14,8 @@ from pathlib import Path
 from .errors import UserError, ValidationFailed
 
 COMMANDS = ("synth", "subset", "validate", "score", "rerun")
-EXTRA_COMMANDS = {"explain": "viprepro.explain", "models": "viprepro.recipe_cli:models_main", "spec": "viprepro.recipe_cli:spec_main"}
+EXTRA_COMMANDS = {"explain": "viprepro.explain", "models": "viprepro.recipe_cli:models_main", "spec": "viprepro.recipe_cli:spec_main",
+                  "estimate": "viprepro.estimate"}
 
 
 def _base_parser(command: str, *, add_help: bool = True) -> argparse.ArgumentParser:
