@@ -4,9 +4,10 @@ A full-scale rerun can take thousands of GPU-hours (the 3rd-place 2020 classific
 trained ten EfficientNet-B4 models for 450 epochs). This builds the spec's real model and
 times a few training steps (forward, loss, backward, optimiser step) and inference passes on
 synthetic tensors of the spec's input size, at two small batch sizes, on the device at hand.
-A step is modelled as a fixed cost plus a cost per sample (the line through the two batch
-sizes), taken to the spec's batch size and multiplied out by the official split sizes, the
-epochs, the members and the seeds:
+On a GPU a step is modelled as a fixed cost plus a cost per sample (the line through the two
+batch sizes); on a CPU, which one sample keeps busy, as a cost per sample (every iteration
+divided by its batch). That is taken to the spec's batch size and multiplied out by the
+official split sizes, the epochs, the members and the seeds:
 
     member  = epochs x (ceil(train / batch) x train step + ceil(val / batch) x inference step)
     seed    = members x member + members x ceil(test x views / batch) x inference step
@@ -56,9 +57,15 @@ class Timing:
 
     seconds: dict[int, list[float]]
     peak_mb: dict[int, float] = field(default_factory=dict)
+    proportional: bool = False  # a step costs the same per sample at any batch size (CPUs)
 
     def at(self, batch: int, pick=statistics.median, scale: float = 1.0) -> float:
-        """Seconds of one iteration at `batch`: the line through the probes, per-sample part x `scale`."""
+        """Seconds of one iteration at `batch`, per-sample part x `scale`: the line through the two
+        probes (a fixed cost plus one per sample: a GPU idles at small batches), or, if
+        `proportional`, `batch` x the picked per-sample time of all iterations (a CPU is kept
+        busy by one sample; two noisy points 1 sample apart would tilt the line anywhere)."""
+        if self.proportional:
+            return pick([t / b for b, times in self.seconds.items() for t in times]) * scale * batch
         (b1, t1), (b2, t2) = sorted((b, pick(s)) for b, s in self.seconds.items())[:2]
         per_sample = max(0.0, (t2 - t1) / (b2 - b1))
         fixed = max(0.0, t1 - per_sample * b1)
@@ -282,7 +289,7 @@ def measure(spec: dict, device, *, iterations: int = 2) -> tuple[Timing, Timing,
     model = probe.build().to(device)
     optimizer = build_optimizer(model, recipe["optimizer"])
     use_amp = bool(recipe.get("amp")) and device.type == "cuda"
-    train, infer = Timing({}), Timing({})
+    train, infer = Timing({}, proportional=device.type == "cpu"), Timing({}, proportional=device.type == "cpu")
     for batch_size in PROBE_BATCHES:
         batch = probe.train_batch(batch_size)
         model.train()

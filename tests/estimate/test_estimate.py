@@ -75,3 +75,9 @@ def test_a_bad_spec_is_one_line_and_exit_1(tmp_path, capsys):
     bad.write_text("name: x\ntask: classification\nmodle: {}\n")
     assert main(["estimate", str(bad)]) == 1
     assert capsys.readouterr().err.startswith("viprepro estimate: error:")
+
+
+def test_on_a_cpu_a_step_costs_the_same_per_sample():
+    timing = Timing({1: [2.0, 4.0], 2: [3.0, 10.0]}, proportional=True)  # per sample: 2, 4, 1.5, 5
+    assert timing.at(16) == pytest.approx(16 * 3.0)  # median of the per-sample times
+    assert timing.at(16, min) == pytest.approx(16 * 1.5) and timing.at(16, max, scale=2) == pytest.approx(16 * 5 * 2)
