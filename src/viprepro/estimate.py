@@ -3,7 +3,7 @@
 A full-scale rerun can take thousands of GPU-hours (the 3rd-place 2020 classification entry
 trained ten EfficientNet-B4 models for 450 epochs). This builds the spec's real model and
 times a few training steps (forward, loss, backward, optimiser step) and inference passes on
-synthetic tensors of the spec's input size, at two small batch sizes, on the device at hand.
+synthetic tensors of the spec's input size, at small batch sizes, on the device at hand.
 On a GPU a step is modelled as a fixed cost plus a cost per sample (the line through the two
 batch sizes); on a CPU, which one sample keeps busy, as a cost per sample (every iteration
 divided by its batch). That is taken to the spec's batch size and multiplied out by the
@@ -20,8 +20,9 @@ the start-up of each job; a data loader that keeps up with the device adds nothi
 
 On a CPU, inputs above `PROBE_PIXELS` per sample (128x128; clips: frames x pixels) are probed
 smaller, so that the estimate takes seconds, and the per-sample cost is scaled by the ratio of
-pixels (convolutions cost in proportion to them); the output says so. On a GPU the spec's own
-sizes are probed. A GPU asked for but absent is replaced by the CPU
+pixels (convolutions cost in proportion to them); the output says so. For light models
+(MobileNets) a small probe is dominated by per-layer overheads, so this overstates their cost;
+on a GPU the spec's own sizes are probed. A GPU asked for but absent is replaced by the CPU
 with its times divided by a stated device factor (`--device-factor`).
 """
 
@@ -48,7 +49,9 @@ FULL_SCALE = {
 NUM_CLASSES = {"classification": 1000, "detection": 91, "action_recognition": 101}
 PROBE_PIXELS = 16_384  # per sample on a CPU (x frames for video); larger inputs are probed scaled down
 DEFAULT_DEVICE_FACTOR = 20.0  # a data-centre GPU against this 2-core CPU: stated, not measured
-PROBE_BATCHES = (1, 2)
+# Batch sizes timed: two on a GPU (fixed + per-sample cost), one on a CPU (per-sample cost).
+# Never 1: batch norm refuses a batch of one sample where pooling leaves one value per channel.
+PROBE_BATCHES = {"cuda": (2, 4), "cpu": (2,)}
 
 
 @dataclass
@@ -71,9 +74,14 @@ class Timing:
         fixed = max(0.0, t1 - per_sample * b1)
         return fixed + per_sample * scale * batch
 
-    def memory_at(self, batch: int, scale: float = 1.0) -> float:
+    def memory_at(self, batch: int, scale: float = 1.0, fixed_mb: float = 0.0) -> float:
+        """Peak MB at `batch`: with one probe, `fixed_mb` (weights, gradients, optimiser state)
+        plus the rest of the probe's peak per sample; with two, the line through them."""
         if not self.peak_mb:
             return float("nan")
+        if len(self.peak_mb) == 1:
+            (b1, m1), = self.peak_mb.items()
+            return fixed_mb + max(0.0, m1 - fixed_mb) / b1 * scale * batch
         (b1, m1), (b2, m2) = sorted(self.peak_mb.items())[:2]
         per_sample = max(0.0, (m2 - m1) / (b2 - b1))
         return max(0.0, m1 - per_sample * b1) + per_sample * scale * batch
@@ -124,7 +132,7 @@ class Cost:
 
 
 def cost(work: Workload, train: Timing, infer: Timing, *, train_scale: float = 1.0, infer_scale: float = 1.0,
-         device_factor: float = 1.0) -> Cost:
+         device_factor: float = 1.0, fixed_mb: float = 0.0) -> Cost:
     """The arithmetic of the module docstring; exact given the timings (tested with injected ones)."""
     steps = math.ceil(work.train / work.batch)
     val_steps = math.ceil(work.val / work.batch)
@@ -139,7 +147,7 @@ def cost(work: Workload, train: Timing, infer: Timing, *, train_scale: float = 1
         parts.append((member, inference, seed, work.seeds * seed))
     # (median, lowest, highest): a line through two noisy points can tilt either way
     member, inference, seed, total = ((parts[0][i], min(p[i] for p in parts), max(p[i] for p in parts)) for i in range(4))
-    peak = max(train.memory_at(work.batch, train_scale), infer.memory_at(work.batch, infer_scale))
+    peak = max(train.memory_at(work.batch, train_scale, fixed_mb), infer.memory_at(work.batch, infer_scale, fixed_mb / 3))
     return Cost(member=member, inference=inference, seed=seed, total=total, peak_mb=peak)
 
 
@@ -290,7 +298,7 @@ def measure(spec: dict, device, *, iterations: int = 2) -> tuple[Timing, Timing,
     optimizer = build_optimizer(model, recipe["optimizer"])
     use_amp = bool(recipe.get("amp")) and device.type == "cuda"
     train, infer = Timing({}, proportional=device.type == "cpu"), Timing({}, proportional=device.type == "cpu")
-    for batch_size in PROBE_BATCHES:
+    for batch_size in PROBE_BATCHES["cpu" if device.type == "cpu" else "cuda"]:
         batch = probe.train_batch(batch_size)
         model.train()
         if device.type == "cuda":
@@ -395,7 +403,8 @@ def estimate(spec_path: Path, *, device: str = "auto", device_factor: float = DE
         device_name = str(run_on) if run_on.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     train, infer, probe, model_mb = measure(spec, run_on, iterations=iterations)
     work = workload(spec)
-    result = cost(work, train, infer, train_scale=probe.train_scale, infer_scale=probe.infer_scale, device_factor=factor)
+    result = cost(work, train, infer, train_scale=probe.train_scale, infer_scale=probe.infer_scale, device_factor=factor,
+                  fixed_mb=3 * model_mb)  # weights, gradients, optimiser state
     probe_text = probe.described
     if probe.train_scale != 1 or probe.infer_scale != 1:
         probe_text += f" (probed {1 / probe.train_scale:.2f} of the pixels; per-sample cost scaled by {probe.train_scale:.2f})"

@@ -81,3 +81,9 @@ def test_on_a_cpu_a_step_costs_the_same_per_sample():
     timing = Timing({1: [2.0, 4.0], 2: [3.0, 10.0]}, proportional=True)  # per sample: 2, 4, 1.5, 5
     assert timing.at(16) == pytest.approx(16 * 3.0)  # median of the per-sample times
     assert timing.at(16, min) == pytest.approx(16 * 1.5) and timing.at(16, max, scale=2) == pytest.approx(16 * 5 * 2)
+
+
+def test_memory_from_one_probe_keeps_the_weights_fixed():
+    timing = Timing({2: [1.0]}, peak_mb={2: 500.0}, proportional=True)
+    assert timing.memory_at(16, fixed_mb=300.0) == pytest.approx(300 + 200 / 2 * 16)
+    assert timing.memory_at(16, scale=2.0, fixed_mb=300.0) == pytest.approx(300 + 200 / 2 * 16 * 2)
