@@ -46,8 +46,10 @@ def build_manifest(root: Path, splits: dict[str, list[str]], *, task: str, extra
 
 
 def write_manifest(root: Path, manifest: dict) -> Path:
+    """One line of JSON: json's C encoder writes 100,000 entries in a fraction of the time the
+    indenting (pure-Python) encoder takes; the digest does not depend on the layout."""
     path = Path(root) / MANIFEST_NAME
-    write_json(path, manifest)
+    write_json(path, manifest, indent=None)
     return path
 
 

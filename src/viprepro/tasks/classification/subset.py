@@ -103,7 +103,7 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
 
         linker = Linker(link)
         with atomic_path(out) as staged:
-            for directory in {str(Path(rel).parent) for _, rel in plan}:
+            for directory in {rel.rpartition("/")[0] for _, rel in plan}:
                 (staged / directory).mkdir(parents=True, exist_ok=True)
             target = str(staged)
             for src, rel in plan:
