@@ -14,9 +14,6 @@ from viprepro.fileio import canonical_digest, sha256_file
 from viprepro.filestate import FileState, scan, state_path_for
 from viprepro.subset_manifest import MANIFEST_NAME, read_manifest
 
-from conftest import TINY
-from testutils import tree_digest
-
 HOUR_AGO = time.time_ns() - 3600 * 10**9
 
 
@@ -44,7 +41,8 @@ def reads(monkeypatch):
 
 @pytest.fixture
 def source(tmp_path, task):
-    data = task.synthesize(tmp_path / "synthetic", seed=5, options=dict(TINY))
+    options = {"classes": 4, "subset_per_class": 6, "extra_train_per_class": 1, "val_per_class": 4, "image_size": 32}
+    data = task.synthesize(tmp_path / "synthetic", seed=5, options=options)
     age(data["source"])
     return data
 
