@@ -430,6 +430,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.iterations < 1 or args.device_factor <= 0 or min(args.gpus) < 1:
         parser.error("--iterations, --device-factor and --gpus must be positive")
+    if len(args.specs) > 1:  # one process per spec: resident memory freed by one model is not returned to the system
+        import subprocess
+
+        results, failed = [], 0
+        for path in args.specs:
+            with __import__("tempfile").TemporaryDirectory() as tmp:
+                part = Path(tmp) / "estimate.json"
+                command = [sys.executable, "-m", "viprepro.estimate", str(path), "--device", args.device, "--device-factor",
+                           str(args.device_factor), "--iterations", str(args.iterations), "--gpus", *map(str, args.gpus), "--json", str(part)]
+                failed |= subprocess.run(command).returncode
+                results += json.loads(part.read_text()) if part.is_file() else []
+        if args.json:
+            from .fileio import write_json
+
+            write_json(args.json, results)
+        return 1 if failed else 0
     results = []
     try:
         for path in args.specs:

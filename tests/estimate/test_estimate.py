@@ -87,3 +87,11 @@ def test_memory_from_one_probe_keeps_the_weights_fixed():
     timing = Timing({2: [1.0]}, peak_mb={2: 500.0}, proportional=True)
     assert timing.memory_at(16, fixed_mb=300.0) == pytest.approx(300 + 200 / 2 * 16)
     assert timing.memory_at(16, scale=2.0, fixed_mb=300.0) == pytest.approx(300 + 200 / 2 * 16 * 2)
+
+
+def test_several_specs_are_estimated_one_process_each(tmp_path, capfd):
+    out = tmp_path / "estimates.json"
+    spec = str(REPO / "config/submissions/classification_resnet_small.yaml")
+    assert main(["estimate", spec, spec, "--device", "cpu", "--iterations", "1", "--json", str(out)]) == 0
+    assert [r["spec"] for r in json.loads(out.read_text())] == ["classification_resnet_small"] * 2
+    assert capfd.readouterr().out.count("viprepro estimate: classification_resnet_small") == 2
