@@ -373,8 +373,8 @@ def render(spec: dict, work: Workload, result: Cost, *, device_name: str, note: 
         if wall:
             for n in devices:
                 w = result.wall(work, n)
-                walls += f"{_duration(w[0]) + ' [' + _duration(w[1]) + '-' + _duration(w[2]) + ']':>24}"
-        lines.append(f"{label:<26}{text:>26}{walls}")
+                walls += " " + f"{_duration(w[0]) + ' [' + _duration(w[1]) + '-' + _duration(w[2]) + ']':>23}"
+        lines.append(f"{label:<26} {text:>25}{walls}")
     lines += ["", f"peak memory per job (resident, extrapolated to batch {work.batch}): {result.peak_mb:,.0f} MB",
               "[low-high]: the same sums with the fastest and the slowest measured iterations; "
               "not counted: data loading, checkpoints, job start-up"]
