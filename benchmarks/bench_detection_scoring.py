@@ -126,6 +126,12 @@ def main() -> None:
           " scoring: peak minus imports")
     difference = max(abs(a - b) for a, b in zip(rows[0]["stats"], rows[1]["stats"]))
     print(f"largest difference over the 12 statistics, faster-coco-eval vs pycocotools: {difference:.2e}")
+    from benchlog import record
+
+    ours = rows[2]
+    record(f"detection scoring ({args.images:,} images x {args.per_image}) vs pycocotools", ours=ours["seconds"], baseline=baseline["seconds"],
+           unit="s", ratio=baseline["seconds"] / ours["seconds"], target=">= 4x", met=baseline["seconds"] / ours["seconds"] >= 4,
+           note=f"peak {ours['peak_mb']:.0f} MB (target <= 1,500); largest difference of the 12 stats {difference:.1e}")
 
 
 if __name__ == "__main__":

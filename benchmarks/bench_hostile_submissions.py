@@ -98,6 +98,13 @@ def main() -> int:
             for command, run, base in zip(("validate", "strict", "official"), runs, table["valid"]):
                 ratio = run["peak_mb"] / base["peak_mb"] if base["peak_mb"] else float("nan")
                 print(f"{task:13} {name:28} {command:9} {str(run['exit'])[:5]:>5} {run['peak_mb']:8.1f} {ratio:8.2f}")
+    from benchlog import record
+
+    worst = max((run["peak_mb"], f"{task} {name} {command}", base["peak_mb"]) for task, table in tables.items()
+                for name, runs in table.items() if name != "valid"
+                for command, run, base in zip(("validate", "strict", "official"), runs, table["valid"]))
+    record("hostile submission files: worst peak memory (MB) vs the valid file's", ours=worst[0], baseline=worst[2], unit="MB",
+           ratio=worst[2] / worst[0] if worst[0] else None, note=worst[1])
     return 0
 
 

@@ -20,6 +20,7 @@ OTHER_COMMANDS = {
     "rerun": "viprepro.report.rerun",
     "models": "viprepro.specs.commands:models_main",
     "spec": "viprepro.specs.commands:spec_main",
+    "estimate": "viprepro.training.estimate",
 }
 
 

@@ -16,12 +16,12 @@ def test_a_wait_on_a_locked_store_is_logged(caplog):
             raise answer
         return answer
 
-    with caplog.at_level(logging.WARNING, logger="viprepro.tracking"):
+    with caplog.at_level(logging.WARNING, logger="viprepro.jobs.tracking"):
         assert tracking._retry(create_run) == "run"
     assert any("MLflow store busy: create_run waited" in r.getMessage() and "2 retries" in r.getMessage() for r in caplog.records)
 
 
 def test_no_wait_no_message(caplog):
-    with caplog.at_level(logging.WARNING, logger="viprepro.tracking"):
+    with caplog.at_level(logging.WARNING, logger="viprepro.jobs.tracking"):
         assert tracking._retry(lambda: 1) == 1
     assert not caplog.records

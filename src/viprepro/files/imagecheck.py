@@ -38,6 +38,11 @@ def problem_with(path: Path, level: str = "header") -> str | None:
             tail = fh.read()
     except OSError as exc:
         return f"cannot be read ({exc.strerror})"
+    return problem_in(path, head, tail, level)
+
+
+def problem_in(path: Path, head: bytes, tail: bytes, level: str = "header") -> str | None:
+    """`problem_with`, given the file's first 8 and last 64 bytes (read by the caller)."""
     if head.startswith(JPEG_SOI):
         if JPEG_EOI not in tail:
             return "truncated JPEG (no end-of-image marker)"

@@ -123,6 +123,18 @@ class Task(abc.ABC):
     def shrink_recipe(self, recipe: dict) -> None:
         """`scale: smoke`: shrink the task's input sizes in place (viprepro.specs.scale does the rest)."""
 
+    #: the official split sizes at full scale (`viprepro estimate` extrapolates to them).
+    full_scale_splits: dict[str, int] = {}
+
+    def inference_views(self, recipe: dict) -> int:
+        """Forward passes per test sample besides flips (e.g. clips per video)."""
+        return 1
+
+    def cost_probe(self, spec: dict, device, pixel_limit: float):
+        """For `viprepro estimate`: a `training.estimate.Probe` that builds the spec's model and
+        synthetic batches of its input, scaled down to `pixel_limit` pixels a sample."""
+        raise NotImplementedError(f"task {self.name} has no cost estimate")
+
     def figure_data(self, kind: str, gt: Path, submission: Path, subset: Path):
         """What the scoring step draws as figure `kind` (one of `figure_kinds`): for
         `examples` a pair (list of report.figures.Example, note), for `confusion_matrix` a

@@ -18,7 +18,9 @@ from typing import Callable
 from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path
 from viprepro.files.linking import Linker
-from viprepro.files.subset_manifest import build_manifest, write_manifest
+from viprepro.files.fileio import canonical_digest, sha256_bytes
+from viprepro.files.filestate import FileState, scan, subset_state
+from viprepro.files.subset_manifest import build_manifest, record_build, reusable, write_manifest
 from viprepro.tasks.base import SubsetResult
 
 
@@ -88,29 +90,58 @@ def _place(placed: Placed, root: Path, linker: Linker) -> None:
         linker.place(placed.source, target)
 
 
+def inputs_digest(task: str, link: str, decided: SubsetPlan, state: FileState) -> str:
+    """Everything a subset is made from: the plan, the options, and the size and sha256 of every
+    source file (files the state knows unchanged cost one stat, not a read)."""
+    placed = [p for files in (*decided.splits.values(), decided.hidden) for p in files]
+    sources = [str(p.source) for p in placed if p.source is not None]
+    facts = dict(zip(sources, scan(sources, state=state)))
+
+    def entry(p: Placed) -> list:
+        if p.source is None:
+            return [p.rel, "text", sha256_bytes(p.text.encode("utf-8"))]
+        fact = facts[str(p.source)]
+        return [p.rel, str(p.source), p.copy, fact.size, fact.sha256]
+
+    return canonical_digest({"task": task, "link": link, "extra": decided.extra, "folders": list(decided.folders),
+                             "splits": {split: [entry(p) for p in files] for split, files in decided.splits.items()},
+                             "hidden": [entry(p) for p in decided.hidden]})
+
+
 def cut(task: str, source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
-        plan: Callable[[Path, Path], SubsetPlan], check: Callable[[SubsetPlan], None],
+        plan: Callable[[Path, Path], SubsetPlan], check: Callable[[SubsetPlan, FileState], None],
         copied: str = "files") -> SubsetResult:
-    """Cut a task's subset: `plan(source, manifests)` decides it, `check(plan)` refuses broken or
-    missing sources (before anything is written), then the subset and the hidden folder are
-    staged and published together, the subset with its manifest."""
+    """Cut a task's subset: `plan(source, manifests)` decides it, `check(plan, state)` refuses
+    broken or missing sources (before anything is written), then the subset and the hidden
+    folder are staged and published together, the subset with its manifest.
+
+    Every file is read once: digests are cached by (device, inode, size, mtime) in the
+    subset's state file (`files.filestate`), so hard-linked subset files are not read again
+    for the manifest, and a rerun whose inputs are unchanged returns the subset in place."""
     source, manifests, out, hidden = Path(source), Path(manifests), Path(out), Path(hidden)
     refuse_overlap(source, out, hidden)
     decided = plan(source, manifests)
-    check(decided)
-    linker = Linker(link)
-    with atomic_path(out) as staged, atomic_path(hidden) as hidden_staged:
-        staged.mkdir(parents=True)
-        hidden_staged.mkdir(parents=True)
-        for folder in decided.folders:
-            (staged / folder).mkdir(parents=True, exist_ok=True)
-        for files in decided.splits.values():
-            for placed in files:
-                _place(placed, staged, linker)
-        for placed in decided.hidden:
-            _place(placed, hidden_staged, linker)
-        splits = {split: [p.rel for p in files] for split, files in decided.splits.items()}
-        manifest = build_manifest(staged, splits, task=task, extra={**decided.extra, "link_mode": linker.mode})
-        write_manifest(staged, manifest)
+    with subset_state(out, source) as state:
+        check(decided, state)
+        inputs = inputs_digest(task, link, decided, state)
+        manifest = reusable(out, hidden, state, inputs)
+        if manifest is not None:
+            return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest,
+                                notes=["up to date: no source file changed since the last build, nothing was linked or hashed again"])
+        linker = Linker(link)
+        with atomic_path(out) as staged, atomic_path(hidden) as hidden_staged:
+            staged.mkdir(parents=True)
+            hidden_staged.mkdir(parents=True)
+            for folder in decided.folders:
+                (staged / folder).mkdir(parents=True, exist_ok=True)
+            for files in decided.splits.values():
+                for placed in files:
+                    _place(placed, staged, linker)
+            for placed in decided.hidden:
+                _place(placed, hidden_staged, linker)
+            splits = {split: [p.rel for p in files] for split, files in decided.splits.items()}
+            manifest = build_manifest(staged, splits, task=task, extra={**decided.extra, "link_mode": linker.mode}, state=state)
+            write_manifest(staged, manifest)
+        record_build(out, hidden, state, inputs, manifest)
     notes = [f"hard links were not possible here; {copied} were copied instead"] if linker.fell_back else []
     return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest, notes=notes)

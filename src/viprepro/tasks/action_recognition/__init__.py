@@ -17,6 +17,31 @@ class ActionRecognition(Task):
     figure_kinds = ("examples", "confusion_matrix")
     model_names = ModelNames(own=("r3d_18", "mc3_18", "r2plus1d_18", "tiny3d"), torchvision_module="video")
 
+    full_scale_splits = {"train": 4_795, "val": 4_742, "test": 3_783}  # mod-UCF101
+
+    def inference_views(self, recipe):
+        return recipe.get("test_clips", 1)
+
+    def cost_probe(self, spec, device, pixel_limit):
+        import math
+
+        import torch
+
+        from viprepro.training.estimate import Probe, scaled_image
+
+        from . import data, models
+
+        recipe, classes = spec["recipe"], 101
+        frames, crop = recipe["frames_per_clip"], recipe["crop_size"]
+        crop = crop if isinstance(crop, int) else crop[0]
+        probed = frames if frames * crop * crop <= pixel_limit else max(4, math.ceil(frames * pixel_limit / (crop * crop)))
+        side, _, spatial = scaled_image(crop, crop, pixel_limit / probed)
+        scale = frames / probed * spatial
+        clips = lambda b: torch.randint(0, 256, (b, 3, probed, side, side), dtype=torch.uint8)  # noqa: E731
+        return Probe(self.name, lambda: models.build(spec["model"]["name"], classes, **spec["model"].get("kwargs", {})),
+                     lambda b: (clips(b), torch.randint(0, classes, (b,))), lambda b: data.model_input(clips(b), device),
+                     scale, scale, f"clips of {frames} frames at {crop}x{crop}")
+
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
         from viprepro.tasks.action_recognition.videocheck import LEVELS  # PyAV: only when the subset command is built
 

@@ -26,6 +26,22 @@ class Classification(Task):
         "focal_cosine": {"name", "gamma", "alpha", "xent"},
     }
 
+    full_scale_splits = {"train": 50_000, "val": 50_000, "test": 50_000}  # imagenet_50: 50 classes x 1,000 images per split
+
+    def cost_probe(self, spec, device, pixel_limit):
+        import torch
+
+        from viprepro.training.estimate import Probe, scaled_image
+
+        from . import models
+
+        size, classes = spec["recipe"]["input_size"], 1000
+        h, w, scale = scaled_image(size, size, pixel_limit)
+        images = lambda b: torch.randn(b, 3, h, w)  # noqa: E731
+        return Probe(self.name, lambda: models.build(spec["model"]["name"], classes, **spec["model"].get("kwargs", {})),
+                     lambda b: (images(b), torch.randint(0, classes, (b,))), lambda b: images(b).to(device), scale, scale,
+                     f"input {size}x{size}")
+
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--verify", choices=("none", "header", "full"), default="header",
                             help="check source images before linking: header (fast, catches truncation) or full decode")

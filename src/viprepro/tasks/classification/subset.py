@@ -13,7 +13,6 @@ from pathlib import Path
 
 from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path
-from viprepro.files.imagecheck import find_broken_images
 from viprepro.files.safe_pickle import load_plain_pickle
 from viprepro.tasks.base import SubsetResult
 from viprepro.tasks.subsetting import SubsetPlan, cut, linked, written
@@ -89,13 +88,18 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
     )
 
 
-def check(plan: SubsetPlan, *, source: Path, verify: str) -> None:
+def check(plan: SubsetPlan, state, *, source: Path, verify: str) -> None:
+    """Every source present and a readable image: checked in the same read that hashes it
+    (`files.filestate.scan`), on all cores, and remembered for the next run."""
+    from viprepro.files.filestate import MISSING, scan
+
     sources = plan.sources()
-    missing = [str(src) for src in sources if not src.is_file()]
+    facts = scan([str(src) for src in sources], state=state, level=verify)
+    missing = [str(src) for src, fact in zip(sources, facts) if fact.problem == MISSING]
     if missing:
         shown = "\n  ".join(missing[:MISSING_SHOWN])
         raise UserError(f"{len(missing)} source file(s) missing or unreadable (first {min(len(missing), MISSING_SHOWN)}):\n  {shown}", path=source)
-    broken = find_broken_images(sources, level=verify)
+    broken = [(src, fact.problem) for src, fact in zip(sources, facts) if fact.problem]
     if broken:
         shown = "\n  ".join(f"{p}: {why}" for p, why in broken[:MISSING_SHOWN])
         raise UserError(f"{len(broken)} corrupt or truncated image(s) (first {min(len(broken), MISSING_SHOWN)}):\n  {shown}", path=source)

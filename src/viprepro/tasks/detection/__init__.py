@@ -31,6 +31,38 @@ class Detection(Task):
     model_names = ModelNames(own=("cascadercnn_fpn", "fasterrcnn_resnet18_fpn", "fasterrcnn_resnet50_fpn", "fasterrcnn_small_fpn"),
                              torchvision_module="detection")
 
+    full_scale_splits = {"train": 5_873, "val": 4_946, "test": 4_952}  # the VIPriors COCO subset
+
+    def cost_probe(self, spec, device, pixel_limit):
+        import statistics
+
+        import torch
+
+        from viprepro.training.estimate import Probe, scaled_image
+
+        from . import models
+
+        kwargs, classes = dict(spec["model"].get("kwargs", {})), 91
+        min_size = kwargs.get("min_size", 800)
+        min_size = statistics.mean(min_size) if isinstance(min_size, (list, tuple)) else min_size
+        max_size = kwargs.get("max_size", 1333)
+        height, width = round(min_size), min(round(min_size * 4 / 3), max_size)  # COCO's usual 4:3
+        h, w, scale = scaled_image(height, width, pixel_limit)
+        shrink = h / height
+        kwargs["min_size"] = ([round(m * shrink) for m in kwargs["min_size"]] if isinstance(kwargs.get("min_size"), (list, tuple))
+                              else round(kwargs.get("min_size", 800) * shrink))
+        kwargs["max_size"] = round(max_size * shrink)
+
+        def target() -> dict:
+            xy = torch.rand(7, 2) * torch.tensor([w * 0.7, h * 0.7])
+            wh = 16 + torch.rand(7, 2) * torch.tensor([w * 0.25, h * 0.25])
+            return {"boxes": torch.cat([xy, xy + wh], dim=1), "labels": torch.randint(1, classes, (7,))}
+
+        return Probe(self.name, lambda: models.build(spec["model"]["name"], classes, **kwargs),
+                     lambda b: ([torch.rand(3, h, w) for _ in range(b)], [target() for _ in range(b)]),
+                     lambda b: [torch.rand(3, h, w).to(device) for _ in range(b)], scale, scale,
+                     f"images {height}x{width} (7 boxes each)")
+
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--verify", choices=("none", "header", "full"), default="header",
                             help="check source images before linking: header (fast, catches truncation) or full decode")

@@ -87,7 +87,7 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
 
 def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, verify: str = "header") -> SubsetResult:
     return cut("detection", source, manifests, out, hidden, link=link, plan=plan,
-               check=lambda made: _check_images(Path(source), made.sources(), verify))
+               check=lambda made, state: _check_images(Path(source), made.sources(), verify))
 
 
 def write_val_ground_truth(subset_dir: Path, out: Path) -> Path:

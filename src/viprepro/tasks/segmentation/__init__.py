@@ -34,6 +34,25 @@ class Segmentation(Task):
         "cross_entropy_dice": {"name", "class_weights", "dice_weight"},
     }
 
+    full_scale_splits = {"train": 200, "val": 100, "test": 200}  # MiniCity
+
+    def cost_probe(self, spec, device, pixel_limit):
+        import torch
+
+        from viprepro.training.estimate import Probe, scaled_image
+
+        from . import models
+        from .labels import NUM_TRAIN_CLASSES
+
+        recipe = spec["recipe"]
+        crop, test = recipe.get("crop_size") or recipe["train_size"], recipe["test_size"]
+        th, tw, train_scale = scaled_image(*crop, pixel_limit)
+        ih, iw, infer_scale = scaled_image(*test, pixel_limit)
+        return Probe(self.name, lambda: models.build(spec["model"]["name"], **spec["model"].get("kwargs", {})),
+                     lambda b: (torch.randn(b, 3, th, tw), torch.randint(0, NUM_TRAIN_CLASSES, (b, th, tw))),
+                     lambda b: torch.randn(b, 3, ih, iw).to(device), train_scale, infer_scale,
+                     f"train crop {crop[0]}x{crop[1]}, test {test[0]}x{test[1]}")
+
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--test-names", type=Path, default=None,
                             help="test.p mapping <int>.png predictions back to Cityscapes names (default: GT/test.p if present)")

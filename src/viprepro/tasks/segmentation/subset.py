@@ -110,7 +110,7 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
 
 def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str) -> SubsetResult:
     return cut("segmentation", source, manifests, out, hidden, link=link, plan=plan,
-               check=lambda made: _check_sources(made.sources(), Path(source)))
+               check=lambda made, state: _check_sources(made.sources(), Path(source)))
 
 
 def write_val_ground_truth(subset_dir: Path, out: Path) -> Path:

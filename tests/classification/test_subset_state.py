@@ -1,0 +1,177 @@
+"""The subset step's state cache: a rerun reads no unchanged file, and any change is caught."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from viprepro.files import filestate
+from viprepro.files.fileio import canonical_digest, sha256_file
+from viprepro.errors import UserError
+from viprepro.files.filestate import FileState, scan, state_path_for, subset_state
+from viprepro.files.subset_manifest import MANIFEST_NAME, read_manifest
+
+HOUR_AGO = time.time_ns() - 3600 * 10**9
+
+
+def age(root: Path) -> None:
+    """Date every file an hour back: files written this instant are 'racy' and never cached."""
+    for path in Path(root).rglob("*"):
+        if path.is_file():
+            os.utime(path, ns=(HOUR_AGO, HOUR_AGO))
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Paths the state actually opened (hashed), in this process."""
+    opened: list[str] = []
+    real = filestate._read
+
+    def counting(path, level):
+        opened.append(path)
+        return real(path, level)
+
+    monkeypatch.setattr(filestate, "_read", counting)
+    monkeypatch.setattr(filestate, "PARALLEL_FROM", 10**9)  # read here, where the counter is
+    return opened
+
+
+@pytest.fixture
+def source(tmp_path, task):
+    options = {"classes": 4, "subset_per_class": 6, "extra_train_per_class": 1, "val_per_class": 4, "image_size": 32}
+    data = task.synthesize(tmp_path / "synthetic", seed=5, options=options)
+    age(data["source"])
+    return data
+
+
+def uncached_digest(root: Path, manifest: dict) -> str:
+    """The manifest digest computed as before the cache: every file hashed from its bytes."""
+    split_digests = {split: canonical_digest([{"path": e["path"], "size": (root / e["path"]).stat().st_size,
+                                                "sha256": sha256_file(root / e["path"])} for e in entries])
+                     for split, entries in manifest["splits"].items()}
+    return canonical_digest(split_digests)
+
+
+def content(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(Path(root).rglob("*")) if p.is_file()}
+
+
+def test_rerun_reads_nothing_and_gives_the_same_tree_and_digest(tmp_path, task, source, reads):
+    out, hidden = tmp_path / "results" / "subset", tmp_path / "results" / "hidden"
+    first = task.subset(source["source"], source["manifests"], out, hidden, link="hardlink", options={})
+    files = sum(len(v) for v in first.manifest["splits"].values())
+    assert len(reads) == files  # each source read once: header check and digest in one pass, the links hit
+    assert first.manifest["digest"] == uncached_digest(out, first.manifest)
+    tree, gt = content(out), content(hidden)
+    assert state_path_for(out) == tmp_path / "results" / ".subset.state.sqlite" and state_path_for(out).is_file()
+    assert not list(Path(source["source"]).rglob("*.sqlite"))
+
+    reads.clear()
+    again = task.subset(source["source"], source["manifests"], out, hidden, link="hardlink", options={})
+    assert reads == [] and "up to date" in again.notes[0]
+    assert again.manifest == first.manifest and content(out) == tree and content(hidden) == gt
+
+    shutil.rmtree(out)  # what Snakemake does before it reruns a job: outputs gone, the state kept
+    shutil.rmtree(hidden)
+    rebuilt = task.subset(source["source"], source["manifests"], out, hidden, link="hardlink", options={})
+    assert reads == [] and not rebuilt.notes
+    assert rebuilt.manifest == first.manifest and content(out) == tree and content(hidden) == gt
+
+    uncached = task.subset(source["source"], source["manifests"], tmp_path / "plain", tmp_path / "plain_hidden", link="copy", options={})
+    assert uncached.manifest["digest"] == first.manifest["digest"]
+
+
+def _first_train_file(source: dict) -> Path:
+    return sorted((Path(source["source"]) / "train").rglob("*.JPEG"))[0]
+
+
+@pytest.mark.parametrize("change", ["bytes_same_size_new_mtime", "new_inode_old_mtime", "size"])
+def test_a_changed_source_file_is_read_again(tmp_path, task, source, reads, change):
+    out, hidden = tmp_path / "subset", tmp_path / "hidden"
+    first = task.subset(source["source"], source["manifests"], out, hidden, link="hardlink", options={})
+    victim = _first_train_file(source)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # still a JPEG by its header and end marker
+    before = victim.stat()
+    if change == "bytes_same_size_new_mtime":  # edited in place: same inode, same size
+        victim.write_bytes(bytes(data))
+        os.utime(victim, ns=(HOUR_AGO + 10**9, HOUR_AGO + 10**9))
+    elif change == "new_inode_old_mtime":  # replaced by another file, its mtime set back to the old one
+        replacement = victim.with_suffix(".new")
+        replacement.write_bytes(bytes(data))
+        os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+        replacement.replace(victim)
+    else:
+        victim.write_bytes(bytes(data) + b"\0")
+        os.utime(victim, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert victim.stat().st_mtime_ns == before.st_mtime_ns or change == "bytes_same_size_new_mtime"
+
+    reads.clear()
+    again = task.subset(source["source"], source["manifests"], out, hidden, link="hardlink", options={})
+    assert reads == [str(victim)]  # only the changed file, once
+    assert not again.notes  # rebuilt, not reused
+    entry = next(e for e in again.manifest["splits"]["train"] if e["path"].endswith(victim.name))
+    assert entry["sha256"] == sha256_file(victim) != next(e for e in first.manifest["splits"]["train"] if e["path"].endswith(victim.name))["sha256"]
+    assert again.manifest["digest"] == uncached_digest(out, again.manifest) != first.manifest["digest"]
+
+
+def test_a_stale_entry_would_be_served_if_the_key_were_ignored(tmp_path):
+    """The check itself: an entry for another stat is not served (shown by forging one)."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"a" * 100)
+    os.utime(path, ns=(HOUR_AGO, HOUR_AGO))
+    state = FileState(tmp_path / "state.sqlite")
+    honest = scan([path], state=state)[0].sha256
+    st = path.stat()
+    state.remember([(st, "0" * 64, "none")], read_started_ns=time.time_ns())  # forged digest for this exact stat
+    assert scan([path], state=state)[0].sha256 == "0" * 64  # served: the key matched
+    path.write_bytes(b"b" * 100)
+    os.utime(path, ns=(HOUR_AGO + 1, HOUR_AGO + 1))  # one nanosecond later
+    assert scan([path], state=state)[0].sha256 == sha256_file(path) != honest
+
+
+def test_files_written_just_now_are_not_cached(tmp_path, reads):
+    path = tmp_path / "fresh.bin"
+    path.write_bytes(b"x" * 10)
+    state = FileState(tmp_path / "state.sqlite")
+    scan([path], state=state)
+    scan([path], state=state)
+    assert len(reads) == 2  # within RACY_NS of the read: an edit in the same timestamp tick would go unseen
+
+
+def test_an_edited_subset_file_or_an_extra_file_means_a_rebuild(tmp_path, task, source, reads, monkeypatch):
+    monkeypatch.setattr(filestate, "RACY_NS", 0)  # copies are new files: cache them at once
+    out, hidden = tmp_path / "subset", tmp_path / "hidden"
+    first = task.subset(source["source"], source["manifests"], out, hidden, link="copy", options={})
+    assert "up to date" in task.subset(source["source"], source["manifests"], out, hidden, link="copy", options={}).notes[0]
+    copied = sorted((out / "val").rglob("*.JPEG"))[0]
+    copied.write_bytes(copied.read_bytes()[:-3] + b"\0\xff\xd9")
+    os.utime(copied, ns=(HOUR_AGO, HOUR_AGO))
+    again = task.subset(source["source"], source["manifests"], out, hidden, link="copy", options={})
+    assert not again.notes and again.manifest["digest"] == first.manifest["digest"]
+    (out / "train" / "stray.txt").write_text("x")
+    again = task.subset(source["source"], source["manifests"], out, hidden, link="copy", options={})
+    assert not again.notes and not (out / "train" / "stray.txt").exists()
+    (hidden / "test_gt.csv").write_text("Image IDs,Labels\n")
+    again = task.subset(source["source"], source["manifests"], out, hidden, link="copy", options={})
+    assert not again.notes and len((hidden / "test_gt.csv").read_text().splitlines()) > 1
+    assert read_manifest(out)["digest"] == first.manifest["digest"]
+    assert "up to date" in task.subset(source["source"], source["manifests"], out, hidden, link="copy", options={}).notes[0]
+
+
+def test_no_state_is_written_inside_the_dataset_and_a_corrupt_one_is_replaced(tmp_path, task, source):
+    inside = Path(source["source"]) / "subset"
+    with pytest.raises(UserError, match="inside the source dataset"):  # the driver refuses it first
+        task.subset(source["source"], source["manifests"], inside, tmp_path / "hidden", link="copy", options={})
+    with subset_state(inside, source["source"]) as state:  # and its state would not be kept there either
+        scan(sorted(str(p) for p in Path(source["source"]).rglob("*.JPEG"))[:3], state=state)
+    assert not state_path_for(inside).exists() and not inside.exists()
+    out = tmp_path / "subset"
+    state_path_for(out).write_bytes(b"not a database" * 100)
+    result = task.subset(source["source"], source["manifests"], out, tmp_path / "hidden", link="hardlink", options={})
+    assert (out / MANIFEST_NAME).is_file() and result.manifest["digest"]
+    assert state_path_for(out).with_name(state_path_for(out).name + ".corrupt").is_file()
