@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     from benchlog import record
+
     from viprepro.tasks.action_recognition import scoring
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,11 +92,19 @@ def main() -> None:
             seconds, scores = best_of(args.repeat, lambda: scoring.score(gt, submission, Path(tmp) / mode, mode=mode, options={}))
             ours = [scores["top1"], scores["top3"], scores["top5"]]
             same = "identical" if ours == reference else f"DIFFERENT {ours}"
-            print(f"{submission.name:10s} official algorithm (list.index + sklearn) {baseline * 1000:7.1f} ms; "
-                  f"viprepro {mode:8s} mode {seconds * 1000:6.1f} ms: {baseline / seconds:5.1f}x faster; top-1/3/5 {same}: "
-                  + ", ".join(f"{x:.6f}" for x in reference))
-            record(f"action-recognition scoring, {args.clips:,} clips, {mode} mode, vs the official algorithm", ours=seconds,
-                   baseline=baseline, unit="s", ratio=baseline / seconds, note="identical top-1/3/5" if ours == reference else "SCORES DIFFER")
+            print(
+                f"{submission.name:10s} official algorithm (list.index + sklearn) {baseline * 1000:7.1f} ms; "
+                f"viprepro {mode:8s} mode {seconds * 1000:6.1f} ms: {baseline / seconds:5.1f}x faster; top-1/3/5 {same}: "
+                + ", ".join(f"{x:.6f}" for x in reference)
+            )
+            record(
+                f"action-recognition scoring, {args.clips:,} clips, {mode} mode, vs the official algorithm",
+                ours=seconds,
+                baseline=baseline,
+                unit="s",
+                ratio=baseline / seconds,
+                note="identical top-1/3/5" if ours == reference else "SCORES DIFFER",
+            )
 
 
 if __name__ == "__main__":

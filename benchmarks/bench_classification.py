@@ -1,10 +1,10 @@
 """Classification benchmarks; each prints figures and a ratio against a baseline run alongside.
 
-    python benchmarks/bench_classification.py subset      # 1000 classes x 150 files: ours (first run, reruns) vs the official generate_images.py procedure
-    python benchmarks/bench_classification.py score       # 50,000 rows, official and strict modes
-    python benchmarks/bench_classification.py train       # engine samples/s vs a bare PyTorch loop
-    python benchmarks/bench_classification.py pipeline    # snakemake --cores 8 (classification only) and the no-op rerun
-    python benchmarks/bench_classification.py all
+python benchmarks/bench_classification.py subset      # 1000 classes x 150 files: ours (first run, reruns) vs the official generate_images.py procedure
+python benchmarks/bench_classification.py score       # 50,000 rows, official and strict modes
+python benchmarks/bench_classification.py train       # engine samples/s vs a bare PyTorch loop
+python benchmarks/bench_classification.py pipeline    # snakemake --cores 8 (classification only) and the no-op rerun
+python benchmarks/bench_classification.py all
 """
 
 from __future__ import annotations
@@ -99,12 +99,12 @@ def official_procedure(root: Path, out: Path) -> None:
 
 def run_official_script(script: Path, root: Path, out: Path) -> None:
     """The toolkit's own script; it reads the pickles from its working directory."""
-    subprocess.run([sys.executable, str(script), str(root / "source"), f"{out}/"], cwd=root / "manifests",
-                   check=True, capture_output=True)
+    subprocess.run([sys.executable, str(script), str(root / "source"), f"{out}/"], cwd=root / "manifests", check=True, capture_output=True)
 
 
 def bench_subset(classes: int = 1000, per_class: int = 150, official_script: Path | None = None, copy_mode: bool = True) -> None:
     from benchlog import record
+
     from viprepro.files.filestate import state_path_for
     from viprepro.tasks import get_task
 
@@ -129,32 +129,62 @@ def bench_subset(classes: int = 1000, per_class: int = 150, official_script: Pat
         same = result.manifest["digest"] == reused.manifest["digest"] == rebuilt.manifest["digest"]
         cpu_official, cpu_first, cpu_again, cpu_rebuilt = CPU_USED[-4:]
         print(f"subset: {baseline_name:40s} {official:7.2f} s  {files / official:9,.0f} files/s  (copies, no checks, no manifest)")
-        print(f"subset: viprepro, first run (hard links)         {first:7.2f} s  {files / first:9,.0f} files/s  "
-              f"(header check + sha256 manifest, {os.cpu_count()} cores)  ratio official/ours = {official / first:.2f} (target >= 3)")
-        print(f"subset: viprepro, rerun, subset in place          {again:7.2f} s  ratio official/ours = {official / again:.1f} (target >= 20)  [{reused.notes[0] if reused.notes else 'REBUILT'}]")
-        print(f"subset: viprepro, rerun, outputs deleted first    {rebuilt_seconds:7.2f} s  ratio official/ours = {official / rebuilt_seconds:.1f}  "
-              f"(as Snakemake reruns a job: relinked, nothing hashed)")
+        print(
+            f"subset: viprepro, first run (hard links)         {first:7.2f} s  {files / first:9,.0f} files/s  "
+            f"(header check + sha256 manifest, {os.cpu_count()} cores)  ratio official/ours = {official / first:.2f} (target >= 3)"
+        )
+        print(
+            f"subset: viprepro, rerun, subset in place          {again:7.2f} s  ratio official/ours = {official / again:.1f} (target >= 20)  [{reused.notes[0] if reused.notes else 'REBUILT'}]"
+        )
+        print(
+            f"subset: viprepro, rerun, outputs deleted first    {rebuilt_seconds:7.2f} s  ratio official/ours = {official / rebuilt_seconds:.1f}  "
+            f"(as Snakemake reruns a job: relinked, nothing hashed)"
+        )
         print(f"subset: same manifest digest in the three runs: {same}; state file {state_path_for(root / 'ours').name} beside the subset")
         load = os.getloadavg()[0]
-        print(f"subset: CPU seconds (with worker processes): official {cpu_official:.2f}, first {cpu_first:.2f} "
-              f"({cpu_official / cpu_first:.2f}x), rerun in place {cpu_again:.2f} ({cpu_official / cpu_again:.1f}x), "
-              f"rerun after deletion {cpu_rebuilt:.2f} ({cpu_official / cpu_rebuilt:.1f}x); load average {load:.1f} on {os.cpu_count()} cores")
-        record(f"subsetting {made:,} files (places {files:,}), first run, vs {baseline_name}", ours=first, baseline=official, unit="s",
-               ratio=official / first, target=">= 3x", met=official / first >= 3 and same,
-               note=f"{cpu_official / cpu_first:.2f}x in CPU time; load average {load:.1f} on {os.cpu_count()} cores")
-        record(f"subsetting {made:,} files, rerun with the subset in place", ours=again, baseline=official, unit="s",
-               ratio=official / again, target=">= 20x", met=official / again >= 20 and same,
-               note=f"{cpu_official / cpu_again:.1f}x in CPU time; " + ("same manifest digest" if same else "DIGESTS DIFFER"))
-        record(f"subsetting {made:,} files, rerun after Snakemake deleted the outputs", ours=rebuilt_seconds, baseline=official, unit="s",
-               ratio=official / rebuilt_seconds, target=None, note=f"{cpu_official / cpu_rebuilt:.1f}x in CPU time; relinks every file, hashes none")
+        print(
+            f"subset: CPU seconds (with worker processes): official {cpu_official:.2f}, first {cpu_first:.2f} "
+            f"({cpu_official / cpu_first:.2f}x), rerun in place {cpu_again:.2f} ({cpu_official / cpu_again:.1f}x), "
+            f"rerun after deletion {cpu_rebuilt:.2f} ({cpu_official / cpu_rebuilt:.1f}x); load average {load:.1f} on {os.cpu_count()} cores"
+        )
+        record(
+            f"subsetting {made:,} files (places {files:,}), first run, vs {baseline_name}",
+            ours=first,
+            baseline=official,
+            unit="s",
+            ratio=official / first,
+            target=">= 3x",
+            met=official / first >= 3 and same,
+            note=f"{cpu_official / cpu_first:.2f}x in CPU time; load average {load:.1f} on {os.cpu_count()} cores",
+        )
+        record(
+            f"subsetting {made:,} files, rerun with the subset in place",
+            ours=again,
+            baseline=official,
+            unit="s",
+            ratio=official / again,
+            target=">= 20x",
+            met=official / again >= 20 and same,
+            note=f"{cpu_official / cpu_again:.1f}x in CPU time; " + ("same manifest digest" if same else "DIGESTS DIFFER"),
+        )
+        record(
+            f"subsetting {made:,} files, rerun after Snakemake deleted the outputs",
+            ours=rebuilt_seconds,
+            baseline=official,
+            unit="s",
+            ratio=official / rebuilt_seconds,
+            target=None,
+            note=f"{cpu_official / cpu_rebuilt:.1f}x in CPU time; relinks every file, hashes none",
+        )
         if copy_mode:
-            copied, _ = timed(task.subset, root / "source", root / "manifests", root / "ours_copy", root / "hidden_copy", link="copy", options={})
+            copied, _ = timed(
+                task.subset, root / "source", root / "manifests", root / "ours_copy", root / "hidden_copy", link="copy", options={}
+            )
             print(f"subset: viprepro, first run (copy)                {copied:7.2f} s  ratio official/ours = {official / copied:.2f}")
 
 
 def bench_score(rows: int = 50_000) -> None:
     import numpy as np
-
     from benchlog import record
 
     from viprepro.tasks import get_task
@@ -178,19 +208,35 @@ def bench_train(epochs: int = 3) -> None:
 
     import torch
 
-    from viprepro.training import engine
     from viprepro.tasks import get_task
+    from viprepro.training import engine
 
     task = get_task("classification")
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
-    spec = {"name": "bench", "task": "classification", "model": {"name": "resnet_small", "kwargs": {"width": 16, "depth": 2}},
-            "ensemble": 1, "seed": 0,
-            "recipe": {"epochs": epochs, "batch_size": 50, "input_size": 32, "cache_decoded": True, "train_splits": ["train"],
-                       "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
-                       "lr_schedule": {"name": "constant"}, "augment": {"random_resized_crop": True, "scale": [0.35, 1.0], "hflip": True}}}
+    spec = {
+        "name": "bench",
+        "task": "classification",
+        "model": {"name": "resnet_small", "kwargs": {"width": 16, "depth": 2}},
+        "ensemble": 1,
+        "seed": 0,
+        "recipe": {
+            "epochs": epochs,
+            "batch_size": 50,
+            "input_size": 32,
+            "cache_decoded": True,
+            "train_splits": ["train"],
+            "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
+            "lr_schedule": {"name": "constant"},
+            "augment": {"random_resized_crop": True, "scale": [0.35, 1.0], "hflip": True},
+        },
+    }
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = task.synthesize(tmp / "synthetic", seed=0, options={"classes": 10, "subset_per_class": 40, "extra_train_per_class": 0, "val_per_class": 4, "image_size": 48})
+        data = task.synthesize(
+            tmp / "synthetic",
+            seed=0,
+            options={"classes": 10, "subset_per_class": 40, "extra_train_per_class": 0, "val_per_class": 4, "image_size": 48},
+        )
         subset = task.subset(data["source"], data["manifests"], tmp / "subset", tmp / "hidden", link="hardlink", options={})
         run = engine.TrainingRun(task=task, spec=copy.deepcopy(spec), subset_dir=subset.subset_dir, seed=0)
         ours = engine.train(run, tmp / "m.pt", tmp / "state")
@@ -214,12 +260,21 @@ def bench_train(epochs: int = 3) -> None:
                 samples += len(targets)
             bare_rate.append(samples / (time.perf_counter() - start))
     best_ours, best_bare = max(ours_rate), max(bare_rate)
-    print(f"train: engine {best_ours:,.0f} samples/s, bare PyTorch loop {best_bare:,.0f} samples/s "
-          f"(best epoch of {epochs}, {torch.get_num_threads()} threads): ratio engine/bare = {best_ours / best_bare:.3f} (target >= 0.9)")
+    print(
+        f"train: engine {best_ours:,.0f} samples/s, bare PyTorch loop {best_bare:,.0f} samples/s "
+        f"(best epoch of {epochs}, {torch.get_num_threads()} threads): ratio engine/bare = {best_ours / best_bare:.3f} (target >= 0.9)"
+    )
     from benchlog import record
 
-    record(f"training engine vs a bare PyTorch loop (samples/s, best of {epochs} epochs)", ours=best_ours, baseline=best_bare,
-           unit="samples/s", ratio=best_ours / best_bare, target=">= 0.9x", met=best_ours / best_bare >= 0.9)
+    record(
+        f"training engine vs a bare PyTorch loop (samples/s, best of {epochs} epochs)",
+        ours=best_ours,
+        baseline=best_bare,
+        unit="samples/s",
+        ratio=best_ours / best_bare,
+        target=">= 0.9x",
+        met=best_ours / best_bare >= 0.9,
+    )
 
 
 def bench_pipeline(cores: int = 8) -> None:
@@ -230,19 +285,39 @@ def bench_pipeline(cores: int = 8) -> None:
         base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
         base["tasks"] = ["classification"]
         config.write_text(yaml.safe_dump(base))
-        command = [str(REPO / ".venv/bin/snakemake"), "all", "--cores", str(cores), "--snakefile", str(REPO / "Snakefile"),
-                   "--directory", tmp, "--configfile", str(config)]
+        command = [
+            str(REPO / ".venv/bin/snakemake"),
+            "all",
+            "--cores",
+            str(cores),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            tmp,
+            "--configfile",
+            str(config),
+        ]
         env = {**os.environ, "PATH": f"{REPO / '.venv/bin'}{os.pathsep}{os.environ['PATH']}"}
         first, result = timed(subprocess.run, command, capture_output=True, text=True, env=env)
         if result.returncode:
             sys.exit(result.stdout[-3000:] + result.stderr[-3000:])
         again, result = timed(subprocess.run, command, capture_output=True, text=True, env=env)
-        print(f"pipeline: embedded default, classification only, snakemake --cores {cores} on {os.cpu_count()} CPUs: {first:.0f} s (target < 180 s)")
-        print(f"pipeline: no-op rerun {again:.1f} s (target < 5 s); {'Nothing to be done' in result.stdout + result.stderr and 'nothing ran' or 'JOBS RAN'}")
+        print(
+            f"pipeline: embedded default, classification only, snakemake --cores {cores} on {os.cpu_count()} CPUs: {first:.0f} s (target < 180 s)"
+        )
+        print(
+            f"pipeline: no-op rerun {again:.1f} s (target < 5 s); {'Nothing to be done' in result.stdout + result.stderr and 'nothing ran' or 'JOBS RAN'}"
+        )
         from benchlog import record
 
-        record(f"embedded default, classification only, snakemake --cores {cores}", ours=first, baseline=None, unit="s",
-               target="< 180 s", met=first < 180)
+        record(
+            f"embedded default, classification only, snakemake --cores {cores}",
+            ours=first,
+            baseline=None,
+            unit="s",
+            target="< 180 s",
+            met=first < 180,
+        )
         record("embedded default, classification only, no-op rerun", ours=again, baseline=None, unit="s", target="< 5 s", met=again < 5)
         print((Path(tmp) / "results" / "leaderboard.csv").read_text())
 
@@ -255,15 +330,26 @@ if __name__ == "__main__":
     parser.add_argument("which", choices=[*BENCHES, "all"])
     parser.add_argument("--classes", type=int, default=1000, help="subset: classes of the fake ImageNet")
     parser.add_argument("--per-class", type=int, default=150, help="subset: train files per class (>= 100)")
-    parser.add_argument("--official-script", type=Path, help="subset: the toolkit's generate_images.py, run as the baseline "
-                        "(needs tqdm); default: its procedure, written here")
+    parser.add_argument(
+        "--official-script",
+        type=Path,
+        help="subset: the toolkit's generate_images.py, run as the baseline (needs tqdm); default: its procedure, written here",
+    )
     parser.add_argument("--no-copy", action="store_true", help="subset: skip the copy-mode run")
     parser.add_argument("--rows", type=int, default=50_000, help="score: rows of the submission")
     parser.add_argument("--epochs", type=int, default=3, help="train: epochs")
     args = parser.parse_args()
-    options = {"subset": {"classes": args.classes, "per_class": args.per_class, "official_script": args.official_script,
-                          "copy_mode": not args.no_copy},
-               "score": {"rows": args.rows}, "train": {"epochs": args.epochs}, "pipeline": {}}
+    options = {
+        "subset": {
+            "classes": args.classes,
+            "per_class": args.per_class,
+            "official_script": args.official_script,
+            "copy_mode": not args.no_copy,
+        },
+        "score": {"rows": args.rows},
+        "train": {"epochs": args.epochs},
+        "pipeline": {},
+    }
     for name, bench in BENCHES.items():
         if args.which in (name, "all"):
             bench(**options[name])

@@ -48,8 +48,17 @@ def make_files(folder: Path, images: int, per_image: int, seed: int = 0) -> tupl
             w, h = (min(v, limit - 1) for v, limit in zip(rng.uniform(low, high, 2), (width, height)))
             x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
             crowd = int(rng.uniform() < 0.01)
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(rng.choice(category_ids)),
-                                "bbox": [x, y, w, h], "area": w * h, "iscrowd": crowd, "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]]})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(rng.choice(category_ids)),
+                    "bbox": [x, y, w, h],
+                    "area": w * h,
+                    "iscrowd": crowd,
+                    "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
+                }
+            )
             boxes.append(annotations[-1])
         for index in range(per_image):
             if index < len(boxes):
@@ -59,8 +68,14 @@ def make_files(folder: Path, images: int, per_image: int, seed: int = 0) -> tupl
             else:
                 w, h = rng.uniform(8, 200, 2)
                 box, category = [rng.uniform(0, width - w), rng.uniform(0, height - h), w, h], int(rng.choice(category_ids))
-            detections.append({"image_id": image_id, "category_id": category, "bbox": [round(float(v), 2) for v in box],
-                               "score": round(float(rng.uniform()), 5)})
+            detections.append(
+                {
+                    "image_id": image_id,
+                    "category_id": category,
+                    "bbox": [round(float(v), 2) for v in box],
+                    "score": round(float(rng.uniform()), 5),
+                }
+            )
     gt_path, results_path = folder / "instances_test.json", folder / "submission.json"
     gt_path.write_text(json.dumps({"images": gt_images, "annotations": annotations, "categories": COCO_CATEGORIES}))
     results_path.write_text(json.dumps(detections))
@@ -112,26 +127,36 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         gt_path, results_path = make_files(folder, args.images, args.per_image)
-        print(f"{args.images} images, {args.per_image} detections each; submission {results_path.stat().st_size / 2**20:.0f} MB, "
-              f"ground truth {gt_path.stat().st_size / 2**20:.0f} MB")
+        print(
+            f"{args.images} images, {args.per_image} detections each; submission {results_path.stat().st_size / 2**20:.0f} MB, "
+            f"ground truth {gt_path.stat().st_size / 2**20:.0f} MB"
+        )
         rows = [run(engine, gt_path, results_path, folder / "scores") for engine in ("pycocotools", "faster-coco-eval", "viprepro-score")]
     baseline = rows[0]
     print(f"{'engine':<20}{'seconds':>9}{'speed-up':>10}{'peak MB':>9}{'imports':>9}{'scoring':>9}{'memory':>8}   AP")
     for row in rows:
         scoring_mb = row["peak_mb"] - row["imports_mb"]
-        print(f"{row['engine']:<20}{row['seconds']:>9.1f}{baseline['seconds'] / row['seconds']:>9.1f}x{row['peak_mb']:>9.0f}"
-              f"{row['imports_mb']:>9.0f}{scoring_mb:>9.0f}{scoring_mb / (baseline['peak_mb'] - baseline['imports_mb']):>7.2f}x"
-              f"   {row['stats'][0]:.6f}")
-    print("peak MB: the process's peak resident memory; imports: resident after importing viprepro (torch);"
-          " scoring: peak minus imports")
+        print(
+            f"{row['engine']:<20}{row['seconds']:>9.1f}{baseline['seconds'] / row['seconds']:>9.1f}x{row['peak_mb']:>9.0f}"
+            f"{row['imports_mb']:>9.0f}{scoring_mb:>9.0f}{scoring_mb / (baseline['peak_mb'] - baseline['imports_mb']):>7.2f}x"
+            f"   {row['stats'][0]:.6f}"
+        )
+    print("peak MB: the process's peak resident memory; imports: resident after importing viprepro (torch); scoring: peak minus imports")
     difference = max(abs(a - b) for a, b in zip(rows[0]["stats"], rows[1]["stats"]))
     print(f"largest difference over the 12 statistics, faster-coco-eval vs pycocotools: {difference:.2e}")
     from benchlog import record
 
     ours = rows[2]
-    record(f"detection scoring ({args.images:,} images x {args.per_image}) vs pycocotools", ours=ours["seconds"], baseline=baseline["seconds"],
-           unit="s", ratio=baseline["seconds"] / ours["seconds"], target=">= 4x", met=baseline["seconds"] / ours["seconds"] >= 4,
-           note=f"peak {ours['peak_mb']:.0f} MB (target <= 1,500); largest difference of the 12 stats {difference:.1e}")
+    record(
+        f"detection scoring ({args.images:,} images x {args.per_image}) vs pycocotools",
+        ours=ours["seconds"],
+        baseline=baseline["seconds"],
+        unit="s",
+        ratio=baseline["seconds"] / ours["seconds"],
+        target=">= 4x",
+        met=baseline["seconds"] / ours["seconds"] >= 4,
+        note=f"peak {ours['peak_mb']:.0f} MB (target <= 1,500); largest difference of the 12 stats {difference:.1e}",
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,12 @@ from viprepro.tasks.detection import data, models
 REPO = Path(__file__).resolve().parents[1]
 SPEC = REPO / "config/submissions/detection_tiny_cpu.yaml"
 DEFAULT_SIZE = {"min_size": 800, "max_size": 1333}
-DEFAULT_BUDGETS = {"rpn_pre_nms_top_n_train": 2000, "rpn_post_nms_top_n_train": 2000, "rpn_batch_size_per_image": 256,
-                   "box_batch_size_per_image": 512}
+DEFAULT_BUDGETS = {
+    "rpn_pre_nms_top_n_train": 2000,
+    "rpn_post_nms_top_n_train": 2000,
+    "rpn_batch_size_per_image": 256,
+    "box_batch_size_per_image": 512,
+}
 
 
 def subset_dir(given: Path | None, tmp: Path) -> Path:
@@ -81,8 +85,13 @@ def main() -> None:
     from benchlog import record
 
     default = results["default size and budgets"]
-    record("detection CPU spec: training step vs torchvision's default size and budgets", ours=baseline, baseline=default, unit="s/step",
-           ratio=default / baseline)
+    record(
+        "detection CPU spec: training step vs torchvision's default size and budgets",
+        ours=baseline,
+        baseline=default,
+        unit="s/step",
+        ratio=default / baseline,
+    )
 
 
 if __name__ == "__main__":

@@ -37,17 +37,31 @@ def detection_files(root: Path, gt: Path, mb: float) -> dict[str, Path]:
     rng = random.Random(0)
     n = int(mb * (1 << 20) / 100)
     valid = root / "valid.json"
-    valid.write_text("[\n" + ",\n".join(json.dumps({"image_id": rng.choice(ids), "category_id": rng.choice(cats),
-                                                     "bbox": [round(rng.uniform(0, 50), 2) for _ in range(4)],
-                                                     "score": round(rng.random(), 4)}) for _ in range(n)) + "\n]\n")
+    valid.write_text(
+        "[\n"
+        + ",\n".join(
+            json.dumps(
+                {
+                    "image_id": rng.choice(ids),
+                    "category_id": rng.choice(cats),
+                    "bbox": [round(rng.uniform(0, 50), 2) for _ in range(4)],
+                    "score": round(rng.random(), 4),
+                }
+            )
+            for _ in range(n)
+        )
+        + "\n]\n"
+    )
     size = valid.stat().st_size
     text = valid.read_text()
     files = {"valid": valid}
-    for name, data in (("integers", ("[" + ",".join(["1"] * (size // 2)) + "]").encode()),
-                       ("empty objects", ("[" + ",".join(["{}"] * (size // 3)) + "]").encode()),
-                       ("nested 100,000 deep", b"[" * 100_000),
-                       ("UTF-16", text.encode("utf-16")),
-                       ("Latin-1 byte", text.replace('"score": ', '"note": "caf\u00e9", "score": ', 1).encode("latin-1"))):
+    for name, data in (
+        ("integers", ("[" + ",".join(["1"] * (size // 2)) + "]").encode()),
+        ("empty objects", ("[" + ",".join(["{}"] * (size // 3)) + "]").encode()),
+        ("nested 100,000 deep", b"[" * 100_000),
+        ("UTF-16", text.encode("utf-16")),
+        ("Latin-1 byte", text.replace('"score": ', '"note": "caf\u00e9", "score": ', 1).encode("latin-1")),
+    ):
         files[name] = root / f"{name.replace(' ', '_')}.json"
         files[name].write_bytes(data)
     return files
@@ -69,10 +83,17 @@ def measure(task: str, gt: Path, files: dict[str, Path], out: Path, cap_mb: floa
     runs = []
     for n, path in enumerate(files.values()):
         common = ["--task", task, "--gt", str(gt), "--submission", str(path)]
-        runs += [["validate", *common], ["score", *common, "--mode", "strict", "--out", str(out / f"{n}s")],
-                 ["score", *common, "--mode", "official", "--out", str(out / f"{n}o")]]
-    done = subprocess.run([sys.executable, str(REPO / "tests" / "hostile" / "peak_memory.py"), "--cap-mb", str(cap_mb),
-                           json.dumps(runs)], capture_output=True, text=True, check=True)
+        runs += [
+            ["validate", *common],
+            ["score", *common, "--mode", "strict", "--out", str(out / f"{n}s")],
+            ["score", *common, "--mode", "official", "--out", str(out / f"{n}o")],
+        ]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "hostile" / "peak_memory.py"), "--cap-mb", str(cap_mb), json.dumps(runs)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     return {name: report[3 * n : 3 * n + 3] for n, name in enumerate(files)}
 
@@ -89,9 +110,16 @@ def main() -> int:
         validate_schema(options, "synthetic.detection.schema.yaml")
         coco = tiny_dataset(get_task("detection"), root / "coco", options)
         city = tiny_dataset(get_task("segmentation"), root / "city", dict(TINY["segmentation"]))
-        tables = {"detection": measure("detection", coco["gt"], detection_files(root, coco["gt"], args.mb), root / "out", args.cap_mb),
-                  "segmentation": measure("segmentation", city["gt"], segmentation_files(
-                      root, valid_submission("segmentation", city, root / "city"), args.bomb_mb), root / "out", args.cap_mb)}
+        tables = {
+            "detection": measure("detection", coco["gt"], detection_files(root, coco["gt"], args.mb), root / "out", args.cap_mb),
+            "segmentation": measure(
+                "segmentation",
+                city["gt"],
+                segmentation_files(root, valid_submission("segmentation", city, root / "city"), args.bomb_mb),
+                root / "out",
+                args.cap_mb,
+            ),
+        }
     print(f"{'task':13} {'file':28} {'command':9} {'exit':>5} {'peak MB':>8} {'x valid':>8}")
     for task, table in tables.items():
         for name, runs in table.items():
@@ -100,11 +128,21 @@ def main() -> int:
                 print(f"{task:13} {name:28} {command:9} {str(run['exit'])[:5]:>5} {run['peak_mb']:8.1f} {ratio:8.2f}")
     from benchlog import record
 
-    worst = max((run["peak_mb"], f"{task} {name} {command}", base["peak_mb"]) for task, table in tables.items()
-                for name, runs in table.items() if name != "valid"
-                for command, run, base in zip(("validate", "strict", "official"), runs, table["valid"]))
-    record("hostile submission files: worst peak memory (MB) vs the valid file's", ours=worst[0], baseline=worst[2], unit="MB",
-           ratio=worst[2] / worst[0] if worst[0] else None, note=worst[1])
+    worst = max(
+        (run["peak_mb"], f"{task} {name} {command}", base["peak_mb"])
+        for task, table in tables.items()
+        for name, runs in table.items()
+        if name != "valid"
+        for command, run, base in zip(("validate", "strict", "official"), runs, table["valid"])
+    )
+    record(
+        "hostile submission files: worst peak memory (MB) vs the valid file's",
+        ours=worst[0],
+        baseline=worst[2],
+        unit="MB",
+        ratio=worst[2] / worst[0] if worst[0] else None,
+        note=worst[1],
+    )
     return 0
 
 

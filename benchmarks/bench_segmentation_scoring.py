@@ -66,7 +66,7 @@ def make_data(work: Path, images: int, width: int, height: int) -> None:
     test_names = {f"{city}/{base}_leftImg8bit.png": number for city, base, number in made}
     (work / "gt" / "test.p").write_bytes(pickle.dumps(test_names, protocol=4))
     with zipfile.ZipFile(work / "submission.zip", "w") as archive:
-        for city, base, number in made:
+        for _city, base, number in made:
             archive.write(work / "pred" / f"{base}_pred.png", f"{number}.png")
     stamp.write_text(json.dumps(wanted))
 
@@ -88,13 +88,19 @@ def phase_cityscapes(work: Path) -> dict:
     predictions = [str(work / "pred" / p.name.replace("_gtFine_labelIds", "_pred")) for p in gt]
     result, cost = timed(lambda: cs.evaluateImgLists(predictions, [str(p) for p in gt], cs.args))
     conf = np.asarray(result["confMatrix"])
-    return {**cost, "iou_class": result["averageScoreClasses"], "iiou_class": result["averageScoreInstClasses"],
-            "iou_category": result["averageScoreCategories"], "iiou_category": result["averageScoreInstCategories"],
-            "accuracy": float(np.trace(conf) / conf.sum())}
+    return {
+        **cost,
+        "iou_class": result["averageScoreClasses"],
+        "iiou_class": result["averageScoreInstClasses"],
+        "iou_category": result["averageScoreCategories"],
+        "iiou_category": result["averageScoreInstCategories"],
+        "accuracy": float(np.trace(conf) / conf.sum()),
+    }
 
 
 def phase_decode(work: Path) -> dict:
     files = sorted((work / "gt").rglob("*.png")) + sorted((work / "pred").glob("*.png"))
+
     def decode_all() -> None:
         for path in files:
             np.asarray(Image.open(io.BytesIO(path.read_bytes())))
@@ -146,23 +152,38 @@ def main() -> None:
 
     started = time.perf_counter()
     make_data(args.work, args.images, args.width, args.height)
-    print(f"data: {args.images} predictions of {args.width}x{args.height} in {args.work} ({time.perf_counter() - started:.1f} s to make or reuse)")
+    print(
+        f"data: {args.images} predictions of {args.width}x{args.height} in {args.work} ({time.perf_counter() - started:.1f} s to make or reuse)"
+    )
     results = {name: run_phase(name, args.work) for name in ("decode", "cityscapes", "ours")}
-    for name, label in (("decode", "PNG decoding only, 1 core (floor)"), ("cityscapes", "cityscapesscripts evaluateImgLists"), ("ours", "viprepro score --mode official")):
+    for name, label in (
+        ("decode", "PNG decoding only, 1 core (floor)"),
+        ("cityscapes", "cityscapesscripts evaluateImgLists"),
+        ("ours", "viprepro score --mode official"),
+    ):
         r = results[name]
         print(f"{label:40s} {r['seconds']:7.2f} s wall  {r['cpu_seconds']:7.2f} s CPU  peak RSS {r['peak_rss_mib']:7.1f} MiB")
     ours, theirs = results["ours"], results["cityscapes"]
-    print(f"speed-up vs cityscapesscripts: {theirs['seconds'] / ours['seconds']:.1f}x wall time on {os.cpu_count()} cores "
-          f"(load average {os.getloadavg()[0]:.1f}), {theirs['cpu_seconds'] / ours['cpu_seconds']:.1f}x CPU time")
+    print(
+        f"speed-up vs cityscapesscripts: {theirs['seconds'] / ours['seconds']:.1f}x wall time on {os.cpu_count()} cores "
+        f"(load average {os.getloadavg()[0]:.1f}), {theirs['cpu_seconds'] / ours['cpu_seconds']:.1f}x CPU time"
+    )
     difference = max(abs(ours[k] - theirs[k]) for k in KEYS)
     print(f"largest difference of the 5 scores: {difference:.3g}")
     from benchlog import record
 
     ratio = theirs["seconds"] / ours["seconds"]
-    record(f"segmentation scoring, {args.images} x {args.width}x{args.height}, vs cityscapesscripts (wall)", ours=ours["seconds"],
-           baseline=theirs["seconds"], unit="s", ratio=ratio, target=">= 5x", met=ratio >= 5 and difference == 0,
-           note=f"{theirs['cpu_seconds'] / ours['cpu_seconds']:.1f}x in CPU time; {os.cpu_count()} cores, load average "
-                f"{os.getloadavg()[0]:.1f}; largest score difference {difference:.1g}")
+    record(
+        f"segmentation scoring, {args.images} x {args.width}x{args.height}, vs cityscapesscripts (wall)",
+        ours=ours["seconds"],
+        baseline=theirs["seconds"],
+        unit="s",
+        ratio=ratio,
+        target=">= 5x",
+        met=ratio >= 5 and difference == 0,
+        note=f"{theirs['cpu_seconds'] / ours['cpu_seconds']:.1f}x in CPU time; {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f}; largest score difference {difference:.1g}",
+    )
     print("scores: " + ", ".join(f"{k}={ours[k]:.6f}" for k in KEYS))
 
 

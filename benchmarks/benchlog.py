@@ -13,12 +13,20 @@ import os
 ENV = "VIPREPRO_BENCH_RECORD"
 
 
-def record(figure: str, *, ours: float, baseline: float | None, unit: str, ratio: float | None = None,
-           target: str | None = None, met: bool | None = None, note: str = "") -> None:
+def record(
+    figure: str,
+    *,
+    ours: float,
+    baseline: float | None,
+    unit: str,
+    ratio: float | None = None,
+    target: str | None = None,
+    met: bool | None = None,
+    note: str = "",
+) -> None:
     """`ratio` is how many times better than the baseline (for times: baseline / ours);
     `target` is the issue's target in words ('>= 3x'); `met` whether the ratio reaches it."""
-    row = {"figure": figure, "ours": ours, "baseline": baseline, "unit": unit, "ratio": ratio,
-           "target": target, "met": met, "note": note}
+    row = {"figure": figure, "ours": ours, "baseline": baseline, "unit": unit, "ratio": ratio, "target": target, "met": met, "note": note}
     path = os.environ.get(ENV)
     if path:
         with open(path, "a", encoding="utf-8") as fh:

@@ -31,8 +31,19 @@ REPO = HERE.parent
 #: name -> (script and arguments at full size, arguments for --quick or None to skip it there)
 BENCHMARKS = {
     "subset": (["bench_classification.py", "subset"], ["--classes", "100", "--no-copy"]),
-    "segmentation_scoring": (["bench_segmentation_scoring.py"], ["--images", "20", "--width", "1024", "--height", "512",
-                                                                  "--work", str(Path(tempfile.gettempdir()) / "viprepro_bench_segmentation_quick")]),
+    "segmentation_scoring": (
+        ["bench_segmentation_scoring.py"],
+        [
+            "--images",
+            "20",
+            "--width",
+            "1024",
+            "--height",
+            "512",
+            "--work",
+            str(Path(tempfile.gettempdir()) / "viprepro_bench_segmentation_quick"),
+        ],
+    ),
     "classification_scoring": (["bench_classification.py", "score"], ["--rows", "5000"]),
     "training_engine": (["bench_classification.py", "train"], ["--epochs", "1"]),
     "detection_scoring": (["bench_detection_scoring.py"], ["--images", "300", "--per-image", "20"]),
@@ -47,7 +58,9 @@ BENCHMARKS = {
 def machine() -> dict:
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -65,16 +78,24 @@ def commit() -> str:
 def run_one(name: str, argv: list[str], log_dir: Path) -> tuple[list[dict], dict]:
     with tempfile.NamedTemporaryFile("r", suffix=".jsonl", delete=False) as sink:
         records = Path(sink.name)
-    env = {**os.environ, "VIPREPRO_BENCH_RECORD": str(records), "PYTHONPATH": os.pathsep.join(
-        [str(REPO / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = {
+        **os.environ,
+        "VIPREPRO_BENCH_RECORD": str(records),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
     started, load = time.perf_counter(), os.getloadavg()[0]
     result = subprocess.run([sys.executable, str(HERE / argv[0]), *argv[1:]], cwd=REPO, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     (log_dir / f"{name}.log").write_text(f"$ {' '.join(['python', 'benchmarks/' + argv[0], *argv[1:]])}\n{result.stdout}{result.stderr}")
     rows = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
     records.unlink()
-    run = {"benchmark": name, "command": " ".join(["python", "benchmarks/" + argv[0], *argv[1:]]), "exit": result.returncode,
-           "seconds": round(seconds, 1), "load_average_at_start": round(load, 1)}
+    run = {
+        "benchmark": name,
+        "command": " ".join(["python", "benchmarks/" + argv[0], *argv[1:]]),
+        "exit": result.returncode,
+        "seconds": round(seconds, 1),
+        "load_average_at_start": round(load, 1),
+    }
     if result.returncode:
         run["error"] = (result.stderr or result.stdout).strip().splitlines()[-1:]
     return [{**row, "benchmark": name} for row in rows], run
@@ -89,20 +110,29 @@ def number(value, unit: str = "") -> str:
 
 def markdown(report: dict) -> str:
     m = report["machine"]
-    lines = [f"# Benchmark report ({report['mode']})", "",
-             f"Written by `{report['command']}` on {report['date']}, commit {report['commit']}.",
-             f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load average {report['load_average']} at the start "
-             "(other work on the machine slows the runs: every ratio is against a baseline measured in the same run).", "",
-             "| figure | ours | baseline | ratio | target | met? | note |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"# Benchmark report ({report['mode']})",
+        "",
+        f"Written by `{report['command']}` on {report['date']}, commit {report['commit']}.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load average {report['load_average']} at the start "
+        "(other work on the machine slows the runs: every ratio is against a baseline measured in the same run).",
+        "",
+        "| figure | ours | baseline | ratio | target | met? | note |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for row in report["rows"]:
         met = {True: "yes", False: "**no**", None: "-"}[row.get("met")]
         ratio = f"{row['ratio']:.2f}x" if row.get("ratio") is not None else "-"
-        lines.append(f"| {row['figure']} | {number(row['ours'], row['unit'])} | {number(row['baseline'], row['unit'])} | {ratio} "
-                     f"| {row.get('target') or '-'} | {met} | {row.get('note', '')} |")
+        lines.append(
+            f"| {row['figure']} | {number(row['ours'], row['unit'])} | {number(row['baseline'], row['unit'])} | {ratio} "
+            f"| {row.get('target') or '-'} | {met} | {row.get('note', '')} |"
+        )
     lines += ["", "| benchmark | command | exit | seconds | load average at start |", "| --- | --- | --- | --- | --- |"]
     for run in report["runs"]:
-        lines.append(f"| {run['benchmark']} | `{run['command']}` | {run['exit']}{' (' + run['error'][0][:80] + ')' if run.get('error') else ''} "
-                     f"| {run['seconds']} | {run['load_average_at_start']} |")
+        lines.append(
+            f"| {run['benchmark']} | `{run['command']}` | {run['exit']}{' (' + run['error'][0][:80] + ')' if run.get('error') else ''} "
+            f"| {run['seconds']} | {run['load_average_at_start']} |"
+        )
     lines += ["", "Each benchmark's full output is in `benchmarks/logs/<benchmark>.log`."]
     return "\n".join(lines) + "\n"
 
@@ -127,12 +157,23 @@ def main(argv: list[str] | None = None) -> int:
         rows += found
         runs.append(run)
         print(f"run_all: {name}: exit {run['exit']}, {run['seconds']} s, {len(found)} figure(s)", flush=True)
-    command = "python benchmarks/run_all.py" + (" --quick" if args.quick else "") + (f" --only {' '.join(args.only)}" if args.only else "") \
+    command = (
+        "python benchmarks/run_all.py"
+        + (" --quick" if args.quick else "")
+        + (f" --only {' '.join(args.only)}" if args.only else "")
         + (f" --full {' '.join(args.full)}" if args.full else "")
+    )
     mode = "full sizes" if not args.quick else f"quick sizes, full for {', '.join(args.full)}" if args.full else "quick sizes"
-    report = {"mode": mode, "command": command, "commit": commit(), "machine": machine(),
-              "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "load_average": round(os.getloadavg()[0], 1), "rows": rows, "runs": runs}
+    report = {
+        "mode": mode,
+        "command": command,
+        "commit": commit(),
+        "machine": machine(),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average": round(os.getloadavg()[0], 1),
+        "rows": rows,
+        "runs": runs,
+    }
     args.out.write_text(markdown(report), encoding="utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(markdown(report))

@@ -37,7 +37,9 @@ def _check_dataset(task):
     where = f"config key 'datasets.{task}'"
     try:
         if dataset["source"] == "synthetic":
-            validate_options(dataset["synthetic"]["options"], get_task(task).schema("synthetic"), where=f"config key 'datasets.{task}.synthetic.options'")
+            validate_options(
+                dataset["synthetic"]["options"], get_task(task).schema("synthetic"), where=f"config key 'datasets.{task}.synthetic.options'"
+            )
             return
         if not Path(dataset["source"]).is_dir():
             raise UserError(f"source {dataset['source']!r} is not a folder", where=where)
@@ -157,7 +159,10 @@ def get_dataset_source(wildcards):
 def source_paths(wildcards):
     dataset = config["datasets"][wildcards.task]
     if dataset["source"] == "synthetic":
-        return {"source": result("synthetic", "source", task=wildcards.task), "manifests": result("synthetic", "manifests", task=wildcards.task)}
+        return {
+            "source": result("synthetic", "source", task=wildcards.task),
+            "manifests": result("synthetic", "manifests", task=wildcards.task),
+        }
     return {"source": dataset["source"], "manifests": dataset["manifests"]}
 
 
@@ -237,8 +242,12 @@ def all_verdicts():
 def all_certificates():
     # External submissions have verdicts, leaderboard rows and MLflow runs, but no certificate
     # yet: report/sections.py describes engine runs only (model, recipe, weights).
-    return [result("certificate", task=task, submission=name) for task in TASKS for name, entry in SUBMISSIONS[task].items()
-            if entry["spec"]["kind"] == "engine"]
+    return [
+        result("certificate", task=task, submission=name)
+        for task in TASKS
+        for name, entry in SUBMISSIONS[task].items()
+        if entry["spec"]["kind"] == "engine"
+    ]
 
 
 def get_final_output():

@@ -2,6 +2,11 @@
 
 
 rule score_submission:
+    input:
+        submission=submission_file,
+        hidden=rules.subset_dataset.output.hidden,
+        subset=rules.subset_dataset.output.subset,
+        tracking=rules.init_tracking.output,
     output:
         report(
             directory(f"{RESULTS['seed']}/scores"),
@@ -11,25 +16,20 @@ rule score_submission:
             subcategory="{task}",
             labels={"task": "{task}", "submission": "{submission}", "seed": "{seed}", "figure": "{figure}"},
         ),
-    input:
-        submission=submission_file,
-        hidden=rules.subset_dataset.output.hidden,
-        subset=rules.subset_dataset.output.subset,
-        tracking=rules.init_tracking.output,
-    params:
-        script=script("score.py"),
-        mode=config["scoring_mode"],
-        job=job_options("score_submission"),
     log:
         "logs/score_submission/{task}/{submission}/seed_{seed}.log",
     benchmark:
         "results/benchmarks/score_submission/{task}/{submission}/seed_{seed}.tsv"
+    conda:
+        "../envs/viprepro.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../envs/viprepro.yaml"
+    params:
+        script=script("score.py"),
+        mode=config["scoring_mode"],
+        job=job_options("score_submission"),
     shell:
         "python {params.script} --task {wildcards.task} --hidden {input.hidden} --submission {input.submission}"
         " --out {output} --mode {params.mode} --on-invalid record --submission-name {wildcards.submission} --seed {wildcards.seed}"
@@ -37,55 +37,55 @@ rule score_submission:
 
 
 rule val_ground_truth:
-    # Val labels are public: their ground truth lives beside the subset, not in hidden/.
-    output:
-        directory(RESULTS["val_gt"]),
     input:
         subset=rules.subset_dataset.output.subset,
         tracking=rules.init_tracking.output,
-    params:
-        script=script("val_ground_truth.py"),
-        job=job_options("val_ground_truth"),
+    # Val labels are public: their ground truth lives beside the subset, not in hidden/.
+    output:
+        directory(RESULTS["val_gt"]),
     log:
         "logs/val_ground_truth/{task}.log",
     benchmark:
         "results/benchmarks/val_ground_truth/{task}.tsv"
+    conda:
+        "../envs/viprepro.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/viprepro.yaml"
+    params:
+        script=script("val_ground_truth.py"),
+        job=job_options("val_ground_truth"),
     shell:
         "python {params.script} --task {wildcards.task} --subset {input.subset} --out {output}"
         " --threads {threads} {params.job} > {log} 2>&1"
 
 
 rule score_val:
-    # A claim on val is judged on these: the val submission, scored as the test one is.
-    output:
-        directory(f"{RESULTS['val']}/scores"),
     input:
         submission=val_submission_file,
         val_gt=rules.val_ground_truth.output,
         subset=rules.subset_dataset.output.subset,
         tracking=rules.init_tracking.output,
-    params:
-        script=script("score.py"),
-        mode=config["scoring_mode"],
-        job=job_options("score_val"),
-    wildcard_constraints:
-        submission=ENGINE_SUBMISSIONS,
+    # A claim on val is judged on these: the val submission, scored as the test one is.
+    output:
+        directory(f"{RESULTS['val']}/scores"),
     log:
         "logs/score_val/{task}/{submission}/seed_{seed}.log",
     benchmark:
         "results/benchmarks/score_val/{task}/{submission}/seed_{seed}.tsv"
+    wildcard_constraints:
+        submission=ENGINE_SUBMISSIONS,
+    conda:
+        "../envs/viprepro.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../envs/viprepro.yaml"
+    params:
+        script=script("score.py"),
+        mode=config["scoring_mode"],
+        job=job_options("score_val"),
     shell:
         "python {params.script} --task {wildcards.task} --val-gt {input.val_gt} --submission {input.submission}"
         " --out {output} --mode {params.mode} --on-invalid record --submission-name {wildcards.submission} --seed {wildcards.seed}"

@@ -11,14 +11,14 @@ localrules:
 rule init_tracking:
     output:
         RESULTS["experiments"],
-    params:
-        script=script("init_tracking.py"),
-        tasks=" ".join(TASKS),
-        job=job_options("init_tracking"),
     log:
         "logs/init_tracking/init_tracking.log",
     conda:
         "../envs/viprepro.yaml"
+    params:
+        script=script("init_tracking.py"),
+        tasks=" ".join(TASKS),
+        job=job_options("init_tracking"),
     shell:
         "python {params.script} --tasks {params.tasks} --out {output} {params.job} > {log} 2>&1"
 
@@ -27,10 +27,10 @@ rule init_tracking:
 rule resolved_config:
     output:
         RESULTS["config"],
-    params:
-        config_hash=CONFIG_HASH,
     log:
         "logs/resolved_config/resolved_config.log",
+    params:
+        config_hash=CONFIG_HASH,
     run:
         write_json(output[0], config)
         Path(log[0]).write_text(f"config {params.config_hash} -> {output[0]}\n")

@@ -12,36 +12,37 @@ if DISTRIBUTED["nproc_per_node"] * DISTRIBUTED["nnodes"] > 1:  # refuse a global
 
 
 rule train_member:
-    output:
-        model=f"{RESULTS['member']}/model.pt",
-        history=f"{RESULTS['member']}/history.json",
-        record=f"{RESULTS['member']}/train_record.json",
     input:
         spec=get_spec_path,
         subset=rules.subset_dataset.output.subset,
         tracking=rules.init_tracking.output,
+    output:
+        model=f"{RESULTS['member']}/model.pt",
+        history=f"{RESULTS['member']}/history.json",
+        record=f"{RESULTS['member']}/train_record.json",
+    log:
+        "logs/train_member/{task}/{submission}/seed_{seed}/member_{member}.log",
+    benchmark:
+        "results/benchmarks/train_member/{task}/{submission}/seed_{seed}/member_{member}.tsv"
     wildcard_constraints:
         submission=ENGINE_SUBMISSIONS,
+    conda:
+        "../envs/viprepro.yaml"
+    threads: 1
+    resources:
+        **slurm_resources(DISTRIBUTED),
+        mem_mb=4000,
+        runtime=24 * 60,
+        gpu=lambda w: DISTRIBUTED["nproc_per_node"] * DISTRIBUTED["nnodes"] if config["device"] == "cuda" else 0,
     params:
         script=script("train.py"),
         forbid=forbidden_paths,
         state_dir=lambda w: result("member", "state", wildcards=w),
         workers=config["data_workers"],
-        launcher=lambda w, threads: launch_prefix(DISTRIBUTED, cpus_per_task=threads,
-                                                  gpus_per_task=DISTRIBUTED["nproc_per_node"] if config["device"] == "cuda" else 0),
+        launcher=lambda w, threads: launch_prefix(
+            DISTRIBUTED, cpus_per_task=threads, gpus_per_task=DISTRIBUTED["nproc_per_node"] if config["device"] == "cuda" else 0
+        ),
         job=job_options("train_member"),
-    log:
-        "logs/train_member/{task}/{submission}/seed_{seed}/member_{member}.log",
-    benchmark:
-        "results/benchmarks/train_member/{task}/{submission}/seed_{seed}/member_{member}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=24 * 60,
-        gpu=lambda w: DISTRIBUTED["nproc_per_node"] * DISTRIBUTED["nnodes"] if config["device"] == "cuda" else 0,
-        **slurm_resources(DISTRIBUTED),
-    conda:
-        "../envs/viprepro.yaml"
     shell:
         "{params.launcher} {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
         " --member {wildcards.member} --out {output.model} --history {output.history} --record {output.record}"

@@ -2,8 +2,6 @@
 
 
 rule judge_submission:
-    output:
-        RESULTS["verdict"],
     input:
         spec=get_spec_path,
         scores=get_seed_scores,
@@ -14,18 +12,20 @@ rule judge_submission:
         claimed_log=get_claimed_log,
         subset=rules.subset_dataset.output.subset,
         tracking=rules.init_tracking.output,
-    params:
-        script=script("verdict.py"),
-        min_seeds=config["seed_band"]["min_seeds"],
-        job=job_options("judge_submission"),
+    output:
+        RESULTS["verdict"],
     log:
         "logs/judge_submission/{task}/{submission}.log",
+    conda:
+        "../envs/viprepro.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/viprepro.yaml"
+    params:
+        script=script("verdict.py"),
+        min_seeds=config["seed_band"]["min_seeds"],
+        job=job_options("judge_submission"),
     shell:
         "python {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --scores {input.scores}"
         " --train-records {input.train_records} --predict-records {input.predict_records}"
@@ -34,6 +34,9 @@ rule judge_submission:
 
 
 rule leaderboard:
+    input:
+        verdicts=all_verdicts(),
+        tracking=rules.init_tracking.output,
     output:
         report(
             RESULTS["leaderboard"],
@@ -41,15 +44,12 @@ rule leaderboard:
             category="Leaderboard",
             labels={"file": "leaderboard.csv"},
         ),
-    input:
-        verdicts=all_verdicts(),
-        tracking=rules.init_tracking.output,
-    params:
-        script=script("leaderboard.py"),
-        job=job_options("leaderboard"),
     log:
         "logs/leaderboard/leaderboard.log",
     conda:
         "../envs/viprepro.yaml"
+    params:
+        script=script("leaderboard.py"),
+        job=job_options("leaderboard"),
     shell:
         "python {params.script} --verdicts {input.verdicts} --out {output} {params.job} > {log} 2>&1"

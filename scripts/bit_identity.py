@@ -18,9 +18,24 @@ TINY = {
     "classification": {"classes": 4, "subset_per_class": 6, "extra_train_per_class": 1, "val_per_class": 4, "image_size": 32},
     "segmentation": {"width": 96, "height": 48, "train_images": 8, "val_images": 3, "test_images": 4, "unused_images": 1},
     "detection": {"train_images": 24, "val_images": 8, "unused_train2017_images": 4, "val2017_images": 16, "categories": 4},
-    "action_recognition": {"num_classes": 4, "groups": 3, "test_groups": 1, "clips_per_group": 2, "frames": 12, "size": 16, "fps": 25, "quality": 3},
+    "action_recognition": {
+        "num_classes": 4,
+        "groups": 3,
+        "test_groups": 1,
+        "clips_per_group": 2,
+        "frames": 12,
+        "size": 16,
+        "fps": 25,
+        "quality": 3,
+    },
 }
-SPECS = ["classification_resnet_small", "classification_top2020_recipe", "segmentation_tiny_cpu", "detection_tiny_cpu", "action_recognition_tiny_cpu"]
+SPECS = [
+    "classification_resnet_small",
+    "classification_top2020_recipe",
+    "segmentation_tiny_cpu",
+    "detection_tiny_cpu",
+    "action_recognition_tiny_cpu",
+]
 
 
 def subset_of(task, data: Path) -> Path:
@@ -32,10 +47,10 @@ def subset_of(task, data: Path) -> Path:
 
 
 def main(data: Path) -> None:
-    from viprepro.training import engine
     from viprepro.jobs.determinism import apply_level
     from viprepro.specs.load import load_spec
     from viprepro.tasks import get_task
+    from viprepro.training import engine
 
     apply_level("strict")
     torch.set_num_threads(1)

@@ -19,17 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 from pathlib import Path
 
-from viprepro.tasks import get_task, task_names
 from viprepro.judging.verdict import Band
+from viprepro.tasks import get_task, task_names
 
 
 def scores(workdir: Path) -> dict[tuple[str, str], dict[int, float]]:
     found: dict[tuple[str, str], dict[int, float]] = {}
     for path in sorted(Path(workdir, "results").glob("*/*/seed_*/scores/scores.json")):
-        task, submission, seed = path.parts[-5], path.parts[-4], int(path.parts[-3][len("seed_"):])
+        task, submission, seed = path.parts[-5], path.parts[-4], int(path.parts[-3][len("seed_") :])
         if task == "data" or task not in task_names():
             continue
         record = json.loads(path.read_text())
@@ -73,8 +72,10 @@ def main() -> int:
         half = band.half_width if math.isfinite(band.half_width) else math.nan
         farthest = max(abs(v - band.mean) for v in pooled)
         tolerance = round_up(max(half if math.isfinite(half) else 0.0, farthest))
-        print(f"  pooled: n={band.n} mean {band.mean:.4f} sd {band.std:.4f} 95% PI half-width {half:.4f}; "
-              f"farthest score {farthest:.4f} -> claim {band.mean:.4f}, tolerance {tolerance:.3f}")
+        print(
+            f"  pooled: n={band.n} mean {band.mean:.4f} sd {band.std:.4f} 95% PI half-width {half:.4f}; "
+            f"farthest score {farthest:.4f} -> claim {band.mean:.4f}, tolerance {tolerance:.3f}"
+        )
     return 0
 
 

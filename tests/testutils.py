@@ -37,8 +37,14 @@ def tiny_dataset(task, root: Path, options: dict) -> dict:
     """Synthesise a task's dataset under root and cut its subset: the paths the tests use."""
     made = task.synthesize(root / "synth", seed=0, options=dict(options))
     task.subset(made["source"], made["manifests"], root / "subset", root / "hidden", link="hardlink", options={})
-    return {"root": root, "source": made["source"], "manifests": made["manifests"], "subset": root / "subset",
-            "hidden": root / "hidden", "gt": task.hidden_ground_truth(root / "hidden")}
+    return {
+        "root": root,
+        "source": made["source"],
+        "manifests": made["manifests"],
+        "subset": root / "subset",
+        "hidden": root / "hidden",
+        "gt": task.hidden_ground_truth(root / "hidden"),
+    }
 
 
 #: The smallest synthetic datasets that still exercise every path of a task (smoke-scale runs).
@@ -46,8 +52,16 @@ SMOKE_DATASETS = {
     "classification": {"classes": 3, "subset_per_class": 4, "extra_train_per_class": 1, "val_per_class": 2, "image_size": 32},
     "segmentation": {"width": 96, "height": 48, "train_images": 4, "val_images": 2, "test_images": 2, "unused_images": 1},
     "detection": {"train_images": 8, "val_images": 4, "unused_train2017_images": 2, "val2017_images": 4, "categories": 3},
-    "action_recognition": {"num_classes": 3, "groups": 2, "test_groups": 1, "clips_per_group": 2, "frames": 12, "size": 16, "fps": 25,
-                           "quality": 3},
+    "action_recognition": {
+        "num_classes": 3,
+        "groups": 2,
+        "test_groups": 1,
+        "clips_per_group": 2,
+        "frames": 12,
+        "size": 16,
+        "fps": 25,
+        "quality": 3,
+    },
 }
 
 

@@ -27,8 +27,10 @@ OTHER_COMMANDS = {
 def usage() -> str:
     steps = ",".join(name for name in STEPS if not isinstance(STEPS[name], dict))
     groups = "".join(f"\n       viprepro {name} {{{','.join(subs)}}} ..." for name, subs in STEPS.items() if isinstance(subs, dict))
-    return (f"usage: viprepro {{{steps}}} ...  (viprepro COMMAND [--task TASK] --help for its options)"
-            f"{groups}\n       viprepro {{{','.join(OTHER_COMMANDS)}}} ...")
+    return (
+        f"usage: viprepro {{{steps}}} ...  (viprepro COMMAND [--task TASK] --help for its options)"
+        f"{groups}\n       viprepro {{{','.join(OTHER_COMMANDS)}}} ..."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(STEPS[command], dict):  # a group: the step's name is the next word
         if not rest or rest[0] not in STEPS[command]:
             asked = bool(rest) and rest[0] in ("-h", "--help")
-            print(f"usage: viprepro {command} {{{','.join(STEPS[command])}}} ... (--help for each one's options)",
-                  file=sys.stdout if asked else sys.stderr)
+            print(
+                f"usage: viprepro {command} {{{','.join(STEPS[command])}}} ... (--help for each one's options)",
+                file=sys.stdout if asked else sys.stderr,
+            )
             return 0 if asked else 2
         step, rest = get_step(command, rest[0]), rest[1:]
     else:

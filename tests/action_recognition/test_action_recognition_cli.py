@@ -21,10 +21,30 @@ def test_synth_subset_validate_and_score_command_lines(tmp_path, capsys):
     assert main(["validate", "--task", "action_recognition", "--gt", str(gt), "--submission", str(perfect)]) == 0
     for mode in ("official", "strict"):
         scores_dir = tmp_path / f"scores_{mode}"
-        assert main(["score", "--task", "action_recognition", "--gt", str(gt), "--submission", str(perfect), "--out", str(scores_dir), "--mode", mode]) == 0
+        assert (
+            main(
+                [
+                    "score",
+                    "--task",
+                    "action_recognition",
+                    "--gt",
+                    str(gt),
+                    "--submission",
+                    str(perfect),
+                    "--out",
+                    str(scores_dir),
+                    "--mode",
+                    mode,
+                ]
+            )
+            == 0
+        )
         assert f"Top-1 accuracy: 1.00000000 ({mode} mode)" in capsys.readouterr().out
         assert json.loads((scores_dir / "scores.json").read_text())["top1"] == 1.0
-    assert main(["score", "--task", "action_recognition", "--gt", str(gt), "--submission", str(perfect), "--out", str(tmp_path / "default")]) == 0
+    assert (
+        main(["score", "--task", "action_recognition", "--gt", str(gt), "--submission", str(perfect), "--out", str(tmp_path / "default")])
+        == 0
+    )
     assert json.loads((tmp_path / "default" / "scores.json").read_text())["mode"] == "strict"
 
 

@@ -50,18 +50,24 @@ def subset_copy(ucf, tmp_path):
     return tmp_path / "subset"
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda p: truncated_clip(p), "truncated AVI: the RIFF header declares"),
-    (lambda p: p.write_bytes(b""), "empty file \\(0 bytes\\)"),
-    (lambda p: audio_only_clip(p), "no video stream"),
-    (lambda p: clip(p, frames=5), "has 5 frames, fewer than the 8 the recipe samples per clip"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: truncated_clip(p), "truncated AVI: the RIFF header declares"),
+        (lambda p: p.write_bytes(b""), "empty file \\(0 bytes\\)"),
+        (lambda p: audio_only_clip(p), "no video stream"),
+        (lambda p: clip(p, frames=5), "has 5 frames, fewer than the 8 the recipe samples per clip"),
+    ],
+)
 def test_loaders_name_a_bad_clip_before_training(task, subset_copy, damage, message):
     for name in ("video_train_0000002.avi", "video_validation_0000003.avi"):
         target = subset_copy / "videos" / name
         target.unlink()
         damage(target)
-    with pytest.raises(UserError, match=f"2 unreadable or unusable clip\\(s\\).*\n  video_train_0000002.avi: {message}.*\n  video_validation_0000003.avi: {message}"):
+    with pytest.raises(
+        UserError,
+        match=f"2 unreadable or unusable clip\\(s\\).*\n  video_train_0000002.avi: {message}.*\n  video_validation_0000003.avi: {message}",
+    ):
         task.loaders(subset_copy, recipe(frames_per_clip=8), seed=0, workers=0, generator=torch.Generator())
 
 
@@ -100,8 +106,8 @@ def test_the_shipped_specs_load():
 
 def test_the_file_access_audit_sees_every_clip_a_loader_reads(task, ucf):
     """Clips are read through Python file objects, so the training job's audit hook sees them."""
-    from viprepro.training.guards import FileAccessRecorder
     from viprepro.tasks.action_recognition.video_io import decode
+    from viprepro.training.guards import FileAccessRecorder
 
     path = ucf["subset"] / "videos" / "video_train_0000001.avi"
     with FileAccessRecorder() as opened:

@@ -5,16 +5,22 @@ from __future__ import annotations
 import pytest
 import torch
 
-from viprepro.training import engine
 from viprepro.files.schemas_io import validate
 from viprepro.tasks.action_recognition.annotations import read_clip_names
+from viprepro.training import engine
 
 SPEC = {
     "name": "ar_e2e",
     "task": "action_recognition",
     "model": {"name": "tiny3d", "kwargs": {"width": 4}},
-    "recipe": {"epochs": 2, "batch_size": 4, "optimizer": {"name": "adamw", "lr": 0.003},
-               "frames_per_clip": 8, "test_clips": 2, "cache_decoded": True},
+    "recipe": {
+        "epochs": 2,
+        "batch_size": 4,
+        "optimizer": {"name": "adamw", "lr": 0.003},
+        "frames_per_clip": 8,
+        "test_clips": 2,
+        "cache_decoded": True,
+    },
     "claimed": {"top1": {"value": 0.5}},
 }
 
@@ -38,7 +44,9 @@ def test_train_predict_and_score_end_to_end(task, ucf, spec, tmp_path):
     assert again["final_weights_digest"] == final["final_weights_digest"]  # same seed, same weights
 
     model, _ = engine.load_trained_model(task, tmp_path / "a" / "model.pt", ucf["subset"], torch.device("cpu"))
-    summary = task.predict([model, model], ucf["subset"], spec["recipe"], tmp_path / task.submission_filename, device=torch.device("cpu"), workers=0)
+    summary = task.predict(
+        [model, model], ucf["subset"], spec["recipe"], tmp_path / task.submission_filename, device=torch.device("cpu"), workers=0
+    )
     assert summary["clips"] == 8 and summary["members"] == 2
     lines = (tmp_path / task.submission_filename).read_text().splitlines()
     clips = read_clip_names(ucf["subset"] / "annotations" / "mod-ucf101-test.txt")

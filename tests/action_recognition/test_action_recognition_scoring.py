@@ -51,7 +51,9 @@ def test_hand_computed_scores_and_official_text(task, three, tmp_path, mode):
     gt, clips = three
     scores = task.score(gt, submission(tmp_path / "s.txt", clips, GOOD), tmp_path / "out", mode=mode, options={})
     assert (scores["top1"], scores["top3"], scores["top5"]) == (0.5, 2.5 / 3, 2.5 / 3)
-    assert (tmp_path / "out" / "scores.txt").read_text() == "Top-1 accuracy: 0.5\nTop-3 accuracy: 0.8333333333333334\nTop-5 accuracy: 0.8333333333333334\n"
+    assert (
+        tmp_path / "out" / "scores.txt"
+    ).read_text() == "Top-1 accuracy: 0.5\nTop-3 accuracy: 0.8333333333333334\nTop-5 accuracy: 0.8333333333333334\n"
     written = json.loads((tmp_path / "out" / "scores.json").read_text())
     assert written["mode"] == mode and written["top1"] == 0.5
     assert written["per_class_accuracy"] == {"Gamma": 0.5, "Alpha": 0.5, "Beta": 0.5}
@@ -159,12 +161,15 @@ def test_strict_refuses_a_bom_and_lists_missing_clips(task, tmp_path):
     assert task.validate(tmp_path / "gt.txt", write_lines(tmp_path / "ok.txt", lines), {}) == []
 
 
-@pytest.mark.parametrize("lines, message", [
-    (lambda c: [f"\ufeff{c[0]} 1"] + [f"{x} 1" for x in c[1:]], "no line the official scorer can read"),  # the BOM glues onto the name
-    (lambda c: [f"{c[0]}  1"] + [f"{x} 1" for x in c[1:]], "crashes on this line"),
-    (lambda c: [f"{c[0]} 1.0"] + [f"{x} 1" for x in c[1:]], "crashes on this line"),
-    (lambda c: [f"{c[0]}\t1"] + [f"{x} 1" for x in c[1:]], "unseeded random"),
-])
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (lambda c: [f"\ufeff{c[0]} 1"] + [f"{x} 1" for x in c[1:]], "no line the official scorer can read"),  # the BOM glues onto the name
+        (lambda c: [f"{c[0]}  1"] + [f"{x} 1" for x in c[1:]], "crashes on this line"),
+        (lambda c: [f"{c[0]} 1.0"] + [f"{x} 1" for x in c[1:]], "crashes on this line"),
+        (lambda c: [f"{c[0]}\t1"] + [f"{x} 1" for x in c[1:]], "unseeded random"),
+    ],
+)
 def test_official_mode_refuses_what_the_official_script_cannot_score(task, tmp_path, lines, message):
     truth = ground_truth(tmp_path / "gt.txt", list(range(1, 102)))
     path = write_lines(tmp_path / "s.txt", lines(list(truth)))

@@ -116,12 +116,15 @@ def _subset(task, root, tmp_path, **options):
     return task.subset(root / "source", root / "manifests", tmp_path / "out", tmp_path / "hidden", link="hardlink", options=options)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda p: truncated_clip(p), "v_DashDeg000_g01_c01.avi: truncated AVI: the RIFF header declares"),
-    (lambda p: p.write_bytes(b""), "v_DashDeg000_g01_c01.avi: empty file \\(0 bytes\\)"),
-    (lambda p: audio_only_clip(p), "v_DashDeg000_g01_c01.avi: no video stream"),
-    (lambda p: p.write_bytes(b"RIFF not really an AVI"), "v_DashDeg000_g01_c01.avi: cannot open video"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: truncated_clip(p), "v_DashDeg000_g01_c01.avi: truncated AVI: the RIFF header declares"),
+        (lambda p: p.write_bytes(b""), "v_DashDeg000_g01_c01.avi: empty file \\(0 bytes\\)"),
+        (lambda p: audio_only_clip(p), "v_DashDeg000_g01_c01.avi: no video stream"),
+        (lambda p: p.write_bytes(b"RIFF not really an AVI"), "v_DashDeg000_g01_c01.avi: cannot open video"),
+    ],
+)
 def test_subset_names_a_corrupt_clip_and_writes_nothing(task, source_copy, tmp_path, damage, message):
     target = source_copy / "source" / "UCF-101" / "DashDeg000" / "v_DashDeg000_g01_c01.avi"
     target.unlink()
@@ -131,12 +134,15 @@ def test_subset_names_a_corrupt_clip_and_writes_nothing(task, source_copy, tmp_p
     assert not (tmp_path / "out").exists() and not (tmp_path / "hidden").exists()
 
 
-@pytest.mark.parametrize("edit, message", [
-    (("ucfTrainTestlist/trainlist01.txt", b" 1\r\n", b" 2\r\n", 1), "line 1.*label 2 does not match class 'DashDeg000'"),
-    (("ucfTrainTestlist/trainlist01.txt", b"DashDeg000/", b"Nope/", 1), "line 1.*expected '<ClassName>/<clip>.avi'"),
-    (("ucfTrainTestlist/testlist01.txt", b"_g01_c02", b"_g01_c01", 1), "line 2.*listed twice"),
-    (("ucfTrainTestlist/classInd.txt", b"2 Dash", b"5 Dash", 1), "permutation of 1..4"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("ucfTrainTestlist/trainlist01.txt", b" 1\r\n", b" 2\r\n", 1), "line 1.*label 2 does not match class 'DashDeg000'"),
+        (("ucfTrainTestlist/trainlist01.txt", b"DashDeg000/", b"Nope/", 1), "line 1.*expected '<ClassName>/<clip>.avi'"),
+        (("ucfTrainTestlist/testlist01.txt", b"_g01_c02", b"_g01_c01", 1), "line 2.*listed twice"),
+        (("ucfTrainTestlist/classInd.txt", b"2 Dash", b"5 Dash", 1), "permutation of 1..4"),
+    ],
+)
 def test_subset_refuses_inconsistent_split_files(task, source_copy, tmp_path, edit, message):
     relative, old, new, count = edit
     path = source_copy / "source" / relative
@@ -158,7 +164,9 @@ def test_subset_refuses_a_missing_clip_and_a_hidden_folder_inside_the_subset(tas
     with pytest.raises(UserError, match="(?s)1 listed clip\\(s\\) missing.*v_DashDeg000_g02_c01.avi"):
         _subset(task, source_copy, tmp_path)
     with pytest.raises(UserError, match="must not be inside the subset folder"):
-        task.subset(source_copy / "source", source_copy / "manifests", tmp_path / "out", tmp_path / "out" / "hidden", link="copy", options={})
+        task.subset(
+            source_copy / "source", source_copy / "manifests", tmp_path / "out", tmp_path / "out" / "hidden", link="copy", options={}
+        )
 
 
 def test_a_clip_damaged_inside_is_found_by_full_verification(task, source_copy, tmp_path):
@@ -170,4 +178,11 @@ def test_a_clip_damaged_inside_is_found_by_full_verification(task, source_copy, 
     target.write_bytes(bytes(data))
     _subset(task, source_copy, tmp_path, verify="header")  # the header alone looks fine
     with pytest.raises(UserError, match="v_DashDeg000_g01_c01.avi: truncated: the header promises 24 frames"):
-        task.subset(source_copy / "source", source_copy / "manifests", tmp_path / "out2", tmp_path / "hidden2", link="copy", options={"verify": "full"})
+        task.subset(
+            source_copy / "source",
+            source_copy / "manifests",
+            tmp_path / "out2",
+            tmp_path / "hidden2",
+            link="copy",
+            options={"verify": "full"},
+        )

@@ -54,7 +54,7 @@ def test_accuracy_is_computed(tmp_path, gt, capsys):
 
 def test_official_quirks(tmp_path, gt, capsys):
     # missing rows skipped, unknown ids ignored, duplicates: the last row wins
-    text = ("Image IDs,Predictions\nimg_0.JPEG,2\nimg_0.JPEG,0\nimg_1.JPEG,1\nimg_99.JPEG,1\nimg_2.JPEG,0\n")
+    text = "Image IDs,Predictions\nimg_0.JPEG,2\nimg_0.JPEG,0\nimg_1.JPEG,1\nimg_99.JPEG,1\nimg_2.JPEG,0\n"
     code, _ = score(gt, write(tmp_path, text), tmp_path / "out", "official", capsys)
     assert code == 0
     # scored: img_0 (0, right after the duplicate), img_1 (right), img_2 (wrong) -> 2/3
@@ -69,20 +69,23 @@ def test_official_mode_loses_the_first_row_of_a_file_without_header(tmp_path, gt
     assert (tmp_path / "out" / "scores.txt").read_text() == "Top1 accuracy: 1.00000000\n"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("", "the file is empty"),
-    ("".join(f"{i},{l}\n" for i, l in GT_ROWS), "line 1: header must be 'Image IDs,Predictions'"),
-    ("Image IDs,Predictions\n" + "".join(f"{i},{l}\n" for i, l in GT_ROWS[:4]), "2 test image(s) have no prediction"),
-    (perfect() + "img_0.JPEG,0\n", "line 8: duplicate image id 'img_0.JPEG' (first on line 2)"),
-    (perfect() + "img_77.JPEG,0\n", "line 8: unknown image id 'img_77.JPEG'"),
-    (perfect().replace("img_3.JPEG,0", "img_3.JPEG,cat"), "line 5: prediction 'cat' is not an integer"),
-    (perfect().replace("img_3.JPEG,0", "img_3.JPEG,1.5"), "line 5: prediction '1.5' is not an integer"),
-    (perfect().replace("img_3.JPEG,0", "img_3.JPEG,7"), "line 5: prediction 7 is outside 0..2"),
-    (perfect().replace("img_3.JPEG,0", "img_3.JPEG,-1"), "line 5: prediction -1 is outside 0..2"),
-    (perfect().replace("img_3.JPEG,0", "img_3.JPEG,NaN"), "line 5: prediction is NaN"),
-    (perfect().replace(",", ";"), "line 1: the delimiter must be a comma"),
-    (b"\xef\xbb\xbf" + perfect().encode(), "line 1: starts with a UTF-8 byte-order mark"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "the file is empty"),
+        ("".join(f"{i},{l}\n" for i, l in GT_ROWS), "line 1: header must be 'Image IDs,Predictions'"),
+        ("Image IDs,Predictions\n" + "".join(f"{i},{l}\n" for i, l in GT_ROWS[:4]), "2 test image(s) have no prediction"),
+        (perfect() + "img_0.JPEG,0\n", "line 8: duplicate image id 'img_0.JPEG' (first on line 2)"),
+        (perfect() + "img_77.JPEG,0\n", "line 8: unknown image id 'img_77.JPEG'"),
+        (perfect().replace("img_3.JPEG,0", "img_3.JPEG,cat"), "line 5: prediction 'cat' is not an integer"),
+        (perfect().replace("img_3.JPEG,0", "img_3.JPEG,1.5"), "line 5: prediction '1.5' is not an integer"),
+        (perfect().replace("img_3.JPEG,0", "img_3.JPEG,7"), "line 5: prediction 7 is outside 0..2"),
+        (perfect().replace("img_3.JPEG,0", "img_3.JPEG,-1"), "line 5: prediction -1 is outside 0..2"),
+        (perfect().replace("img_3.JPEG,0", "img_3.JPEG,NaN"), "line 5: prediction is NaN"),
+        (perfect().replace(",", ";"), "line 1: the delimiter must be a comma"),
+        (b"\xef\xbb\xbf" + perfect().encode(), "line 1: starts with a UTF-8 byte-order mark"),
+    ],
+)
 def test_validator_names_each_problem_with_its_line(tmp_path, gt, capsys, text, expected):
     submission = write(tmp_path, text)
     code = main(["validate", "--task", "classification", "--gt", str(gt), "--submission", str(submission)])

@@ -8,13 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from testutils import tree_digest
 
 from viprepro.cli import main
 from viprepro.errors import UserError
 from viprepro.files.safe_pickle import load_plain_pickle
 from viprepro.files.subset_manifest import read_manifest
-
-from testutils import tree_digest
 
 
 def test_synthetic_manifests_have_the_official_structure(synthetic):
@@ -56,8 +55,9 @@ def test_subset_is_deterministic_and_leaves_the_source_untouched(tmp_path, task,
     again = task.subset(synthetic["source"], synthetic["manifests"], tmp_path / "copy", tmp_path / "hidden", link="copy", options={})
     assert tree_digest(synthetic["source"]) == before
     assert again.manifest["digest"] == subset.manifest["digest"]
-    assert not any(os.path.samefile(p, synthetic["source"] / "train" / p.parent.name / p.name)
-                   for p in (tmp_path / "copy" / "train").rglob("*.JPEG"))
+    assert not any(
+        os.path.samefile(p, synthetic["source"] / "train" / p.parent.name / p.name) for p in (tmp_path / "copy" / "train").rglob("*.JPEG")
+    )
 
 
 def test_symlink_mode(tmp_path, task, synthetic):
@@ -67,8 +67,19 @@ def test_symlink_mode(tmp_path, task, synthetic):
 
 
 def test_cli_subset_command_line(tmp_path, synthetic, capsys):
-    code = main(["subset", "--task", "classification", "--source", str(synthetic["source"]),
-                 "--manifests", str(synthetic["manifests"]), "--out", str(tmp_path / "imagenet_50")])
+    code = main(
+        [
+            "subset",
+            "--task",
+            "classification",
+            "--source",
+            str(synthetic["source"]),
+            "--manifests",
+            str(synthetic["manifests"]),
+            "--out",
+            str(tmp_path / "imagenet_50"),
+        ]
+    )
     assert code == 0
     assert (tmp_path / "imagenet_50.hidden" / "test_gt.csv").exists()
     assert "digest" in capsys.readouterr().out
@@ -105,11 +116,14 @@ def test_a_pickle_holding_a_class_instance_is_refused(tmp_path, task, synthetic)
         task.subset(synthetic["source"], manifests, tmp_path / "out", tmp_path / "hidden", link="copy", options={})
 
 
-@pytest.mark.parametrize("payload, message", [
-    ({"n01": "x.JPEG"}, "expected a list of \\[wnid, filename\\] pairs, found dict"),
-    ([["n01", "x.JPEG", "extra"]], "entry 0\\): expected \\[wnid, filename\\]"),
-    ([["n01", "../../etc/passwd"]], "unsafe path component"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"n01": "x.JPEG"}, "expected a list of \\[wnid, filename\\] pairs, found dict"),
+        ([["n01", "x.JPEG", "extra"]], "entry 0\\): expected \\[wnid, filename\\]"),
+        ([["n01", "../../etc/passwd"]], "unsafe path component"),
+    ],
+)
 def test_wrong_manifest_structure(tmp_path, task, synthetic, payload, message):
     manifests = _copy_manifests(synthetic, tmp_path)
     (manifests / "train.pickle").write_bytes(pickle.dumps(payload, protocol=3))
@@ -129,10 +143,13 @@ def test_missing_source_files_are_listed_with_a_count(tmp_path, task, synthetic)
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda data: data[: len(data) // 2], "(?i)truncated"),
-    (lambda data: b"not an image at all", "cannot be decoded"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda data: data[: len(data) // 2], "(?i)truncated"),
+        (lambda data: b"not an image at all", "cannot be decoded"),
+    ],
+)
 def test_corrupt_source_jpeg_is_named(tmp_path, task, synthetic, damage, message):
     source = tmp_path / "source"
     shutil.copytree(synthetic["source"], source)
@@ -145,8 +162,19 @@ def test_corrupt_source_jpeg_is_named(tmp_path, task, synthetic, damage, message
 
 
 def test_cli_reports_bad_input_on_one_line_and_exits_non_zero(tmp_path, synthetic, capsys):
-    code = main(["subset", "--task", "classification", "--source", str(tmp_path / "nowhere"),
-                 "--manifests", str(synthetic["manifests"]), "--out", str(tmp_path / "out")])
+    code = main(
+        [
+            "subset",
+            "--task",
+            "classification",
+            "--source",
+            str(tmp_path / "nowhere"),
+            "--manifests",
+            str(synthetic["manifests"]),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("viprepro subset: error: ") and "missing or unreadable" in err

@@ -7,11 +7,9 @@ import copy
 import pytest
 import torch
 
-from viprepro.training import checkpoint
-
-from viprepro.training import engine
 from viprepro.jobs.determinism import apply_level
 from viprepro.specs.load import load_spec
+from viprepro.training import checkpoint, engine
 
 SPEC = {
     "name": "tiny",
@@ -26,8 +24,13 @@ SPEC = {
         "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4},
         "lr_schedule": {"name": "cosine", "warmup_epochs": 0.5},
         "loss": {"name": "cross_entropy", "label_smoothing": 0.1},
-        "augment": {"random_resized_crop": True, "hflip": True, "randaugment": {"num_ops": 1, "magnitude": 5},
-                    "mixup_alpha": 0.2, "cutmix_alpha": 1.0},
+        "augment": {
+            "random_resized_crop": True,
+            "hflip": True,
+            "randaugment": {"num_ops": 1, "magnitude": 5},
+            "mixup_alpha": 0.2,
+            "cutmix_alpha": 1.0,
+        },
     },
     "claimed": {"top1": {"value": 0.5}},
 }
@@ -45,8 +48,9 @@ def spec(tmp_path_factory):
 def make_run(task, spec, subset, seed=0):
     apply_level("strict")
     torch.set_num_threads(1)
-    return engine.TrainingRun(task=task, spec=copy.deepcopy(spec), subset_dir=subset.subset_dir, seed=seed,
-                              identity={"spec": spec["name"], "seed": seed})
+    return engine.TrainingRun(
+        task=task, spec=copy.deepcopy(spec), subset_dir=subset.subset_dir, seed=seed, identity={"spec": spec["name"], "seed": seed}
+    )
 
 
 def test_same_seed_gives_bit_identical_weights(tmp_path, task, spec, subset):

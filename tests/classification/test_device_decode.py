@@ -12,13 +12,13 @@ import pytest
 import torch
 import yaml
 from PIL import Image
-
 from testutils import one_thread
-from viprepro.training import engine
-from viprepro.jobs.determinism import apply_level
+
 from viprepro.errors import UserError
+from viprepro.jobs.determinism import apply_level
 from viprepro.specs.load import load_spec
 from viprepro.tasks.classification import data, device_decode
+from viprepro.training import engine
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)
 
@@ -27,8 +27,14 @@ SPEC = {
     "task": "classification",
     "model": {"name": "resnet_small", "kwargs": {"width": 4, "depth": 1}},
     "seed": 0,
-    "recipe": {"epochs": 1, "batch_size": 4, "input_size": 24, "gpu_decode": True,
-               "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}, "augment": {"mixup_alpha": 0.2}},
+    "recipe": {
+        "epochs": 1,
+        "batch_size": 4,
+        "input_size": 24,
+        "gpu_decode": True,
+        "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+        "augment": {"mixup_alpha": 0.2},
+    },
     "claimed": {"top1": {"value": 0.5}},
 }
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from viprepro.errors import UserError
 from viprepro.files import filestate
 from viprepro.files.fileio import canonical_digest, sha256_file
-from viprepro.errors import UserError
 from viprepro.files.filestate import FileState, scan, state_path_for, subset_state
 from viprepro.files.subset_manifest import MANIFEST_NAME, read_manifest
 
@@ -50,9 +50,12 @@ def source(tmp_path, task):
 
 def uncached_digest(root: Path, manifest: dict) -> str:
     """The manifest digest computed as before the cache: every file hashed from its bytes."""
-    split_digests = {split: canonical_digest([{"path": e["path"], "size": (root / e["path"]).stat().st_size,
-                                                "sha256": sha256_file(root / e["path"])} for e in entries])
-                     for split, entries in manifest["splits"].items()}
+    split_digests = {
+        split: canonical_digest(
+            [{"path": e["path"], "size": (root / e["path"]).stat().st_size, "sha256": sha256_file(root / e["path"])} for e in entries]
+        )
+        for split, entries in manifest["splits"].items()
+    }
     return canonical_digest(split_digests)
 
 
@@ -115,7 +118,11 @@ def test_a_changed_source_file_is_read_again(tmp_path, task, source, reads, chan
     assert reads == [str(victim)]  # only the changed file, once
     assert not again.notes  # rebuilt, not reused
     entry = next(e for e in again.manifest["splits"]["train"] if e["path"].endswith(victim.name))
-    assert entry["sha256"] == sha256_file(victim) != next(e for e in first.manifest["splits"]["train"] if e["path"].endswith(victim.name))["sha256"]
+    assert (
+        entry["sha256"]
+        == sha256_file(victim)
+        != next(e for e in first.manifest["splits"]["train"] if e["path"].endswith(victim.name))["sha256"]
+    )
     assert again.manifest["digest"] == uncached_digest(out, again.manifest) != first.manifest["digest"]
 
 

@@ -20,8 +20,8 @@ import subprocess
 import sys
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -82,8 +82,9 @@ class Daemon:
         self.log = log
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env, cwd=cwd, start_new_session=True, **popen)
+            self.proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True, **popen
+            )
 
     @property
     def pid(self) -> int:
@@ -127,13 +128,25 @@ def pipeline_env(**extra: str) -> dict:
     return env
 
 
-def run_snakemake(workdir: Path, *args: str, configfiles: list[Path] = (), env: dict | None = None,
-                  timeout: int = SNAKEMAKE_TIMEOUT, check: bool = True) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, *args: str, configfiles: list[Path] = (), env: dict | None = None, timeout: int = SNAKEMAKE_TIMEOUT, check: bool = True
+) -> subprocess.CompletedProcess:
     """The tiny pipeline (plus overlay config files) in `workdir`, killed after `timeout` seconds."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "snakemake.out"
-    argv = [str(PYTHON), "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-            "--configfile", str(TINY_CONFIG), *map(str, configfiles), *args]
+    argv = [
+        str(PYTHON),
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(TINY_CONFIG),
+        *map(str, configfiles),
+        *args,
+    ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, cwd=REPO, env=env or pipeline_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -164,8 +177,8 @@ def result_digests(workdir: Path) -> dict[str, str]:
     of their weights, histories without timings, verdicts by their decisions and numbers.
     """
     sys.path.insert(0, str(REPO / "src"))
-    from viprepro.training import checkpoint
     from viprepro.tasks import get_task, task_names
+    from viprepro.training import checkpoint
 
     exact = {"subset_manifest.json", "test_gt.csv", "scores.json", "scores.txt", *(get_task(t).submission_filename for t in task_names())}
     digests = {}

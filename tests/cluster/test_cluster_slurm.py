@@ -32,8 +32,15 @@ MARKER = "# written by viprepro tests/cluster/test_cluster_slurm.py; removed whe
 # The pipeline's rules: init_tracking is a local rule, every other one must be a SLURM job.
 # The pipeline's steps that must have gone through sbatch (any further rule must too, unless
 # it is a local rule such as init_tracking).
-CORE_RULES = {"synthesize_dataset", "subset_dataset", "train_member", "predict_submission",
-              "score_submission", "judge_submission", "leaderboard"}
+CORE_RULES = {
+    "synthesize_dataset",
+    "subset_dataset",
+    "train_member",
+    "predict_submission",
+    "score_submission",
+    "judge_submission",
+    "leaderboard",
+}
 
 SLURM_CONF = """{marker}
 ClusterName=viprepro-ci
@@ -101,12 +108,27 @@ def slurm_cluster(tmp_path_factory, helpers):
     SYSTEM_CONF.write_text(conf)
     try:
         socket_path = root / "munge" / "munge.socket"
-        daemons.append(helpers.Daemon("munged", ["munged", "--foreground", "--force", f"--socket={socket_path}", f"--key-file={key}",
-                                         f"--pid-file={root}/munge/munged.pid", f"--seed-file={root}/munge/munged.seed",
-                                         f"--log-file={root}/log/munged.log"], root / "log" / "munged.out"))
+        daemons.append(
+            helpers.Daemon(
+                "munged",
+                [
+                    "munged",
+                    "--foreground",
+                    "--force",
+                    f"--socket={socket_path}",
+                    f"--key-file={key}",
+                    f"--pid-file={root}/munge/munged.pid",
+                    f"--seed-file={root}/munge/munged.seed",
+                    f"--log-file={root}/log/munged.log",
+                ],
+                root / "log" / "munged.out",
+            )
+        )
         helpers.wait_for(socket_path.exists, timeout=20, what="munged", log=root / "log" / "munged.out")
         daemons.append(helpers.Daemon("slurmctld", ["slurmctld", "-D", "-f", str(SYSTEM_CONF)], root / "log" / "slurmctld.out", env=env))
-        daemons.append(helpers.Daemon("slurmd", ["slurmd", "-D", "-N", "localhost", "-f", str(SYSTEM_CONF)], root / "log" / "slurmd.out", env=env))
+        daemons.append(
+            helpers.Daemon("slurmd", ["slurmd", "-D", "-N", "localhost", "-f", str(SYSTEM_CONF)], root / "log" / "slurmd.out", env=env)
+        )
 
         def node_idle() -> bool:
             state = subprocess.run(["sinfo", "-h", "-N", "-o", "%t"], capture_output=True, text=True, env=env, timeout=20).stdout.strip()
@@ -140,8 +162,9 @@ def _planned_jobs(snakemake_output: str) -> tuple[Counter, set[str]]:
 
 def _slurm_jobs(env: dict) -> list[dict]:
     """Every job slurmctld still remembers (MinJobAge keeps finished ones): id, rule, state."""
-    out = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%j|%T|%k"], capture_output=True, text=True,
-                         env=env, timeout=30, check=True).stdout
+    out = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--format=%i|%j|%T|%k"], capture_output=True, text=True, env=env, timeout=30, check=True
+    ).stdout
     jobs = []
     for line in out.splitlines():
         job_id, name, state, comment = line.split("|", 3)
@@ -167,10 +190,17 @@ def test_tiny_pipeline_on_slurm_matches_local_run(slurm_cluster, tmp_path, helpe
     local_thread = threading.Thread(target=run_local)
     local_thread.start()
     try:
-        done = helpers.run_snakemake(slurm_dir, "--profile", str(helpers.REPO / "profiles" / "slurm"),
-                      # a fast local cluster: first job-state query after 2 s instead of 20 s
-                      "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
-                      env=env)
+        done = helpers.run_snakemake(
+            slurm_dir,
+            "--profile",
+            str(helpers.REPO / "profiles" / "slurm"),
+            # a fast local cluster: first job-state query after 2 s instead of 20 s
+            "--slurm-init-seconds-before-status-checks",
+            "2",
+            "--seconds-between-status-checks",
+            "2",
+            env=env,
+        )
     finally:
         local_thread.join()
     if "error" in local:
@@ -198,8 +228,10 @@ def test_tiny_pipeline_on_slurm_matches_local_run(slurm_cluster, tmp_path, helpe
     assert any(key.endswith("model.pt") for key in slurm_digests) and any(key.endswith("verdict.json") for key in slurm_digests)
     different = {k for k in slurm_digests if slurm_digests[k] != local_digests[k]}
     assert not different, f"SLURM and local results differ: {sorted(different)}"
-    print(f"\nSLURM run: {len(jobs)} sbatch jobs ({', '.join(sorted(submitted))}), {len(slurm_digests)} result digests "
-          f"equal to the local run, {duration:.0f} s")
+    print(
+        f"\nSLURM run: {len(jobs)} sbatch jobs ({', '.join(sorted(submitted))}), {len(slurm_digests)} result digests "
+        f"equal to the local run, {duration:.0f} s"
+    )
 
 
 def test_one_member_as_a_two_task_slurm_job(slurm_cluster, tmp_path, helpers):
@@ -215,9 +247,20 @@ def test_one_member_as_a_two_task_slurm_job(slurm_cluster, tmp_path, helpers):
     overlay.write_text("distributed: {nnodes: 2, nproc_per_node: 1}\n")
     member = "results/classification/classification_smoke/seed_0/member_0"
     workdir = tmp_path / "slurm"
-    helpers.run_snakemake(workdir, "--profile", str(helpers.REPO / "profiles" / "slurm"), "--set-resources", "train_member:nodes=1",
-                          "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
-                          f"{member}/model.pt", configfiles=[overlay], env=env)
+    helpers.run_snakemake(
+        workdir,
+        "--profile",
+        str(helpers.REPO / "profiles" / "slurm"),
+        "--set-resources",
+        "train_member:nodes=1",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--seconds-between-status-checks",
+        "2",
+        f"{member}/model.pt",
+        configfiles=[overlay],
+        env=env,
+    )
 
     jobs = [job for job in _slurm_jobs(env) if job["rule"] == "train_member"]
     assert len(jobs) == 1 and jobs[0]["state"] == "COMPLETED", jobs
@@ -232,11 +275,32 @@ def test_one_member_as_a_two_task_slurm_job(slurm_cluster, tmp_path, helpers):
 
     # The same member trained by two processes of one torchrun outside SLURM: the same weights.
     local = tmp_path / "local" / "model.pt"
-    command = [str(helpers.PYTHON), "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-               str(helpers.REPO / "workflow_scripts" / "train.py"), "--task", "classification",
-               "--spec", str(helpers.REPO / "tests" / "data" / "classification_smoke.yaml"),
-               "--subset", str(workdir / "results" / "data" / "classification" / "subset"), "--seed", "0", "--member", "0",
-               "--out", str(local), "--threads", "1", "--device", "cpu", "--determinism", "strict"]
+    command = [
+        str(helpers.PYTHON),
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=2",
+        str(helpers.REPO / "workflow_scripts" / "train.py"),
+        "--task",
+        "classification",
+        "--spec",
+        str(helpers.REPO / "tests" / "data" / "classification_smoke.yaml"),
+        "--subset",
+        str(workdir / "results" / "data" / "classification" / "subset"),
+        "--seed",
+        "0",
+        "--member",
+        "0",
+        "--out",
+        str(local),
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--determinism",
+        "strict",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=helpers.pipeline_env(), timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
     assert checkpoint.load(local)["final_weights_digest"] == trained["final_weights_digest"]

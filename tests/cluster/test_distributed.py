@@ -21,16 +21,14 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from testutils import REPO, SMOKE_DATASETS, tiny_dataset
-from viprepro.training import checkpoint
-from viprepro.training import distributed
-from viprepro.training import engine
-from viprepro.jobs.determinism import apply_level, derive_seed
+
 from viprepro.errors import UserError
-from viprepro.training.loading import seeded_loader
+from viprepro.jobs.determinism import apply_level, derive_seed
 from viprepro.specs.load import load_spec
 from viprepro.tasks import get_task
+from viprepro.training import checkpoint, distributed, engine
+from viprepro.training.loading import seeded_loader
 
 # A member without batch norm and without random augmentation: then a two-process run and a
 # one-process run differ only by floating-point summation order (gradients reduced across
@@ -38,7 +36,10 @@ from viprepro.tasks import get_task
 SPEC = {
     "name": "ddp_tiny",
     "task": "classification",
-    "model": {"name": "timm/vit_tiny_patch16_224", "kwargs": {"img_size": 24, "patch_size": 8, "embed_dim": 16, "depth": 1, "num_heads": 2}},
+    "model": {
+        "name": "timm/vit_tiny_patch16_224",
+        "kwargs": {"img_size": 24, "patch_size": 8, "embed_dim": 16, "depth": 1, "num_heads": 2},
+    },
     "seed": 0,
     "recipe": {
         "epochs": 3,
@@ -57,6 +58,7 @@ WEIGHT_TOLERANCE = 1e-5
 
 
 # --- the distributed sampler ---------------------------------------------------------------
+
 
 def _single_process_batches(size: int, batch: int, seed: int, drop_last: bool) -> list[list[int]]:
     """What the engine's one-process training loader yields in an epoch: the reference order."""
@@ -112,6 +114,7 @@ def test_sampler_refuses_to_run_without_an_epoch():
 
 # --- the global batch ----------------------------------------------------------------------
 
+
 def test_global_batch_not_divisible_by_the_world_size_is_refused_naming_the_key(tmp_path):
     recipe = {"batch_size": 6, "accumulate_steps": 2}
     assert distributed.per_rank_batch(recipe, 2) == 3
@@ -146,6 +149,7 @@ def test_sync_batchnorm_on_the_cpu_is_refused(tmp_path):
 
 # --- the launch command --------------------------------------------------------------------
 
+
 def test_launch_prefix_is_plain_python_for_one_process():
     assert distributed.launch_prefix({"nproc_per_node": 1, "nnodes": 1}) == "python"
     assert distributed.launch_prefix(None) == "python"
@@ -153,11 +157,13 @@ def test_launch_prefix_is_plain_python_for_one_process():
 
 
 def test_launch_prefix_uses_torchrun_standalone_on_one_node_and_srun_across_nodes():
-    assert distributed.launch_prefix({"nproc_per_node": 2, "nnodes": 1}) == "python -m torch.distributed.run --standalone --nproc-per-node 2"
+    assert (
+        distributed.launch_prefix({"nproc_per_node": 2, "nnodes": 1}) == "python -m torch.distributed.run --standalone --nproc-per-node 2"
+    )
     multi = distributed.launch_prefix({"nproc_per_node": 4, "nnodes": 2, "rdzv_port": 29400})
     assert multi.startswith("srun --ntasks=2 --cpus-per-task=1 --kill-on-bad-exit=1 ")
     assert "--gpus-per-task=4" in distributed.launch_prefix({"nproc_per_node": 4, "nnodes": 2}, gpus_per_task=4)
-    assert "--nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-id \"$SLURM_JOB_ID\"" in multi
+    assert '--nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-id "$SLURM_JOB_ID"' in multi
     assert distributed.slurm_resources({"nproc_per_node": 4, "nnodes": 2}) == {"nodes": 2, "tasks": 2, "tasks_per_gpu": 0, "mpi": "srun"}
 
 
@@ -169,6 +175,7 @@ def test_torchrun_variables_give_the_context():
 
 # --- two processes, for real ---------------------------------------------------------------
 
+
 def _spec_file(tmp_path: Path) -> Path:
     path = tmp_path / "ddp_tiny.yaml"
     path.write_text(yaml.safe_dump(SPEC))
@@ -176,9 +183,30 @@ def _spec_file(tmp_path: Path) -> Path:
 
 
 def _train_command(spec: Path, subset: Path, out: Path, *, nproc: int) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-            str(REPO / "workflow_scripts" / "train.py"), "--task", "classification", "--spec", str(spec), "--subset", str(subset),
-            "--seed", "0", "--out", str(out), "--threads", "2", "--device", "cpu", "--determinism", "strict"]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        str(REPO / "workflow_scripts" / "train.py"),
+        "--task",
+        "classification",
+        "--spec",
+        str(spec),
+        "--subset",
+        str(subset),
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--threads",
+        "2",
+        "--device",
+        "cpu",
+        "--determinism",
+        "strict",
+    ]
 
 
 def _env() -> dict:
@@ -244,8 +272,14 @@ def test_two_process_member_trains_resumes_after_a_kill_and_matches_one_process(
     killed = tmp_path / "killed" / "model.pt"
     state = killed.parent / "state" / "last.pt"
     with open(tmp_path / "killed.log", "wb") as out:
-        proc = subprocess.Popen(_train_command(spec, tiny_subset, killed, nproc=2), stdout=out, stderr=subprocess.STDOUT,
-                                env=_env(), cwd=REPO, start_new_session=True)
+        proc = subprocess.Popen(
+            _train_command(spec, tiny_subset, killed, nproc=2),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_env(),
+            cwd=REPO,
+            start_new_session=True,
+        )
         try:
             deadline = time.monotonic() + 600
             while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -270,8 +304,11 @@ def test_two_process_member_trains_resumes_after_a_kill_and_matches_one_process(
     # 3. The one-process run of the same spec: equal within WEIGHT_TOLERANCE, not bit for bit.
     apply_level("strict")
     torch.set_num_threads(1)
-    single = engine.train(engine.TrainingRun(task=get_task("classification"), spec=load_spec(spec), subset_dir=tiny_subset, seed=0),
-                          tmp_path / "single.pt", tmp_path / "single_state")
+    single = engine.train(
+        engine.TrainingRun(task=get_task("classification"), spec=load_spec(spec), subset_dir=tiny_subset, seed=0),
+        tmp_path / "single.pt",
+        tmp_path / "single_state",
+    )
     largest = max(float((single["model"][k].float() - trained["model"][k].float()).abs().max()) for k in single["model"])
     print(f"\nlargest weight difference, two processes vs one: {largest:.3g} (tolerance {WEIGHT_TOLERANCE})")
     assert largest <= WEIGHT_TOLERANCE
@@ -282,6 +319,7 @@ def test_two_process_member_trains_resumes_after_a_kill_and_matches_one_process(
 
 # --- the rule ------------------------------------------------------------------------------
 
+
 def _dry_run(tmp_path: Path, overlay: str | None) -> subprocess.CompletedProcess:
     from testutils import pipeline_env, snakemake_command
 
@@ -291,8 +329,15 @@ def _dry_run(tmp_path: Path, overlay: str | None) -> subprocess.CompletedProcess
         files.append(str(tmp_path / "overlay.yaml"))
     env = pipeline_env()
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
-    return subprocess.run(snakemake_command() + ["-n", "-p", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path / "work"),
-                                                 "--configfile", *files], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    return subprocess.run(
+        snakemake_command()
+        + ["-n", "-p", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path / "work"), "--configfile", *files],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow

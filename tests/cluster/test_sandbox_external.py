@@ -49,8 +49,13 @@ def dataset(tmp_path_factory):
 
 
 def _spec(tmp_path: Path, repo: Path, **external) -> tuple[dict, Path]:
-    spec = {"name": repo.name, "task": "classification", "kind": "external", "claimed": {"top1": {"value": 0.25}},
-            "external": {"repository": str(repo), **external}}
+    spec = {
+        "name": repo.name,
+        "task": "classification",
+        "kind": "external",
+        "claimed": {"top1": {"value": 0.25}},
+        "external": {"repository": str(repo), **external},
+    }
     path = tmp_path / f"{repo.name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     return spec, path
@@ -96,21 +101,31 @@ def test_hostile_submission_is_contained(sandbox_ready, dataset, tmp_path):
     host_results.mkdir()
     listener = Listener()
     source_file = next(p for p in sorted(dataset["source"].rglob("*")) if p.is_file())
-    (repo / "targets.json").write_text(json.dumps({
-        "ground_truth": str(dataset["hidden"] / "test_gt.csv"), "hidden_dir": str(dataset["hidden"]),
-        "source_file": str(source_file), "host_results": str(host_results), "port": listener.port,
-        "allocate_mb": 1024, "host_pid": os.getpid(),
-    }))
-    spec, spec_path = _spec(tmp_path, repo, train="python {repo}/attack.py {output}", predict="true",
-                            limits={"memory_mb": 512, "train_minutes": 2})
+    (repo / "targets.json").write_text(
+        json.dumps(
+            {
+                "ground_truth": str(dataset["hidden"] / "test_gt.csv"),
+                "hidden_dir": str(dataset["hidden"]),
+                "source_file": str(source_file),
+                "host_results": str(host_results),
+                "port": listener.port,
+                "allocate_mb": 1024,
+                "host_pid": os.getpid(),
+            }
+        )
+    )
+    spec, spec_path = _spec(
+        tmp_path, repo, train="python {repo}/attack.py {output}", predict="true", limits={"memory_mb": 512, "train_minutes": 2}
+    )
     part = external_part(spec, spec_path)
     env_dir = tmp_path / "env"
     build_environment(part, env_dir, log=tmp_path / "env.log")
     before = {"repo": _tree(repo), "subset": _tree(dataset["subset"]), "hidden": _tree(dataset["hidden"])}
     output = tmp_path / "train_output"
     try:
-        result = run_step("train", part, environment=env_dir, subset=dataset["subset"], output=output,
-                          log=tmp_path / "train.log", threads=1, seed=0)
+        result = run_step(
+            "train", part, environment=env_dir, subset=dataset["subset"], output=output, log=tmp_path / "train.log", threads=1, seed=0
+        )
     finally:
         listener.close()
 
@@ -118,12 +133,18 @@ def test_hostile_submission_is_contained(sandbox_ready, dataset, tmp_path):
     assert result.ok, f"the attack script itself should run to its end:\n{log}"
     report = {r["attempt"]: r for r in map(json.loads, (l for l in log.splitlines() if l.startswith("{")))}
     expected_errors = {
-        "read_ground_truth": "FileNotFoundError", "read_source_dataset": "FileNotFoundError",
-        "list_hidden_folder": "FileNotFoundError", "connect_host_loopback": "ConnectionRefusedError",
-        "connect_internet": "OSError: [Errno 101] Network is unreachable", "resolve_dns": "gaierror",
-        "write_repository": "Read-only file system", "write_subset": "Read-only file system",
-        "write_root": "Read-only file system", "write_host_results": "FileNotFoundError",
-        "allocate_beyond_memory_limit": "MemoryError", "signal_host_process": "ProcessLookupError",
+        "read_ground_truth": "FileNotFoundError",
+        "read_source_dataset": "FileNotFoundError",
+        "list_hidden_folder": "FileNotFoundError",
+        "connect_host_loopback": "ConnectionRefusedError",
+        "connect_internet": "OSError: [Errno 101] Network is unreachable",
+        "resolve_dns": "gaierror",
+        "write_repository": "Read-only file system",
+        "write_subset": "Read-only file system",
+        "write_root": "Read-only file system",
+        "write_host_results": "FileNotFoundError",
+        "allocate_beyond_memory_limit": "MemoryError",
+        "signal_host_process": "ProcessLookupError",
     }
     assert set(report) == {*expected_errors, "write_output"}, f"attempts reported: {sorted(report)}\n{log}"
     for attempt, error in expected_errors.items():
@@ -141,12 +162,19 @@ def test_hostile_submission_is_contained(sandbox_ready, dataset, tmp_path):
 def test_time_limit_kills_the_whole_sandbox(sandbox_ready, dataset, tmp_path):
     repo = tmp_path / "sleeper"
     repo.mkdir()
-    spec, spec_path = _spec(tmp_path, repo, train="sleep 300 & sleep 300; echo never", predict="true",
-                            limits={"train_minutes": 0.05})
+    spec, spec_path = _spec(tmp_path, repo, train="sleep 300 & sleep 300; echo never", predict="true", limits={"train_minutes": 0.05})
     part = external_part(spec, spec_path)
     build_environment(part, tmp_path / "env", log=tmp_path / "env.log")
-    result = run_step("train", part, environment=tmp_path / "env", subset=dataset["subset"], output=tmp_path / "out",
-                      log=tmp_path / "train.log", threads=1, seed=0)
+    result = run_step(
+        "train",
+        part,
+        environment=tmp_path / "env",
+        subset=dataset["subset"],
+        output=tmp_path / "out",
+        log=tmp_path / "train.log",
+        threads=1,
+        seed=0,
+    )
     assert result.timed_out and result.exit_code is None and not result.ok
     assert 2.5 <= result.seconds < 30
     assert "time limit" in Path(result.log).read_text() and "never" not in Path(result.log).read_text()
@@ -167,15 +195,20 @@ def test_spec_errors_name_the_problem(tmp_path):
 
 
 def test_benign_submission_is_scored(sandbox_ready, dataset, tmp_path):
-    spec, spec_path = _spec(tmp_path, SUBMISSIONS / "benign",
-                            train="python {repo}/train.py --train {train_dir} --out {output} --seed {seed}",
-                            predict="python {repo}/predict.py --model {model_dir} --subset {subset} --out {output}/submission.csv")
+    spec, spec_path = _spec(
+        tmp_path,
+        SUBMISSIONS / "benign",
+        train="python {repo}/train.py --train {train_dir} --out {output} --seed {seed}",
+        predict="python {repo}/predict.py --model {model_dir} --subset {subset} --out {output}/submission.csv",
+    )
     part = external_part(spec, spec_path)
     build_environment(part, tmp_path / "env", log=tmp_path / "env.log")
     common = {"environment": tmp_path / "env", "subset": dataset["subset"], "threads": 1, "seed": 0}
     trained = run_step("train", part, output=tmp_path / "model", log=tmp_path / "train.log", **common)
     assert trained.ok, Path(trained.log).read_text()
-    predicted = run_step("predict", part, output=tmp_path / "prediction", model_dir=tmp_path / "model", log=tmp_path / "predict.log", **common)
+    predicted = run_step(
+        "predict", part, output=tmp_path / "prediction", model_dir=tmp_path / "model", log=tmp_path / "predict.log", **common
+    )
     assert predicted.ok, Path(predicted.log).read_text()
     submission = tmp_path / "submission.csv"
     collect_submission(tmp_path / "prediction", TASK.submission_filename, submission)
@@ -195,13 +228,19 @@ def test_external_submission_through_the_pipeline(sandbox_ready, tmp_path, helpe
         helpers.skip_loudly("the pipeline has no `kind: external` yet (the rule and schema changes of issue 8 are not applied)")
     from mlflow.tracking import MlflowClient
 
-    spec = {"name": "external_majority", "task": "classification", "kind": "external",
-            "description": "stdlib majority-class baseline from tests/cluster/external_submissions/benign",
-            "claimed": {"top1": {"value": 0.25, "tolerance": {"absolute": 0.25}}},
-            "external": {"repository": str(SUBMISSIONS / "benign"),
-                         "train": "python {repo}/train.py --train {train_dir} --out {output} --seed {seed}",
-                         "predict": "python {repo}/predict.py --model {model_dir} --subset {subset} --out {output}/submission.csv",
-                         "limits": {"train_minutes": 5, "predict_minutes": 5, "memory_mb": 2000}}}
+    spec = {
+        "name": "external_majority",
+        "task": "classification",
+        "kind": "external",
+        "description": "stdlib majority-class baseline from tests/cluster/external_submissions/benign",
+        "claimed": {"top1": {"value": 0.25, "tolerance": {"absolute": 0.25}}},
+        "external": {
+            "repository": str(SUBMISSIONS / "benign"),
+            "train": "python {repo}/train.py --train {train_dir} --out {output} --seed {seed}",
+            "predict": "python {repo}/predict.py --model {model_dir} --subset {subset} --out {output}/submission.csv",
+            "limits": {"train_minutes": 5, "predict_minutes": 5, "memory_mb": 2000},
+        },
+    }
     spec_path = tmp_path / "external_majority.yaml"
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     overlay = tmp_path / "external.yaml"
@@ -285,16 +324,26 @@ class Responsiveness:
 
 HOG_MARK = "viprepro-hog-marker"
 HOGS = {  # name: (command, limits, the limit it must hit)
-    "fork_bomb": (f"python3 -c 'import os\nwhile True:\n    try: os.fork()\n    except OSError: pass' {HOG_MARK}",
-                  {"processes": 32}, "processes"),
+    "fork_bomb": (
+        f"python3 -c 'import os\nwhile True:\n    try: os.fork()\n    except OSError: pass' {HOG_MARK}",
+        {"processes": 32},
+        "processes",
+    ),
     "many_processes_each_under_the_memory_limit": (
         f"for i in $(seq 12); do python3 -c 'b = bytearray(60 << 20); import time; time.sleep(60)' {HOG_MARK} & done; wait",
-        {"memory_mb": 300}, "memory"),
+        {"memory_mb": 300},
+        "memory",
+    ),
     "output_folder_growing_without_end": (
-        f"python3 -c 'import os\nfor i in range(10**6):\n    open(f\"/submission/output/f{{i}}\", \"wb\").write(bytes(1 << 20))' {HOG_MARK}",
-        {"disk_mb": 40}, "disk"),
-    "cpu_time": (f"python3 -c 'while True: pass' {HOG_MARK} & python3 -c 'while True: pass' {HOG_MARK}; wait",
-                 {"cpu_seconds": 2}, "cpu_time"),
+        f'python3 -c \'import os\nfor i in range(10**6):\n    open(f"/submission/output/f{{i}}", "wb").write(bytes(1 << 20))\' {HOG_MARK}',
+        {"disk_mb": 40},
+        "disk",
+    ),
+    "cpu_time": (
+        f"python3 -c 'while True: pass' {HOG_MARK} & python3 -c 'while True: pass' {HOG_MARK}; wait",
+        {"cpu_seconds": 2},
+        "cpu_time",
+    ),
 }
 
 
@@ -319,13 +368,23 @@ def test_resource_limits_end_the_whole_tree(sandbox_ready, tmp_path, name):
     output = tmp_path / "output"
     output.mkdir()
     probe = Responsiveness()
-    result = sandbox.run(command, [sandbox.Mount(output, "/submission/output", writable=True)], cwd="/",
-                         env={"PATH": "/usr/bin:/bin"}, log=tmp_path / "hog.log",
-                         limits=sandbox.Limits(seconds=90, **{"memory_mb": 1000, "processes": 64, "disk_mb": 1000, **limits}))
+    result = sandbox.run(
+        command,
+        [sandbox.Mount(output, "/submission/output", writable=True)],
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin"},
+        log=tmp_path / "hog.log",
+        limits=sandbox.Limits(seconds=90, **{"memory_mb": 1000, "processes": 64, "disk_mb": 1000, **limits}),
+    )
     worst = probe.stop()
-    assert result.resource_limit and result.resource_limit["limit"] == expected, (result.resource_limit, Path(result.log).read_text()[-2000:])
+    assert result.resource_limit and result.resource_limit["limit"] == expected, (
+        result.resource_limit,
+        Path(result.log).read_text()[-2000:],
+    )
     assert not result.ok and not result.timed_out and result.seconds < 60
-    assert "killed" in Path(result.log).read_text() and backend.backend in result.enforcement.replace(" v", "").replace("cgroup groups", "cgroup1")
+    assert "killed" in Path(result.log).read_text() and backend.backend in result.enforcement.replace(" v", "").replace(
+        "cgroup groups", "cgroup1"
+    )
     assert _leftover_hogs() == []
     assert worst < 2.0, f"the host stalled for {worst:.1f} s"
     record = result.as_record()
@@ -341,10 +400,19 @@ def test_rlimit_fallback_polls_the_tree(sandbox_ready, tmp_path, name):
     command, limits, expected = HOGS[name]
     output = tmp_path / "output"
     output.mkdir()
-    result = sandbox.run(command, [sandbox.Mount(output, "/submission/output", writable=True)], cwd="/",
-                         env={"PATH": "/usr/bin:/bin"}, log=tmp_path / "hog.log", backend="rlimit",
-                         limits=sandbox.Limits(seconds=90, **{"memory_mb": 1000, "processes": 64, "disk_mb": 1000, **limits}))
-    assert result.resource_limit and result.resource_limit["limit"] == expected, (result.resource_limit, Path(result.log).read_text()[-2000:])
+    result = sandbox.run(
+        command,
+        [sandbox.Mount(output, "/submission/output", writable=True)],
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin"},
+        log=tmp_path / "hog.log",
+        backend="rlimit",
+        limits=sandbox.Limits(seconds=90, **{"memory_mb": 1000, "processes": 64, "disk_mb": 1000, **limits}),
+    )
+    assert result.resource_limit and result.resource_limit["limit"] == expected, (
+        result.resource_limit,
+        Path(result.log).read_text()[-2000:],
+    )
     assert "rlimits and polling" in result.enforcement and result.seconds < 60 and _leftover_hogs() == []
 
 
@@ -355,14 +423,22 @@ def test_limits_come_from_the_spec(sandbox_ready, dataset, tmp_path):
     part = external_part(spec, spec_path)
     assert part["limits"]["processes"] == 16 and part["limits"]["disk_mb"] == 10240
     build_environment(part, tmp_path / "env", log=tmp_path / "env.log")
-    result = run_step("train", part, environment=tmp_path / "env", subset=dataset["subset"], output=tmp_path / "out",
-                      log=tmp_path / "train.log", threads=1, seed=0)
+    result = run_step(
+        "train",
+        part,
+        environment=tmp_path / "env",
+        subset=dataset["subset"],
+        output=tmp_path / "out",
+        log=tmp_path / "train.log",
+        threads=1,
+        seed=0,
+    )
     assert result.resource_limit["limit"] == "processes" and "16 processes" in result.resource_limit["detail"], result.resource_limit
 
 
 # --- decoys, audits, the install in the sandbox (issue 12) ---------------------------------
 
-CHEAT = '''import json, os, sys
+CHEAT = """import json, os, sys
 targets = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "targets.json")))
 for path in (targets["ground_truth"], targets["source_file"]):
     try:
@@ -374,7 +450,7 @@ try:
 except OSError as exc:
     print("no test images:", exc)
 open(os.path.join(sys.argv[1], "model.json"), "w").write("{}")
-'''
+"""
 
 
 def _cheater(tmp_path: Path, dataset: dict) -> Path:
@@ -382,8 +458,9 @@ def _cheater(tmp_path: Path, dataset: dict) -> Path:
     repo.mkdir()
     (repo / "train.py").write_text(CHEAT)
     source_file = next(p for p in sorted(dataset["source"].rglob("*")) if p.is_file())
-    (repo / "targets.json").write_text(json.dumps({"ground_truth": str(dataset["hidden"] / "test_gt.csv"),
-                                                   "source_file": str(source_file)}))
+    (repo / "targets.json").write_text(
+        json.dumps({"ground_truth": str(dataset["hidden"] / "test_gt.csv"), "source_file": str(source_file)})
+    )
     return repo
 
 
@@ -393,8 +470,17 @@ def test_cheating_submission_fails_named_audits(sandbox_ready, dataset, tmp_path
     spec, spec_path = _spec(tmp_path, repo, train="python {repo}/train.py {output}", predict="true")
     part = external_part(spec, spec_path)
     build_environment(part, tmp_path / "env", log=tmp_path / "env.log")
-    result = run_step("train", part, environment=tmp_path / "env", subset=dataset["subset"], output=tmp_path / "out",
-                      log=tmp_path / "train.log", threads=1, seed=0, forbidden=[dataset["hidden"], dataset["source"]])
+    result = run_step(
+        "train",
+        part,
+        environment=tmp_path / "env",
+        subset=dataset["subset"],
+        output=tmp_path / "out",
+        log=tmp_path / "train.log",
+        threads=1,
+        seed=0,
+        forbidden=[dataset["hidden"], dataset["source"]],
+    )
     log = Path(result.log).read_text()
     audits = result.as_record()["audits"]
     assert result.exit_code == 0, log
@@ -409,18 +495,29 @@ def test_cheating_submission_fails_named_audits(sandbox_ready, dataset, tmp_path
 
 
 def test_honest_submission_passes_the_audits(sandbox_ready, dataset, tmp_path):
-    spec, spec_path = _spec(tmp_path, SUBMISSIONS / "benign", train="python {repo}/train.py --train {train_dir} --out {output} --seed {seed}",
-                            predict="python {repo}/predict.py --model {model_dir} --subset {subset} --out {output}/submission.csv")
+    spec, spec_path = _spec(
+        tmp_path,
+        SUBMISSIONS / "benign",
+        train="python {repo}/train.py --train {train_dir} --out {output} --seed {seed}",
+        predict="python {repo}/predict.py --model {model_dir} --subset {subset} --out {output}/submission.csv",
+    )
     part = external_part(spec, spec_path)
     build_environment(part, tmp_path / "env", log=tmp_path / "env.log")
-    common = {"environment": tmp_path / "env", "subset": dataset["subset"], "threads": 1, "seed": 0,
-              "forbidden": [dataset["hidden"], dataset["source"]]}
+    common = {
+        "environment": tmp_path / "env",
+        "subset": dataset["subset"],
+        "threads": 1,
+        "seed": 0,
+        "forbidden": [dataset["hidden"], dataset["source"]],
+    }
     trained = run_step("train", part, output=tmp_path / "model", log=tmp_path / "train.log", **common)
     predicted = run_step("predict", part, output=tmp_path / "prediction", model_dir=tmp_path / "model", log=tmp_path / "p.log", **common)
     assert trained.ok and predicted.ok, Path(trained.log).read_text() + Path(predicted.log).read_text()
     assert set(trained.audits) == {"sandbox_isolation", "test_images_hidden", "weight_files"}
     assert set(predicted.audits) == {"sandbox_isolation", "weight_files"}
-    assert all(a["passed"] for a in [*trained.audits.values(), *predicted.audits.values()]), json.dumps([trained.audits, predicted.audits])[:3000]
+    assert all(a["passed"] for a in [*trained.audits.values(), *predicted.audits.values()]), json.dumps([trained.audits, predicted.audits])[
+        :3000
+    ]
 
 
 def test_train_command_cannot_take_the_test_images(tmp_path):
@@ -438,10 +535,18 @@ def _wheel(folder: Path, name: str, files: dict[str, str]) -> Path:
     import zipfile
 
     info = f"{name}-1.0.dist-info"
-    files = {**files, f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
-             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    record = "".join(f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()},"
-                     f"{len(text.encode())}\n" for path, text in files.items()) + f"{info}/RECORD,,\n"
+    files = {
+        **files,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = (
+        "".join(
+            f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()},{len(text.encode())}\n"
+            for path, text in files.items()
+        )
+        + f"{info}/RECORD,,\n"
+    )
     path = folder / f"{name}-1.0-py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as archive:
         for member, text in {**files, f"{info}/RECORD": record}.items():
@@ -456,20 +561,41 @@ def test_requirements_install_in_the_sandbox(sandbox_ready, dataset, tmp_path):
     repo = _cheater(tmp_path, dataset)
     (repo / "wheels").mkdir()
     gt = dataset["hidden"] / "test_gt.csv"
-    _wheel(repo / "wheels", "helper", {"helper.py": "VALUE = 1\n",
-                                       "helper.pth": f"import sys; open({str(gt)!r}, 'rb').read() if 'train.py' in ' '.join(sys.argv) else None\n"})
+    _wheel(
+        repo / "wheels",
+        "helper",
+        {
+            "helper.py": "VALUE = 1\n",
+            "helper.pth": f"import sys; open({str(gt)!r}, 'rb').read() if 'train.py' in ' '.join(sys.argv) else None\n",
+        },
+    )
     (repo / "requirements.txt").write_text("helper==1.0\n")
     (repo / "train.py").write_text("import helper, os, sys\nopen(os.path.join(sys.argv[1], 'model.json'), 'w').write('{}')\n")
-    spec, spec_path = _spec(tmp_path, repo, train="python {repo}/train.py {output}", predict="true", requirements="requirements.txt",
-                            pip_args=["--no-index", "--find-links", "/submission/repo/wheels"])
+    spec, spec_path = _spec(
+        tmp_path,
+        repo,
+        train="python {repo}/train.py {output}",
+        predict="true",
+        requirements="requirements.txt",
+        pip_args=["--no-index", "--find-links", "/submission/repo/wheels"],
+    )
     part = external_part(spec, spec_path)
     record = build_environment(part, tmp_path / "env", log=tmp_path / "env.log", forbidden=[dataset["hidden"], dataset["source"]])
     assert "helper==1.0" in record["packages"], (tmp_path / "env.log").read_text()
     assert record["install"]["network"] is True and record["install"]["exit_code"] == 0
     assert record["audits"]["sandbox_isolation"]["passed"]
     assert all(str(dataset["hidden"]) not in m["source"] for m in record["install"]["mounts"])
-    result = run_step("train", part, environment=tmp_path / "env", subset=dataset["subset"], output=tmp_path / "out",
-                      log=tmp_path / "train.log", threads=1, seed=0, forbidden=[dataset["hidden"], dataset["source"]])
+    result = run_step(
+        "train",
+        part,
+        environment=tmp_path / "env",
+        subset=dataset["subset"],
+        output=tmp_path / "out",
+        log=tmp_path / "train.log",
+        threads=1,
+        seed=0,
+        forbidden=[dataset["hidden"], dataset["source"]],
+    )
     assert result.exit_code == 0, Path(result.log).read_text()
     assert not result.audits["sandbox_isolation"]["passed"]
     assert any(p.endswith("test_gt.csv") for p in result.audits["sandbox_isolation"]["problems"])
@@ -488,24 +614,79 @@ def test_workflow_step_records_a_limit_hit_and_a_failed_audit(sandbox_ready, dat
     script = Path(__file__).resolve().parents[2] / "workflow_scripts" / "external.py"
     seed_dir = tmp_path / "results" / "seed_0"
     (seed_dir / "external").mkdir(parents=True)  # snakemake makes the outputs' folders
-    common = ["--spec", str(spec_path), "--environment", str(tmp_path / "env"), "--subset", str(dataset["subset"]), "--seed", "0",
-              "--forbid", str(dataset["hidden"]), str(dataset["source"])]
-    train = subprocess.run([sys.executable, str(script), "train", *common, "--out", str(seed_dir / "external" / "train"),
-                            "--record", str(seed_dir / "external" / "train_record.json")], capture_output=True, text=True, timeout=300)
+    common = [
+        "--spec",
+        str(spec_path),
+        "--environment",
+        str(tmp_path / "env"),
+        "--subset",
+        str(dataset["subset"]),
+        "--seed",
+        "0",
+        "--forbid",
+        str(dataset["hidden"]),
+        str(dataset["source"]),
+    ]
+    train = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "train",
+            *common,
+            "--out",
+            str(seed_dir / "external" / "train"),
+            "--record",
+            str(seed_dir / "external" / "train_record.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert train.returncode == 0, train.stderr[-3000:]
     record = json.loads((seed_dir / "external" / "train_record.json").read_text())
     assert record["placeholder"] and not record["audits"]["sandbox_isolation"]["passed"] and record["resource_limit"] is None
-    predict = subprocess.run([sys.executable, str(script), "predict", *common, "--model-dir", str(seed_dir / "external" / "train"),
-                              "--out", str(seed_dir / "submission.csv"), "--record", str(seed_dir / "submission.csv.record.json")],
-                             capture_output=True, text=True, timeout=300)
+    predict = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "predict",
+            *common,
+            "--model-dir",
+            str(seed_dir / "external" / "train"),
+            "--out",
+            str(seed_dir / "submission.csv"),
+            "--record",
+            str(seed_dir / "submission.csv.record.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert predict.returncode == 0, predict.stderr[-3000:]
     predicted = json.loads((seed_dir / "submission.csv.record.json").read_text())
     assert predicted["placeholder"] and "not run" in predicted["skipped"] and not predicted["audits"]["sandbox_isolation"]["passed"]
     assert (seed_dir / "submission.csv").read_bytes() == b""
     # The score step recognises the placeholder: no score, and no `invalid_submission` either.
-    score = subprocess.run([sys.executable, str(script.with_name("score.py")), "--task", "classification", "--hidden", str(dataset["hidden"]),
-                            "--submission", str(seed_dir / "submission.csv"), "--out", str(seed_dir / "scores"),
-                            "--submission-name", "cheater", "--no-figures"], capture_output=True, text=True, timeout=300)
+    score = subprocess.run(
+        [
+            sys.executable,
+            str(script.with_name("score.py")),
+            "--task",
+            "classification",
+            "--hidden",
+            str(dataset["hidden"]),
+            "--submission",
+            str(seed_dir / "submission.csv"),
+            "--out",
+            str(seed_dir / "scores"),
+            "--submission-name",
+            "cheater",
+            "--no-figures",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert score.returncode == 0, score.stderr[-3000:]
     scores = json.loads((seed_dir / "scores" / "scores.json").read_text())
     assert scores["status"] == "not_run" and "not run" in scores["reason"] and not scores["problems"]

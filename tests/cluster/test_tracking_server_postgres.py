@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import json
-from collections import Counter
 import os
 import pwd
 import shutil
@@ -19,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -73,9 +73,28 @@ def tracking_server(helpers):
     daemons = []
     try:
         _check([str(bindir / "initdb"), "-D", str(pgdata), "-U", DB_USER, "--auth=trust", "-E", "UTF8", "--no-sync"], **as_user)
-        daemons.append(helpers.Daemon("postgres", [str(bindir / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(pg_port),
-                                           "-k", str(sockets), "-c", "fsync=off", "-c", "max_connections=200"],
-                              root / "postgres.log", **as_user))
+        daemons.append(
+            helpers.Daemon(
+                "postgres",
+                [
+                    str(bindir / "postgres"),
+                    "-D",
+                    str(pgdata),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(pg_port),
+                    "-k",
+                    str(sockets),
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "max_connections=200",
+                ],
+                root / "postgres.log",
+                **as_user,
+            )
+        )
         psql = [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", DB_USER, "-d", "postgres", "-tAc"]
 
         def accepts() -> bool:
@@ -88,10 +107,27 @@ def tracking_server(helpers):
         # fresh database races on schema creation.
         _check([str(Path(sys.executable).parent / "mlflow"), "db", "upgrade", db_uri])
         env = helpers.pipeline_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # else 7 job runners outlive a SIGTERM
-        daemons.append(helpers.Daemon("mlflow server", [str(Path(sys.executable).parent / "mlflow"), "server",
-                                                "--backend-store-uri", db_uri, "--artifacts-destination", str(artifacts),
-                                                "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "2"],
-                              root / "mlflow-server.log", env=env))
+        daemons.append(
+            helpers.Daemon(
+                "mlflow server",
+                [
+                    str(Path(sys.executable).parent / "mlflow"),
+                    "server",
+                    "--backend-store-uri",
+                    db_uri,
+                    "--artifacts-destination",
+                    str(artifacts),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(mlflow_port),
+                    "--workers",
+                    "2",
+                ],
+                root / "mlflow-server.log",
+                env=env,
+            )
+        )
         uri = f"http://127.0.0.1:{mlflow_port}"
 
         def healthy() -> bool:
@@ -134,8 +170,11 @@ def test_parallel_jobs_log_everything_to_the_shared_server(tracking_server, tmp_
     from mlflow.tracking import MlflowClient
 
     overlay = tmp_path / "tracking.yaml"
-    overlay.write_text(yaml.safe_dump({"tracking_uri": tracking_server["uri"],
-                                       "datasets": {"classification": {"submissions": [str(_spec_with_seeds(tmp_path))]}}}))
+    overlay.write_text(
+        yaml.safe_dump(
+            {"tracking_uri": tracking_server["uri"], "datasets": {"classification": {"submissions": [str(_spec_with_seeds(tmp_path))]}}}
+        )
+    )
     workdir = tmp_path / "run"
     started = time.monotonic()
     done = helpers.run_snakemake(workdir, "--cores", str(PARALLEL_JOBS), configfiles=[overlay])
@@ -149,12 +188,14 @@ def test_parallel_jobs_log_everything_to_the_shared_server(tracking_server, tmp_
     runs = client.search_runs(list(experiments.values()), max_results=1000)
     name = "classification_smoke_parallel"
     expected = {
-        ("viprepro-classification", "synthesize/classification"), ("viprepro-classification", "subset/classification"),
+        ("viprepro-classification", "synthesize/classification"),
+        ("viprepro-classification", "subset/classification"),
         *{("viprepro-classification", f"train/{name}/seed_{s}/member_{m}") for s in range(SEEDS) for m in range(MEMBERS)},
         *{("viprepro-classification", f"predict/{name}/seed_{s}") for s in range(SEEDS)},
         *{("viprepro-classification", f"score/{name}/seed_{s}") for s in range(SEEDS)},
         ("viprepro-classification", f"verdict/{name}"),
-        ("viprepro-pipeline", "init_tracking"), ("viprepro-pipeline", "leaderboard"),
+        ("viprepro-pipeline", "init_tracking"),
+        ("viprepro-pipeline", "leaderboard"),
     }
     names = {v: k for k, v in experiments.items()}
     got = [(names[r.info.experiment_id], r.info.run_name) for r in runs]
@@ -186,11 +227,18 @@ def test_parallel_jobs_log_everything_to_the_shared_server(tracking_server, tmp_
     assert by_name[f"verdict/{name}"].data.tags["verdict"] == verdict["verdict"]
 
     # The database agrees with the server: one row per run, none left RUNNING.
-    rows = subprocess.run([*tracking_server["psql"], "select status, count(*) from runs group by status"],
-                          capture_output=True, text=True, check=True, timeout=30).stdout.split()
+    rows = subprocess.run(
+        [*tracking_server["psql"], "select status, count(*) from runs group by status"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.split()
     assert rows == [f"FINISHED|{len(runs)}"]
-    print(f"\ntracking server: {len(runs)} runs of {sum(jobs.values())} jobs FINISHED in PostgreSQL, "
-          f"up to {overlap} training runs at once, {duration:.0f} s")
+    print(
+        f"\ntracking server: {len(runs)} runs of {sum(jobs.values())} jobs FINISHED in PostgreSQL, "
+        f"up to {overlap} training runs at once, {duration:.0f} s"
+    )
 
 
 def _job_counts(snakemake_output: str) -> dict[str, int]:

@@ -22,17 +22,27 @@ def noisy_detections(gt: dict, seed: int = 0, *, skip_images: int = 0, false_pos
             continue
         x, y, w, h = ann["bbox"]
         jitter = rng.normal(0, 0.1, size=4) * [w, h, w, h]
-        detections.append({"image_id": ann["image_id"], "category_id": ann["category_id"],
-                           "bbox": [round(float(v), 2) for v in (x + jitter[0], y + jitter[1], max(1.0, w + jitter[2]), max(1.0, h + jitter[3]))],
-                           "score": round(float(rng.uniform(0.3, 1.0)), 4)})
+        detections.append(
+            {
+                "image_id": ann["image_id"],
+                "category_id": ann["category_id"],
+                "bbox": [round(float(v), 2) for v in (x + jitter[0], y + jitter[1], max(1.0, w + jitter[2]), max(1.0, h + jitter[3]))],
+                "score": round(float(rng.uniform(0.3, 1.0)), 4),
+            }
+        )
     for image in gt["images"]:
         if image["id"] in skipped:
             continue
         for _ in range(false_positives):
             w, h = rng.uniform(4, image["width"] / 2, size=2)
-            detections.append({"image_id": image["id"], "category_id": int(rng.choice(category_ids)),
-                               "bbox": [round(float(v), 2) for v in (rng.uniform(0, image["width"] - w), rng.uniform(0, image["height"] - h), w, h)],
-                               "score": round(float(rng.uniform(0.0, 0.6)), 4)})
+            detections.append(
+                {
+                    "image_id": image["id"],
+                    "category_id": int(rng.choice(category_ids)),
+                    "bbox": [round(float(v), 2) for v in (rng.uniform(0, image["width"] - w), rng.uniform(0, image["height"] - h), w, h)],
+                    "score": round(float(rng.uniform(0.0, 0.6)), 4),
+                }
+            )
     return detections
 
 
@@ -44,6 +54,17 @@ def write_json(path: Path, obj) -> Path:
 def read_json(path: Path):
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
+
 # The smallest synthetic COCO the tests use.
-TINY = {"train_images": 24, "val_images": 8, "unused_train2017_images": 4, "val2017_images": 16, "categories": 4,
-        "image_size": 64, "max_objects": 3, "empty_fraction": 0.1, "crowd_fraction": 0.2, "jpeg_quality": 90}
+TINY = {
+    "train_images": 24,
+    "val_images": 8,
+    "unused_train2017_images": 4,
+    "val2017_images": 16,
+    "categories": 4,
+    "image_size": 64,
+    "max_objects": 3,
+    "empty_fraction": 0.1,
+    "crowd_fraction": 0.2,
+    "jpeg_quality": 90,
+}

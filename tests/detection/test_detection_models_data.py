@@ -8,13 +8,19 @@ import pytest
 import torch
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from viprepro.training.checkpoint import state_digest
 from viprepro.errors import UserError
 from viprepro.specs.load import load_spec
 from viprepro.tasks.detection import data, models
+from viprepro.training.checkpoint import state_digest
 
-TINY_MODEL = {"widths": [8, 16, 32, 64], "fpn_channels": 32, "representation_size": 64, "min_size": 64, "max_size": 64,
-              "anchor_sizes": [[8], [16], [32], [64], [128]]}
+TINY_MODEL = {
+    "widths": [8, 16, 32, 64],
+    "fpn_channels": 32,
+    "representation_size": 64,
+    "min_size": 64,
+    "max_size": 64,
+    "anchor_sizes": [[8], [16], [32], [64], [128]],
+}
 
 
 def test_num_classes_covers_the_coco_ids(coco):
@@ -34,6 +40,7 @@ def test_same_seed_same_initial_weights_other_seed_other_weights():
     def digest(seed):
         torch.manual_seed(seed)
         return state_digest(models.build("fasterrcnn_small_fpn", 91, **TINY_MODEL).state_dict())
+
     assert digest(0) == digest(0) != digest(1)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from viprepro.training.optim import build_optimizer, build_scheduler
 from viprepro.specs.load import load_spec
+from viprepro.training.optim import build_optimizer, build_scheduler
 
 
 def _reference_lrs(base_lr: float, milestones: list[int], epochs: int, iterations: int) -> list[float]:

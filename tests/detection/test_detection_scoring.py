@@ -14,13 +14,17 @@ from viprepro.tasks.detection.scoring import STAT_KEYS, TXT_LABELS, evaluate_box
 
 
 def _both(gt, detections, img_ids=None):
-    return [evaluate_boxes(copy.deepcopy(gt), copy.deepcopy(detections), img_ids=img_ids, engine=engine)
-            for engine in ("faster-coco-eval", "pycocotools")]
+    return [
+        evaluate_boxes(copy.deepcopy(gt), copy.deepcopy(detections), img_ids=img_ids, engine=engine)
+        for engine in ("faster-coco-eval", "pycocotools")
+    ]
 
 
 def _official_reference(gt, detections) -> list[float]:
     """pycocotools restricted to the images with predictions, as the official scorer runs it."""
-    stats, _ = evaluate_boxes(copy.deepcopy(gt), copy.deepcopy(detections), img_ids={d["image_id"] for d in detections}, engine="pycocotools")
+    stats, _ = evaluate_boxes(
+        copy.deepcopy(gt), copy.deepcopy(detections), img_ids={d["image_id"] for d in detections}, engine="pycocotools"
+    )
     return list(stats)
 
 
@@ -57,8 +61,11 @@ def test_cli_score_writes_scores_txt_and_all_twelve_stats(coco, good_submission,
     assert "AP @ 0.50-0.95: " in capsys.readouterr().out
     scores = read_json(out / "scores.json")
     assert scores["mode"] == "official" and all(isinstance(scores[k], float) for k in STAT_KEYS)
-    assert set(scores["per_category_ap"]) == {c["name"] for c in read_json(coco["gt"])["categories"]
-                                              if any(a["category_id"] == c["id"] for a in read_json(coco["gt"])["annotations"])}
+    assert set(scores["per_category_ap"]) == {
+        c["name"]
+        for c in read_json(coco["gt"])["categories"]
+        if any(a["category_id"] == c["id"] for a in read_json(coco["gt"])["annotations"])
+    }
     lines = (out / "scores.txt").read_text().splitlines()
     assert [line.split(": ")[0] for line in lines] == list(TXT_LABELS)
     assert lines[0] == f"AP @ 0.50-0.95: {scores['ap']:.8f}"

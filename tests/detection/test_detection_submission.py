@@ -27,26 +27,31 @@ def _broken(gt_doc, tmp_path, edit):
 def _set(index, key, value):
     def edit(detections):
         detections[index][key] = value
+
     return edit
 
 
 def _set_box(index, position, value):
     def edit(detections):
         detections[index]["bbox"][position] = value
+
     return edit
 
 
-@pytest.mark.parametrize("edit, problem", [
-    (_set(0, "image_id", "12"), "detection 0: image_id '12' is not an integer"),
-    (_set(1, "image_id", 999_999_999), "detection 1: image_id 999999999 is not a test image"),
-    (_set(2, "category_id", 12), "detection 2: category_id 12 is not a category of the ground truth"),
-    (_set_box(3, 2, -4.0), "detection 3: bbox \\[.*\\] has a negative width or height"),
-    (_set_box(4, 3, float("nan")), "detection 4: bbox \\[.*\\] has a NaN or infinite value"),
-    (_set(5, "score", 1.5), "detection 5: score 1.5 is not in \\[0, 1\\]"),
-    (_set(6, "score", float("nan")), "detection 6: score nan is not in \\[0, 1\\]"),
-    (lambda d: d[7].pop("score"), "detection 7: missing key 'score'"),
-    (_set(8, "bbox", [1, 2, 3]), "detection 8: bbox \\[1, 2, 3\\] is not \\[x, y, width, height\\]"),
-])
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (_set(0, "image_id", "12"), "detection 0: image_id '12' is not an integer"),
+        (_set(1, "image_id", 999_999_999), "detection 1: image_id 999999999 is not a test image"),
+        (_set(2, "category_id", 12), "detection 2: category_id 12 is not a category of the ground truth"),
+        (_set_box(3, 2, -4.0), "detection 3: bbox \\[.*\\] has a negative width or height"),
+        (_set_box(4, 3, float("nan")), "detection 4: bbox \\[.*\\] has a NaN or infinite value"),
+        (_set(5, "score", 1.5), "detection 5: score 1.5 is not in \\[0, 1\\]"),
+        (_set(6, "score", float("nan")), "detection 6: score nan is not in \\[0, 1\\]"),
+        (lambda d: d[7].pop("score"), "detection 7: missing key 'score'"),
+        (_set(8, "bbox", [1, 2, 3]), "detection 8: bbox \\[1, 2, 3\\] is not \\[x, y, width, height\\]"),
+    ],
+)
 def test_strict_mode_names_each_problem(task, coco, gt_doc, tmp_path, edit, problem):
     path = _broken(gt_doc, tmp_path, edit)
     with pytest.raises(ValidationFailed, match=problem) as caught:
@@ -60,26 +65,33 @@ def test_every_problem_is_listed_in_file_order(task, coco, gt_doc, tmp_path):
         detections[3]["score"] = -1
         detections[9]["image_id"] = "x"
         del detections[12]["bbox"]
+
     problems = task.validate(coco["gt"], _broken(gt_doc, tmp_path, edit), {})
     assert [p.split(":")[0] for p in problems] == ["detection 3", "detection 9", "detection 12"]
 
 
-@pytest.mark.parametrize("edit, problem", [
-    (_set(0, "image_id", "12"), "image_id '12' is not in the ground truth"),
-    (_set(1, "image_id", 999_999_999), "Results do not correspond to current coco set"),
-    (lambda d: d[2].pop("category_id"), "detection 2 lacks one of image_id, category_id, bbox, score"),
-    (_set(3, "score", "high"), "bbox .* or score 'high' is not numeric"),
-])
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (_set(0, "image_id", "12"), "image_id '12' is not in the ground truth"),
+        (_set(1, "image_id", 999_999_999), "Results do not correspond to current coco set"),
+        (lambda d: d[2].pop("category_id"), "detection 2 lacks one of image_id, category_id, bbox, score"),
+        (_set(3, "score", "high"), "bbox .* or score 'high' is not numeric"),
+    ],
+)
 def test_official_mode_stops_where_the_official_scorer_crashed(task, coco, gt_doc, tmp_path, edit, problem):
     with pytest.raises(UserError, match=problem):
         _score(task, coco, _broken(gt_doc, tmp_path, edit), tmp_path, "official")
     assert not (tmp_path / "scores").exists()
 
 
-@pytest.mark.parametrize("mode, problem", [
-    ("strict", "the list is empty: no detections to score"),
-    ("official", "the official scorer crashes on an empty list and produces no score"),
-])
+@pytest.mark.parametrize(
+    "mode, problem",
+    [
+        ("strict", "the list is empty: no detections to score"),
+        ("official", "the official scorer crashes on an empty list and produces no score"),
+    ],
+)
 def test_empty_list(task, coco, tmp_path, mode, problem):
     with pytest.raises(UserError, match=problem):
         _score(task, coco, write_json(tmp_path / "empty.json", []), tmp_path, mode)

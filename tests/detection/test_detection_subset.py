@@ -17,7 +17,10 @@ from viprepro.tasks.detection.manifests import MANIFEST_NAMES, read_mapping
 def test_cli_subset_links_the_official_layout_and_leaves_the_source_alone(coco, tmp_path, capsys):
     before = tree_digest(coco["source"])
     out = tmp_path / "subset"
-    assert main(["subset", "--task", "detection", "--source", str(coco["source"]), "--manifests", str(coco["manifests"]), "--out", str(out)]) == 0
+    assert (
+        main(["subset", "--task", "detection", "--source", str(coco["source"]), "--manifests", str(coco["manifests"]), "--out", str(out)])
+        == 0
+    )
     assert "ground truth in" in capsys.readouterr().out
     assert tree_digest(coco["source"]) == before
     assert (coco["source"] / "val2017").is_dir(), "the official script deleted val2017; we must not"
@@ -28,7 +31,9 @@ def test_cli_subset_links_the_official_layout_and_leaves_the_source_alone(coco, 
     assert linked.stat().st_ino == (coco["source"] / "train2017" / image["file_name"]).stat().st_ino
     val2017 = {i["id"]: i for i in read_json(coco["source"] / "annotations/instances_val2017.json")["images"]}
     for old, new in read_mapping(coco["manifests"] / "test_image_mappings.txt"):
-        assert (out / "test-images" / f"{new:012d}.jpg").read_bytes() == (coco["source"] / "val2017" / val2017[old]["file_name"]).read_bytes()
+        assert (out / "test-images" / f"{new:012d}.jpg").read_bytes() == (
+            coco["source"] / "val2017" / val2017[old]["file_name"]
+        ).read_bytes()
 
     manifest = read_manifest(out)
     assert set(manifest["splits"]) == {"train", "val", "test"}

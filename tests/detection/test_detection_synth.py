@@ -6,8 +6,7 @@ import contextlib
 import io
 
 import pytest
-from detection_helpers import TINY
-from detection_helpers import read_json
+from detection_helpers import TINY, read_json
 from pycocotools.coco import COCO
 
 from viprepro.cli import main

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from viprepro.training import estimate
 from viprepro.cli import main
-from viprepro.training.estimate import Timing, Workload, cost, workload
 from viprepro.specs.load import load_spec
+from viprepro.training import estimate
+from viprepro.training.estimate import Timing, Workload, cost, workload
 
 REPO = Path(__file__).resolve().parents[2]
 WORK = Workload(epochs=10, batch=4, train=10, val=6, test=5, test_views=2, members=3, seeds=2)
@@ -67,7 +67,9 @@ def test_the_command_prints_a_cost_table_and_says_when_the_gpu_is_simulated(tmp_
     for row in ("per member (train + val)", "per seed (1 member(s))", "total (5 seed(s))", "peak memory per job"):
         assert row in text
     record = json.loads(out.read_text())[0]
-    assert record["workload"]["seeds"] == 5 and record["seconds"]["total"][1] <= record["seconds"]["total"][0] <= record["seconds"]["total"][2]
+    assert (
+        record["workload"]["seeds"] == 5 and record["seconds"]["total"][1] <= record["seconds"]["total"][0] <= record["seconds"]["total"][2]
+    )
 
 
 def test_a_bad_spec_is_one_line_and_exit_1(tmp_path, capsys):

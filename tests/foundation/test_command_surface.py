@@ -9,8 +9,8 @@ import shlex
 import subprocess
 
 import pytest
-
 from testutils import REPO, pipeline_env, snakemake_command
+
 from viprepro.cli import main
 from viprepro.errors import UserError
 from viprepro.jobs.step import StepParser
@@ -49,12 +49,31 @@ def test_every_workflow_script_is_a_viprepro_step():
 
 def test_every_rule_calls_its_step_with_flags_the_step_accepts(tmp_path):
     """The shell line of every job of the tiny pipeline parses with the step's own parser."""
-    result = subprocess.run([*snakemake_command(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-                             "--configfile", str(REPO / "tests/data/tiny_config.yaml"), "-n", "-p", "--cores", "1"],
-                            capture_output=True, text=True, env=pipeline_env(), timeout=300)
+    result = subprocess.run(
+        [
+            *snakemake_command(),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(REPO / "tests/data/tiny_config.yaml"),
+            "-n",
+            "-p",
+            "--cores",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=pipeline_env(),
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    commands = [line.split("Shell command: ", 1)[1] for line in (result.stdout + result.stderr).splitlines()
-                if line.startswith("Shell command: python")]
+    commands = [
+        line.split("Shell command: ", 1)[1]
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.startswith("Shell command: python")
+    ]
     seen = set()
     for command in commands:
         words = shlex.split(command.split(" > ", 1)[0])
@@ -63,25 +82,38 @@ def test_every_rule_calls_its_step_with_flags_the_step_accepts(tmp_path):
         assert args.track and args.rule != "manual", command  # every job is an MLflow run, tagged with its rule
         assert "{" not in " ".join(words[2:]), command  # no JSON on a shell line
         seen.add(script)
-    assert seen >= {"init_tracking", "synthesize", "subset", "train", "predict", "score", "verdict", "certificate",
-                    "leaderboard", "leaderboard_page"}
+    assert seen >= {
+        "init_tracking",
+        "synthesize",
+        "subset",
+        "train",
+        "predict",
+        "score",
+        "verdict",
+        "certificate",
+        "leaderboard",
+        "leaderboard_page",
+    }
 
 
 def test_task_options_come_from_the_task_not_from_a_list_of_names():
-    detection = StepParser(get_step("score")).parse_args(["--task", "detection", "--gt", "gt.json", "--submission", "s.json",
-                                                          "--out", "o", "--max-json-depth", "8"])
+    detection = StepParser(get_step("score")).parse_args(
+        ["--task", "detection", "--gt", "gt.json", "--submission", "s.json", "--out", "o", "--max-json-depth", "8"]
+    )
     assert set(detection.task_options) == {"max_submission_mb", "max_json_depth", "max_item_kb"}
     assert detection.task_options["max_json_depth"] == 8
     classification = StepParser(get_step("score")).parse_args(["--task", "classification", "--gt", "g", "--submission", "s", "--out", "o"])
     assert "num_classes" in classification.task_options and "max_json_depth" not in classification.task_options
     with pytest.raises(SystemExit):  # another task's option is refused, not ignored
-        StepParser(get_step("score")).parse_args(["--task", "classification", "--gt", "g", "--submission", "s", "--out", "o",
-                                                  "--max-json-depth", "8"])
+        StepParser(get_step("score")).parse_args(
+            ["--task", "classification", "--gt", "g", "--submission", "s", "--out", "o", "--max-json-depth", "8"]
+        )
 
 
 def test_synth_options_json_then_flags_then_defaults_and_an_unknown_key_is_refused():
-    args = StepParser(SYNTH).parse_args(["--task", "classification", "--out", "x", "--options", '{"classes": 3, "image_size": 32}',
-                                         "--classes", "4"])
+    args = StepParser(SYNTH).parse_args(
+        ["--task", "classification", "--out", "x", "--options", '{"classes": 3, "image_size": 32}', "--classes", "4"]
+    )
     options = options_of(args, get_task("classification"))
     assert options["classes"] == 4 and options["image_size"] == 32 and options["val_per_class"] == 30
     args = StepParser(SYNTH).parse_args(["--task", "classification", "--out", "x", "--options", '{"clases": 3}'])
@@ -92,8 +124,24 @@ def test_synth_options_json_then_flags_then_defaults_and_an_unknown_key_is_refus
 def test_a_failing_step_is_one_line_exit_1_and_a_failed_run(tmp_path, capsys):
     from viprepro.jobs import tracking
 
-    code = main(["train", "--track", "--task", "classification", "--spec", str(tmp_path / "missing.yaml"), "--subset", "nowhere",
-                 "--seed", "3", "--out", str(tmp_path / "model.pt"), "--device", "cpu"])
+    code = main(
+        [
+            "train",
+            "--track",
+            "--task",
+            "classification",
+            "--spec",
+            str(tmp_path / "missing.yaml"),
+            "--subset",
+            "nowhere",
+            "--seed",
+            "3",
+            "--out",
+            str(tmp_path / "model.pt"),
+            "--device",
+            "cpu",
+        ]
+    )
     error = capsys.readouterr().err.strip()
     assert code == 1 and error.startswith("viprepro train: error: ") and "missing.yaml" in error and "\n" not in error
     client = tracking._client()
@@ -111,8 +159,25 @@ def test_a_refused_submission_fails_by_hand_and_is_recorded_in_the_pipeline(on_i
     bad = tmp_path / "submission.csv"
     bad.write_text("Image IDs,Predictions\nimg_0.JPEG,9\n")
     out = tmp_path / "scores"
-    code = main(["score", "--task", "classification", "--gt", str(gt), "--submission", str(bad), "--out", str(out),
-                 "--on-invalid", on_invalid, "--submission-name", "bad", "--seed", "7"])
+    code = main(
+        [
+            "score",
+            "--task",
+            "classification",
+            "--gt",
+            str(gt),
+            "--submission",
+            str(bad),
+            "--out",
+            str(out),
+            "--on-invalid",
+            on_invalid,
+            "--submission-name",
+            "bad",
+            "--seed",
+            "7",
+        ]
+    )
     captured = capsys.readouterr()
     if on_invalid == "fail":
         assert code == 1 and captured.err.startswith("viprepro score: error: ") and not (out / "scores.json").exists()

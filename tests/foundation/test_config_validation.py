@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from testutils import REPO, pipeline_env, snakemake_command
+
 from viprepro.errors import UserError
 from viprepro.specs.load import load_spec
 
@@ -18,8 +18,24 @@ TINY = yaml.safe_load((REPO / "tests/data/tiny_config.yaml").read_text())
 def dry_run(tmp_path: Path, config: dict) -> subprocess.CompletedProcess:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    return subprocess.run([*snakemake_command(), "-n", "--cores", "1", "--configfile", str(path), "--directory", str(tmp_path / "work"),
-                           "--snakefile", str(REPO / "Snakefile")], capture_output=True, text=True, env=pipeline_env(), timeout=120)
+    return subprocess.run(
+        [
+            *snakemake_command(),
+            "-n",
+            "--cores",
+            "1",
+            "--configfile",
+            str(path),
+            "--directory",
+            str(tmp_path / "work"),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+        ],
+        capture_output=True,
+        text=True,
+        env=pipeline_env(),
+        timeout=120,
+    )
 
 
 def test_the_tiny_config_is_valid(tmp_path):
@@ -28,14 +44,17 @@ def test_the_tiny_config_is_valid(tmp_path):
     assert "train_member" in result.stdout
 
 
-@pytest.mark.parametrize("change, expected", [
-    (lambda c: c.update(colour="blue"), "'colour' was unexpected"),
-    (lambda c: c.update(tasks="classification"), "'classification' is not of type 'array'"),
-    (lambda c: c["datasets"]["classification"].update(source="/no/such/imagenet"), "source '/no/such/imagenet' is not a folder"),
-    (lambda c: c["datasets"]["classification"]["synthetic"]["options"].update(classes="ten"), "'ten' is not of type 'integer'"),
-    (lambda c: c["datasets"]["classification"]["synthetic"]["options"].update(colours=3), "unknown key(s)"),
-    (lambda c: c["datasets"]["classification"].update(submissions=["config/submissions/nope.yaml"]), "nope.yaml: file not found"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (lambda c: c.update(colour="blue"), "'colour' was unexpected"),
+        (lambda c: c.update(tasks="classification"), "'classification' is not of type 'array'"),
+        (lambda c: c["datasets"]["classification"].update(source="/no/such/imagenet"), "source '/no/such/imagenet' is not a folder"),
+        (lambda c: c["datasets"]["classification"]["synthetic"]["options"].update(classes="ten"), "'ten' is not of type 'integer'"),
+        (lambda c: c["datasets"]["classification"]["synthetic"]["options"].update(colours=3), "unknown key(s)"),
+        (lambda c: c["datasets"]["classification"].update(submissions=["config/submissions/nope.yaml"]), "nope.yaml: file not found"),
+    ],
+)
 def test_bad_config_fails_before_any_job(tmp_path, change, expected):
     config = yaml.safe_load(yaml.safe_dump(TINY))
     change(config)
@@ -61,13 +80,16 @@ def test_every_shipped_spec_is_valid():
         assert path.stem == spec["name"], f"{path.name}: file name and spec name differ"
 
 
-@pytest.mark.parametrize("edit, expected", [
-    (lambda s: s.pop("claimed"), "'claimed' is a required property"),
-    (lambda s: s["recipe"].update(epochs=0), "key 'recipe.epochs'"),
-    (lambda s: s["recipe"]["optimizer"].update(name="lion"), "'lion' is not one of"),
-    (lambda s: s.update(claimed={"top5": {"value": 0.5}}), "claims unknown metric 'top5'"),
-    (lambda s: s["recipe"].update(augment={"mixup": 0.2}), "key 'recipe.augment.mixup'"),
-])
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda s: s.pop("claimed"), "'claimed' is a required property"),
+        (lambda s: s["recipe"].update(epochs=0), "key 'recipe.epochs'"),
+        (lambda s: s["recipe"]["optimizer"].update(name="lion"), "'lion' is not one of"),
+        (lambda s: s.update(claimed={"top5": {"value": 0.5}}), "claims unknown metric 'top5'"),
+        (lambda s: s["recipe"].update(augment={"mixup": 0.2}), "key 'recipe.augment.mixup'"),
+    ],
+)
 def test_bad_spec_is_refused_with_its_key(tmp_path, edit, expected):
     spec = yaml.safe_load((REPO / "config/submissions/classification_resnet_small.yaml").read_text())
     edit(spec)

@@ -38,9 +38,20 @@ def _run_workflow(tmp_path: Path, *, cap: bool) -> tuple[list[tuple[float, float
     folder.mkdir()
     (folder / "Snakefile").write_text(SNAKEFILE.format(cap="cap_local_cores(workflow)" if cap else ""))
     cpu = min(os.sched_getaffinity(0))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(Path(local_cores.__file__).parents[1]), os.environ.get("PYTHONPATH")) if p)}
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "8", "--quiet", "all"], cwd=folder, env=env,
-                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}), capture_output=True, text=True, timeout=300, check=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(Path(local_cores.__file__).parents[1]), os.environ.get("PYTHONPATH")) if p),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "8", "--quiet", "all"],
+        cwd=folder,
+        env=env,
+        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     intervals = [tuple(map(float, (folder / f"done_{i}.txt").read_text().split())) for i in range(3)]
     return sorted(intervals), int((folder / "threads.txt").read_text())
@@ -67,13 +78,16 @@ def test_usable_cpus_reads_the_affinity_mask(monkeypatch, tmp_path):
     assert local_cores.usable_cpus(cgroup_root=tmp_path) == 3
 
 
-@pytest.mark.parametrize(("files", "expected"), [
-    ({"cpu.max": "150000 100000\n"}, 1.5),                                   # cgroup v2, 1.5 CPUs (docker --cpus 1.5)
-    ({"cpu.max": "max 100000\n"}, None),                                     # cgroup v2, unlimited
-    ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2.0),  # cgroup v1
-    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),     # cgroup v1, unlimited
-    ({"cpu.max": "garbage\n"}, None),
-])
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2, 1.5 CPUs (docker --cpus 1.5)
+        ({"cpu.max": "max 100000\n"}, None),  # cgroup v2, unlimited
+        ({"cpu/cpu.cfs_quota_us": "200000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2.0),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),  # cgroup v1, unlimited
+        ({"cpu.max": "garbage\n"}, None),
+    ],
+)
 def test_cgroup_quota(monkeypatch, tmp_path, files, expected):
     monkeypatch.setattr(local_cores, "_own_groups", lambda: ("/", "/"))
     for name, text in files.items():
@@ -97,8 +111,12 @@ class _Resources(dict):
 
 def _workflow(cores, nodes=None, local=True):
     registered = {}
-    return SimpleNamespace(global_resources=_Resources(_cores=cores, _nodes=nodes), local_exec=local,
-                           register_resource=registered.__setitem__, registered=registered)
+    return SimpleNamespace(
+        global_resources=_Resources(_cores=cores, _nodes=nodes),
+        local_exec=local,
+        register_resource=registered.__setitem__,
+        registered=registered,
+    )
 
 
 def test_cluster_runs_are_not_capped(monkeypatch):

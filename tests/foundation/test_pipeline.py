@@ -7,14 +7,26 @@ import json
 import subprocess
 
 import pytest
-
 from testutils import REPO, pipeline_env, snakemake_command
 
 
 def snakemake(workdir, *args, timeout=900):
-    return subprocess.run([*snakemake_command(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-                           "--configfile", str(REPO / "tests/data/tiny_config.yaml"), *args],
-                          capture_output=True, text=True, env=pipeline_env(), timeout=timeout)
+    return subprocess.run(
+        [
+            *snakemake_command(),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(REPO / "tests/data/tiny_config.yaml"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=pipeline_env(),
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +61,9 @@ def test_one_finished_mlflow_run_per_job_with_its_tags(finished_run):
     experiments = {e.name: e.experiment_id for e in client.search_experiments()}
     runs = client.search_runs(list(experiments.values()))
     stages = sorted(r.data.tags["stage"] for r in runs)
-    assert stages == sorted(["init_tracking", "synthesize", "subset", "train", "predict", "score", "verdict", "leaderboard",
-                             "certificate", "leaderboard_page"])
+    assert stages == sorted(
+        ["init_tracking", "synthesize", "subset", "train", "predict", "score", "verdict", "leaderboard", "certificate", "leaderboard_page"]
+    )
     assert all(r.info.status == "FINISHED" for r in runs)
     for run in runs:
         if run.data.tags["task"] == "classification":
@@ -78,8 +91,18 @@ def test_lint_is_clean(tmp_path):
 def test_explain_reports_every_job_of_a_submission(finished_run, capsys):
     from viprepro.cli import main
 
-    code = main(["explain", "classification_smoke", "--snakefile", str(REPO / "Snakefile"), "--directory", str(finished_run),
-                 "--configfile", str(REPO / "tests/data/tiny_config.yaml")])
+    code = main(
+        [
+            "explain",
+            "classification_smoke",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(finished_run),
+            "--configfile",
+            str(REPO / "tests/data/tiny_config.yaml"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     for rule in ("synthesize_dataset", "subset_dataset", "train_member", "predict_submission", "score_submission", "judge_submission"):

@@ -34,17 +34,23 @@ def test_declaration_is_complete(name):
 
 
 def _imported_after(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return set(json.loads(out.stdout.splitlines()[-1]))
 
 
 def test_declarations_import_no_torch():
     """What the Snakefile, spec loading and `viprepro score` read of every task costs no torch."""
     names = json.dumps(list(OWN))
-    modules = _imported_after(f"from viprepro.tasks import get_task\n"
-                              f"for n in {names}:\n"
-                              f"    t = get_task(n); t.metric_keys; t.schema('recipe'); t.per_class; t.figure_kinds")
+    modules = _imported_after(
+        f"from viprepro.tasks import get_task\n"
+        f"for n in {names}:\n"
+        f"    t = get_task(n); t.metric_keys; t.schema('recipe'); t.per_class; t.figure_kinds"
+    )
     assert not {"torch", "torchvision", "av", "pandas"} & modules
 
 
@@ -79,8 +85,8 @@ def test_a_configured_package_reaches_child_processes(monkeypatch, tmp_path):
     package = tmp_path / "mytask"
     package.mkdir()
     (package / "__init__.py").write_text(
-        "from viprepro.tasks.classification import Classification\n"
-        "class Mine(Classification):\n    name = 'mine'\nTASK = Mine()\n")
+        "from viprepro.tasks.classification import Classification\nclass Mine(Classification):\n    name = 'mine'\nTASK = Mine()\n"
+    )
     _isolate(monkeypatch, tmp_path)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), *sys.path]))
     configure({"tasks": ["mine"], "datasets": {"mine": {"package": "mytask"}}})
@@ -110,7 +116,9 @@ def test_a_spec_of_an_unknown_task_is_refused_naming_the_key(tmp_path):
     from viprepro.specs.load import load_spec
 
     spec = tmp_path / "spec.yaml"
-    spec.write_text("name: x\ntask: clasification\nmodel: {name: resnet_small}\nrecipe: {epochs: 1, batch_size: 2, "
-                    "optimizer: {name: sgd, lr: 0.1}}\nclaimed: {top1: {value: 0.5, tolerance: {absolute: 0.1}}}\n")
+    spec.write_text(
+        "name: x\ntask: clasification\nmodel: {name: resnet_small}\nrecipe: {epochs: 1, batch_size: 2, "
+        "optimizer: {name: sgd, lr: 0.1}}\nclaimed: {top1: {value: 0.5, tolerance: {absolute: 0.1}}}\n"
+    )
     with pytest.raises(UserError, match=r"spec.yaml \(key 'task'\): unknown task 'clasification'"):
         load_spec(spec)

@@ -19,7 +19,7 @@ from viprepro.tasks import get_task
 OWN = ("action_recognition", "classification", "detection", "segmentation")
 HEAVY = ("torch", "torchvision")
 
-SCRIPT = """
+SCRIPT = f"""
 import argparse, json, sys
 from pathlib import Path
 from viprepro import cli
@@ -43,8 +43,8 @@ for kind in task.figure_kinds:
         task.figure_data(kind, missing / "gt", missing / "sub", missing / "subset")
     except Exception:
         pass
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in %r)))
-""" % (HEAVY,)
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})))
+"""
 
 
 @pytest.mark.parametrize("name", OWN)
@@ -62,10 +62,10 @@ def test_the_guard_sees_torch_when_a_task_loads_it(tmp_path):
         "    name = 'heavy'\n"
         "    def score(self, *args, **kwargs):\n"
         "        import torch\n"
-        "TASK = Heavy()\n")
+        "TASK = Heavy()\n"
+    )
     env = {"PYTHONPATH": f"{tmp_path}:{':'.join(sys.path)}", "VIPREPRO_TASK_PACKAGES": json.dumps({"heavy": "heavytask"})}
-    out = subprocess.run([sys.executable, "-c", SCRIPT, "heavy", str(tmp_path / "missing")], capture_output=True, text=True,
-                         env=env)
+    out = subprocess.run([sys.executable, "-c", SCRIPT, "heavy", str(tmp_path / "missing")], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert "torch" in json.loads(out.stdout.splitlines()[-1])
 

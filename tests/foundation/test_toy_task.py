@@ -14,7 +14,6 @@ import os
 import subprocess
 
 import pytest
-
 from testutils import REPO, pipeline_env, snakemake_command
 
 TOY = REPO / "tests" / "toy_task"
@@ -23,16 +22,52 @@ TOY = REPO / "tests" / "toy_task"
 def snakemake(workdir, *args, timeout=600):
     env = pipeline_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), str(REPO / "tests"), env.get("PYTHONPATH")]))
-    return subprocess.run([*snakemake_command(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-                           "--configfile", str(TOY / "config.yaml"), *args],
-                          capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(
+        [
+            *snakemake_command(),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(TOY / "config.yaml"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def test_nothing_outside_tests_names_the_toy_task():
     """No code, rule, script or shipped config knows the toy task (the docs point to it)."""
-    outside = subprocess.run(["git", "grep", "-l", "-w", "-e", "toy_task", "-e", "toy_linear", "-e", "toy", "--",
-                              "src", "rules", "Snakefile", "workflow_scripts", "scripts", "config", "profiles", "pyproject.toml"],
-                             cwd=REPO, capture_output=True, text=True)
+    outside = subprocess.run(
+        [
+            "git",
+            "grep",
+            "-l",
+            "-w",
+            "-e",
+            "toy_task",
+            "-e",
+            "toy_linear",
+            "-e",
+            "toy",
+            "--",
+            "src",
+            "rules",
+            "Snakefile",
+            "workflow_scripts",
+            "scripts",
+            "config",
+            "profiles",
+            "pyproject.toml",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert outside.stdout.split() == [], outside.stdout
 
 
@@ -61,7 +96,12 @@ def test_a_task_without_its_package_entry_is_refused(tmp_path):
     """Without `datasets.toy.package` the pipeline does not know the task and says so."""
     config = tmp_path / "config.yaml"
     config.write_text((TOY / "config.yaml").read_text().replace("    package: toy_task\n", ""))
-    result = subprocess.run([*snakemake_command(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-                             "--configfile", str(config), "-n"], capture_output=True, text=True, env=pipeline_env(), timeout=120)
+    result = subprocess.run(
+        [*snakemake_command(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(config), "-n"],
+        capture_output=True,
+        text=True,
+        env=pipeline_env(),
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "unknown task 'toy'" in result.stdout + result.stderr and "datasets.toy" in result.stdout + result.stderr

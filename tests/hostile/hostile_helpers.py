@@ -15,11 +15,29 @@ from viprepro.files.safe_pickle import load_plain_pickle
 
 TINY = {
     "classification": {"classes": 4, "subset_per_class": 6, "extra_train_per_class": 1, "val_per_class": 4, "image_size": 32},
-    "detection": {"train_images": 24, "val_images": 8, "unused_train2017_images": 4, "val2017_images": 16, "categories": 4,
-                  "image_size": 64, "max_objects": 3, "empty_fraction": 0.1, "crowd_fraction": 0.2, "jpeg_quality": 90},
+    "detection": {
+        "train_images": 24,
+        "val_images": 8,
+        "unused_train2017_images": 4,
+        "val2017_images": 16,
+        "categories": 4,
+        "image_size": 64,
+        "max_objects": 3,
+        "empty_fraction": 0.1,
+        "crowd_fraction": 0.2,
+        "jpeg_quality": 90,
+    },
     "segmentation": {"width": 96, "height": 48, "train_images": 8, "val_images": 3, "test_images": 4, "unused_images": 1},
-    "action_recognition": {"num_classes": 4, "groups": 3, "test_groups": 1, "clips_per_group": 2, "frames": 12, "size": 16,
-                           "fps": 25, "quality": 3},
+    "action_recognition": {
+        "num_classes": 4,
+        "groups": 3,
+        "test_groups": 1,
+        "clips_per_group": 2,
+        "frames": 12,
+        "size": 16,
+        "fps": 25,
+        "quality": 3,
+    },
 }
 
 
@@ -43,16 +61,19 @@ def valid_submission(task_name: str, dataset: dict, folder: Path) -> Path:
     if task_name == "classification":
         rows = gt.read_text().splitlines()[1:]
         path = folder / "submission.csv"
-        path.write_text("Image IDs,Predictions\n" + "".join(f"{r.split(',')[0]},{(int(r.split(',')[1]) + i % 2) % 4}\n"
-                                                                for i, r in enumerate(rows)))
+        path.write_text(
+            "Image IDs,Predictions\n" + "".join(f"{r.split(',')[0]},{(int(r.split(',')[1]) + i % 2) % 4}\n" for i, r in enumerate(rows))
+        )
     elif task_name == "action_recognition":
         lines = [line.split() for line in gt.read_text().splitlines() if line.strip()]
         path = folder / "submission.txt"
         path.write_text("".join(f"{clip} {label} {int(label) % 4 + 1}\n" for clip, label in lines))
     elif task_name == "detection":
         doc = json.loads(gt.read_text())
-        detections = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": [round(v + 0.5, 2) for v in a["bbox"]],
-                       "score": 0.9} for a in doc["annotations"]]
+        detections = [
+            {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": [round(v + 0.5, 2) for v in a["bbox"]], "score": 0.9}
+            for a in doc["annotations"]
+        ]
         path = folder / "submission.json"
         path.write_text("[\n" + ",\n".join(json.dumps(d) for d in detections) + "\n]\n")
     else:
@@ -67,8 +88,9 @@ def valid_submission(task_name: str, dataset: dict, folder: Path) -> Path:
     return path
 
 
-def patch_zip(data: bytes, *, flag: int | None = None, method: int | None = None, size: int | None = None,
-              only: str | None = None) -> bytes:
+def patch_zip(
+    data: bytes, *, flag: int | None = None, method: int | None = None, size: int | None = None, only: str | None = None
+) -> bytes:
     """The zip with every member's flag bits, compression method or declared size rewritten in
     both its local header and its central directory entry (what 7-Zip or a forger writes)."""
     out = bytearray(data)

@@ -76,7 +76,6 @@ def main() -> int:
     args = parser.parse_args()
     import logging
 
-    from viprepro import cli
     from viprepro.tasks import get_task
 
     for argv in args.runs:  # the tasks' modules, and what scoring imports lazily, count in the baseline

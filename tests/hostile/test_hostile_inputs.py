@@ -82,8 +82,17 @@ def test_members_decompressed_without_bound_are_refused(datasets, tmp_path, caps
 def test_zip_bomb_is_refused_by_its_declared_size(datasets, tmp_path, capsys):
     path = zip_bomb(tmp_path / "bomb.zip", name=_first(datasets), megabytes=100)
     assert path.stat().st_size < 1 << 20
-    refused(capsys, "segmentation", datasets["segmentation"]["gt"], path, tmp_path, _first(datasets), "declares 100 MB uncompressed",
-            "above the 64 MB limit per member", extra=())
+    refused(
+        capsys,
+        "segmentation",
+        datasets["segmentation"]["gt"],
+        path,
+        tmp_path,
+        _first(datasets),
+        "declares 100 MB uncompressed",
+        "above the 64 MB limit per member",
+        extra=(),
+    )
 
 
 def test_zip_bomb_lying_about_its_size_is_stopped_at_the_declared_size(datasets, tmp_path, capsys):
@@ -102,8 +111,16 @@ def test_zip_bomb_lying_about_its_size_is_stopped_at_the_declared_size(datasets,
 
 def test_too_many_members_and_too_many_bytes_are_options(datasets, tmp_path, capsys):
     gt, path = datasets["segmentation"]["gt"], datasets["segmentation"]["valid"]
-    refused(capsys, "segmentation", gt, path, tmp_path, "the zip declares 4 members, above the limit of 3", "--max-members",
-            extra=("--max-members", "3"))
+    refused(
+        capsys,
+        "segmentation",
+        gt,
+        path,
+        tmp_path,
+        "the zip declares 4 members, above the limit of 3",
+        "--max-members",
+        extra=("--max-members", "3"),
+    )
     refused(capsys, "segmentation", gt, path, tmp_path, "above the 0.001 MB limit", "--max-total-mb", extra=("--max-total-mb", "0.001"))
 
 
@@ -117,8 +134,9 @@ def test_a_huge_central_directory_is_refused_before_it_is_read(datasets, tmp_pat
 
 
 def test_png_decompression_bomb(datasets, tmp_path, capsys):
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     buffer = io.BytesIO()
     Image.new("L", (10000, 10000)).save(buffer, format="PNG")  # 100 megapixels in about 100 KB
@@ -143,7 +161,7 @@ def test_detection_json_with_a_stray_latin1_byte(datasets, tmp_path, capsys):
     text = datasets["detection"]["valid"].read_text().replace('"score": 0.9}', '"score": 0.9, "note": "caf\u00e9"}', 1)
     path = tmp_path / "latin1.json"
     path.write_bytes(text.encode("latin-1"))
-    errors = refused(capsys, "detection", datasets["detection"]["gt"], path, tmp_path, "not UTF-8 text: byte 0xe9", "line 2, column")
+    refused(capsys, "detection", datasets["detection"]["gt"], path, tmp_path, "not UTF-8 text: byte 0xe9", "line 2, column")
 
 
 @pytest.mark.parametrize("task", ["classification", "action_recognition"])
@@ -178,11 +196,19 @@ def test_a_folder_or_a_pipe_as_the_submission(datasets, tmp_path, capsys, task):
     refused(capsys, task, datasets[task]["gt"], pipe, tmp_path, "not a regular file")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("", "the file is empty"), ("[1, 2", "ends inside an unclosed list"), ('[{"a": "b]', "unterminated string"),
-    ("[1}", "unbalanced '}'"), ("[1] x", "extra data after the list"), ("[1,]", "not valid JSON"),
-    ('{"a": 1}', "found a JSON dict"), ("[" + "1" * 5000 + "]", "not readable JSON"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "the file is empty"),
+        ("[1, 2", "ends inside an unclosed list"),
+        ('[{"a": "b]', "unterminated string"),
+        ("[1}", "unbalanced '}'"),
+        ("[1] x", "extra data after the list"),
+        ("[1,]", "not valid JSON"),
+        ('{"a": 1}', "found a JSON dict"),
+        ("[" + "1" * 5000 + "]", "not readable JSON"),
+    ],
+)
 def test_broken_json_structure(datasets, tmp_path, capsys, text, expected):
     path = tmp_path / "broken.json"
     path.write_text(text)
@@ -192,7 +218,7 @@ def test_broken_json_structure(datasets, tmp_path, capsys, text, expected):
 def test_an_item_far_longer_than_a_detection_is_not_parsed(datasets, tmp_path, capsys):
     path = tmp_path / "long.json"
     path.write_text('[{"image_id": 1, "pad": "' + "x" * 2_000_000 + '"}]')
-    errors = refused(capsys, "detection", datasets["detection"]["gt"], path, tmp_path, "far longer than a detection", "--max-item-kb")
+    refused(capsys, "detection", datasets["detection"]["gt"], path, tmp_path, "far longer than a detection", "--max-item-kb")
 
 
 # --- memory proportional to the problems -----------------------------------------------------

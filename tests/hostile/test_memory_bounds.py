@@ -25,16 +25,20 @@ MARGIN_MB = 30
 def peaks(runs: list[list]) -> list[dict]:
     """Exit code and resident peak (MB above the start) of each command, in one capped process."""
     runs = [[str(arg) for arg in argv] for argv in runs]
-    done = subprocess.run([sys.executable, str(SCRIPT), "--cap-mb", str(CAP_MB), json.dumps(runs)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--cap-mb", str(CAP_MB), json.dumps(runs)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _commands(task: str, gt: Path, submission: Path, out: Path) -> list[list]:
     common = ["--task", task, "--gt", gt, "--submission", submission]
-    return [["validate", *common], ["score", *common, "--mode", "strict", "--out", out / "s"],
-            ["score", *common, "--mode", "official", "--out", out / "o"]]
+    return [
+        ["validate", *common],
+        ["score", *common, "--mode", "strict", "--out", out / "s"],
+        ["score", *common, "--mode", "official", "--out", out / "o"],
+    ]
 
 
 def _runs(task: str, gt: Path, valid: Path, hostile: list[Path], out: Path) -> tuple[list[dict], dict[Path, list[dict]]]:

@@ -12,7 +12,6 @@ import io
 import os
 import random
 import zipfile
-from pathlib import Path
 
 import pytest
 from hostile_helpers import patch_zip
@@ -94,9 +93,11 @@ def test_mutated_submissions_are_refused_or_scored(datasets, tmp_path, task_name
         what, mutated = (_zip_mutation if valid.suffix == ".zip" else _text_mutation)(rng, original)
         path = tmp_path / f"case_{case}{valid.suffix}"
         path.write_bytes(mutated)
-        for call, run in (("validate", lambda: task.validate(gt, path, {"workers": 1})),
-                          ("strict", lambda: task.score(gt, path, tmp_path / f"s{case}", mode="strict", options={"workers": 1})),
-                          ("official", lambda: task.score(gt, path, tmp_path / f"o{case}", mode="official", options={"workers": 1}))):
+        for call, run in (
+            ("validate", lambda: task.validate(gt, path, {"workers": 1})),
+            ("strict", lambda: task.score(gt, path, tmp_path / f"s{case}", mode="strict", options={"workers": 1})),
+            ("official", lambda: task.score(gt, path, tmp_path / f"o{case}", mode="official", options={"workers": 1})),
+        ):
             try:
                 run()
                 outcomes["scored"] += 1

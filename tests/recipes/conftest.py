@@ -7,7 +7,6 @@ from testutils import SMOKE_DATASETS, one_thread, tiny_dataset
 
 from viprepro.tasks import get_task
 
-
 _one_thread = pytest.fixture(autouse=True)(one_thread)
 
 

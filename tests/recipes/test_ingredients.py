@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_recipe_vocabulary import C3
 
 from viprepro.specs.load import load_spec
 from viprepro.tasks.classification import data as cls_data
 from viprepro.tasks.classification import losses as cls_losses
 from viprepro.tasks.segmentation import losses as seg_losses
 from viprepro.tasks.segmentation.labels import VOID_TRAIN_ID
-
-from test_recipe_vocabulary import C3
 
 
 def test_focal_cosine_is_cosine_embedding_plus_focal_ce_on_normalised_logits():
@@ -99,8 +98,17 @@ def test_cascade_rcnn_has_three_stages_with_rising_iou_and_weighted_losses():
     from viprepro.tasks.detection import models
 
     torch.manual_seed(0)
-    kwargs = dict(backbone="resnet18", min_size=64, max_size=64, representation_size=32, fpn_channels=16, box_score_thresh=0.0,
-                  rpn_pre_nms_top_n_train=50, rpn_post_nms_top_n_train=30, box_batch_size_per_image=16)
+    kwargs = dict(
+        backbone="resnet18",
+        min_size=64,
+        max_size=64,
+        representation_size=32,
+        fpn_channels=16,
+        box_score_thresh=0.0,
+        rpn_pre_nms_top_n_train=50,
+        rpn_post_nms_top_n_train=30,
+        box_batch_size_per_image=16,
+    )
     model = models.build("cascadercnn_fpn", 4, stage_weights=[1.0, 0.5, 0.0], **kwargs)
     stages = model.roi_heads.stages
     assert [s.proposal_matcher.high_threshold for s in stages] == [0.5, 0.6, 0.7]
@@ -129,14 +137,20 @@ def test_training_transform_tta_averages_seeded_passes(tmp_path, datasets):
     recipe = {**load_spec(C3)["recipe"], "input_size": 32, "batch_size": 4, "eval_resize": 36}
     outputs = {}
     for name, passes in (("a", 3), ("b", 3), ("c", 0)):
-        predict.predict([model], data["subset"], {**recipe, "tta_train_passes": passes}, tmp_path / f"{name}.csv",
-                        device=torch.device("cpu"), workers=0)
+        predict.predict(
+            [model], data["subset"], {**recipe, "tta_train_passes": passes}, tmp_path / f"{name}.csv", device=torch.device("cpu"), workers=0
+        )
         outputs[name] = (tmp_path / f"{name}.csv").read_bytes()
     assert outputs["a"] == outputs["b"]  # repeated inference writes the same file
     files = predict.test_files(data["subset"])
-    clean, augmented = (predict.ensemble_probabilities([model], predict.make_loader(
-        predict.ImageFiles(files, [0] * len(files), transform), recipe, shuffle=False, workers=0), torch.device("cpu"))
-        for transform in (predict.eval_transform(recipe), cls_data.train_transform(recipe)))
+    clean, augmented = (
+        predict.ensemble_probabilities(
+            [model],
+            predict.make_loader(predict.ImageFiles(files, [0] * len(files), transform), recipe, shuffle=False, workers=0),
+            torch.device("cpu"),
+        )
+        for transform in (predict.eval_transform(recipe), cls_data.train_transform(recipe))
+    )
     assert not torch.allclose(clean, augmented)  # the training transform really differs from the evaluation crop
 
 
@@ -159,11 +173,14 @@ def test_segmentation_flip_tta_is_the_mean_with_the_mirrored_prediction():
     assert not np.array_equal(TRAIN_TO_ID[plain.argmax(1)[0].numpy()], TRAIN_TO_ID[expected.argmax(1)[0].numpy()])
 
 
-@pytest.mark.parametrize("name, kwargs, key", [
-    ("timm/resnet18", {"pretrained": True}, "model.kwargs.pretrained"),
-    ("timm/resnet18", {"checkpoint_path": "weights.pth"}, "model.kwargs.checkpoint_path"),
-    ("torchvision/resnet18", {"weights": "IMAGENET1K_V1"}, "model.kwargs"),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, key",
+    [
+        ("timm/resnet18", {"pretrained": True}, "model.kwargs.pretrained"),
+        ("timm/resnet18", {"checkpoint_path": "weights.pth"}, "model.kwargs.checkpoint_path"),
+        ("torchvision/resnet18", {"weights": "IMAGENET1K_V1"}, "model.kwargs"),
+    ],
+)
 def test_pretrained_weights_are_refused_for_library_models(name, kwargs, key):
     from viprepro.errors import UserError
     from viprepro.tasks.classification import models

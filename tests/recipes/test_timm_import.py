@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 
 from viprepro.cli import main
@@ -26,17 +25,37 @@ def test_real_args_yaml_imports_with_nothing_unmapped(tmp_path, capsys):
     recipe = spec["recipe"]
     assert spec["model"] == {"name": "timm/efficientnet_b4", "kwargs": {"drop_rate": 0.3, "drop_path_rate": 0.2, "global_pool": "avg"}}
     assert (spec["seed"], recipe["epochs"], recipe["batch_size"], recipe["input_size"]) == (42, 450, 16, 380)
-    assert recipe["optimizer"] == {"name": "rmsprop_tf", "lr": 0.016, "alpha": 0.9, "eps": 0.001, "momentum": 0.9, "weight_decay": 1e-5,
-                                   "no_decay_norm_bias": True, "nesterov": False, "dampening": 0.0, "betas": [0.9, 0.999],
-                                   "centered": False}
+    assert recipe["optimizer"] == {
+        "name": "rmsprop_tf",
+        "lr": 0.016,
+        "alpha": 0.9,
+        "eps": 0.001,
+        "momentum": 0.9,
+        "weight_decay": 1e-5,
+        "no_decay_norm_bias": True,
+        "nesterov": False,
+        "dampening": 0.0,
+        "betas": [0.9, 0.999],
+        "centered": False,
+    }
     schedule = recipe["lr_schedule"]
-    assert (schedule["name"], schedule["per"], schedule["step_size"], schedule["gamma"], schedule["warmup_epochs"],
-            schedule["warmup_lr"]) == ("step", "epoch", 2.4, 0.97, 3, 1e-6)
+    assert (
+        schedule["name"],
+        schedule["per"],
+        schedule["step_size"],
+        schedule["gamma"],
+        schedule["warmup_epochs"],
+        schedule["warmup_lr"],
+    ) == ("step", "epoch", 2.4, 0.97, 3, 1e-6)
     assert recipe["ema"] == {"decay": 0.9999, "evaluate": True, "warmup": False}
     assert recipe["loss"]["name"] == "focal_cosine"
     augment = recipe["augment"]
-    assert (augment["timm_policy"], augment["random_erasing"], augment["random_erasing_mode"], augment["interpolation"]) == \
-        ("rand-m9-mstd0.5", 0.2, "pixel", "random")
+    assert (augment["timm_policy"], augment["random_erasing"], augment["random_erasing_mode"], augment["interpolation"]) == (
+        "rand-m9-mstd0.5",
+        0.2,
+        "pixel",
+        "random",
+    )
     assert augment["color_jitter"] == 0.0  # timm skips it when `aa` is set
     printed = capsys.readouterr().out
     for field in ("data", "log_interval", "workers", "color_jitter", "smoothing", "cooldown_epochs"):
@@ -88,4 +107,6 @@ def test_models_lists_what_can_be_built(capsys):
     assert "timm/efficientnet_b4" in out.splitlines()
     assert main(["models", "--task", "detection"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "fasterrcnn_small_fpn" in lines and "torchvision/fasterrcnn_resnet50_fpn" in lines and not any(n.startswith("timm/") for n in lines)
+    assert (
+        "fasterrcnn_small_fpn" in lines and "torchvision/fasterrcnn_resnet50_fpn" in lines and not any(n.startswith("timm/") for n in lines)
+    )

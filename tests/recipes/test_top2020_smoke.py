@@ -14,10 +14,10 @@ import pytest
 import torch
 import yaml
 
-from viprepro.training import engine
 from viprepro.jobs.determinism import apply_level
 from viprepro.specs.load import load_spec
 from viprepro.tasks import get_task
+from viprepro.training import engine
 
 REPO = Path(__file__).resolve().parents[2]
 TOP2020 = sorted((REPO / "config" / "submissions" / "top2020").glob("*.yaml"))
@@ -52,14 +52,31 @@ def test_smoke_scale_trains_predicts_and_scores(path, tmp_path, datasets):
     spec = smoke_spec(path, tmp_path)
     full = load_spec(path)
     assert spec["recipe"]["epochs"] == 1
-    same = {k: v for k, v in full["recipe"].items() if k not in {"epochs", "batch_size", "input_size", "eval_resize", "train_size",
-                                                                   "crop_size", "test_size", "frames_per_clip", "frame_stride",
-                                                                   "test_clips", "resize", "workers"}}
+    same = {
+        k: v
+        for k, v in full["recipe"].items()
+        if k
+        not in {
+            "epochs",
+            "batch_size",
+            "input_size",
+            "eval_resize",
+            "train_size",
+            "crop_size",
+            "test_size",
+            "frames_per_clip",
+            "frame_stride",
+            "test_clips",
+            "resize",
+            "workers",
+        }
+    }
     assert same == {k: spec["recipe"][k] for k in same}, "smoke scale changes sizes only"
     task, data = get_task(spec["task"]), datasets(spec["task"])
     apply_level("strict")
-    run = engine.TrainingRun(task=task, spec=copy.deepcopy(spec), subset_dir=data["subset"], seed=spec["seed"],
-                             identity={"spec": spec["name"]})
+    run = engine.TrainingRun(
+        task=task, spec=copy.deepcopy(spec), subset_dir=data["subset"], seed=spec["seed"], identity={"spec": spec["name"]}
+    )
     final = engine.train(run, tmp_path / "model.pt", tmp_path / "state")
     assert final["initial_weights_digest"] != final["final_weights_digest"]
     model, _ = engine.load_trained_model(task, tmp_path / "model.pt", data["subset"], torch.device("cpu"))

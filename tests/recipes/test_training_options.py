@@ -12,16 +12,14 @@ import copy
 import pytest
 import torch
 import yaml
-
 from testutils import SMOKE_DATASETS, one_thread, tiny_dataset
-from viprepro.training import acceleration
-from viprepro.training import checkpoint
-from viprepro.training import engine
-from viprepro.judging import evidence
-from viprepro.jobs.determinism import apply_level
+
 from viprepro.errors import UserError
+from viprepro.jobs.determinism import apply_level
+from viprepro.judging import evidence
 from viprepro.specs.load import load_spec
 from viprepro.tasks import get_task
+from viprepro.training import acceleration, checkpoint, engine
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)
 
@@ -30,8 +28,13 @@ SPEC = {
     "task": "classification",
     "model": {"name": "resnet_small", "kwargs": {"width": 4, "depth": 1}},
     "seed": 0,
-    "recipe": {"epochs": 2, "batch_size": 4, "input_size": 24, "cache_decoded": True,
-               "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}},
+    "recipe": {
+        "epochs": 2,
+        "batch_size": 4,
+        "input_size": 24,
+        "cache_decoded": True,
+        "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+    },
     "claimed": {"top1": {"value": 0.5}},
 }
 
@@ -101,8 +104,11 @@ def test_channels_last_trains_and_saves_plain_weights(tmp_path, subset):
 
 
 def test_options_reach_the_determinism_record_of_the_verdict():
-    records = [{"training_options": acceleration.record({"precision": "bf16", "channels_last": True}, "cpu")},
-               {"training_options": acceleration.record({}, "cpu", world_size=2)}, {}]
+    records = [
+        {"training_options": acceleration.record({"precision": "bf16", "channels_last": True}, "cpu")},
+        {"training_options": acceleration.record({}, "cpu", world_size=2)},
+        {},
+    ]
     summary = evidence.determinism(records, {0: {"identical": True, "repeats": 2}}, "strict")["training_options"]
     assert len(summary["settings"]) == 2
     assert any("bf16" in cost for cost in summary["bit_exactness_costs"])

@@ -12,7 +12,6 @@ import csv
 from pathlib import Path
 
 import pytest
-
 from testutils import REPO
 
 SYNTH = {"classes": 4, "subset_per_class": 6, "extra_train_per_class": 1, "val_per_class": 5, "image_size": 32}
@@ -20,15 +19,32 @@ SEEDS = (0, 1)
 
 
 def _history(seed: int) -> list[dict]:
-    return [{"epoch": e, "train_loss": 1.5 / e + 0.05 * seed, "val_top1": 0.3 + 0.1 * e - 0.02 * seed, "lr": 0.05 * 0.5 ** (e - 1)}
-            for e in (1, 2, 3)]
+    return [
+        {"epoch": e, "train_loss": 1.5 / e + 0.05 * seed, "val_top1": 0.3 + 0.1 * e - 0.02 * seed, "lr": 0.05 * 0.5 ** (e - 1)}
+        for e in (1, 2, 3)
+    ]
 
 
 def _train_record(seed: int) -> dict:
-    return {"task": "classification", "submission": "report_smoke", "seed": seed, "member": 0, "determinism": "strict",
-            "nondeterministic_operations": [], "initial_weights_digest": f"{seed:02d}" * 32, "final_weights_digest": f"f{seed}" * 32,
-            "train_data_digest": "d" * 64, "train_splits": ["train"], "data_manifest_digest": "m" * 64, "parameters": 19756,
-            "wall_seconds": 12.5 + seed, "cpu_seconds": 10.0, "threads": 1, "device": "cpu", "file_audit": {"passed": True}}
+    return {
+        "task": "classification",
+        "submission": "report_smoke",
+        "seed": seed,
+        "member": 0,
+        "determinism": "strict",
+        "nondeterministic_operations": [],
+        "initial_weights_digest": f"{seed:02d}" * 32,
+        "final_weights_digest": f"f{seed}" * 32,
+        "train_data_digest": "d" * 64,
+        "train_splits": ["train"],
+        "data_manifest_digest": "m" * 64,
+        "parameters": 19756,
+        "wall_seconds": 12.5 + seed,
+        "cpu_seconds": 10.0,
+        "threads": 1,
+        "device": "cpu",
+        "file_audit": {"passed": True},
+    }
 
 
 def _submission(truth: dict[str, int], seed: int, out: Path) -> None:
@@ -44,13 +60,12 @@ def _submission(truth: dict[str, int], seed: int, out: Path) -> None:
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory) -> Path:
     """The workdir of a finished run: results/ with verdicts, certificates and the leaderboard."""
-    from viprepro.report import leaderboard
     from viprepro.files.fileio import write_json
-    from viprepro.report import certificate, examples, leaderboard_page
+    from viprepro.judging.verdict import judge
+    from viprepro.report import certificate, examples, leaderboard, leaderboard_page
     from viprepro.specs.load import load_spec
     from viprepro.tasks import get_task
     from viprepro.tasks.classification.submission import read_ground_truth
-    from viprepro.judging.verdict import judge
 
     root = tmp_path_factory.mktemp("report_run")
     results = root / "results"
@@ -83,39 +98,94 @@ def finished_run(tmp_path_factory) -> Path:
     from viprepro.judging import trajectory
 
     verdict = {
-        "task": "classification", "submission": "report_smoke", "verdict": metric["verdict"], "metrics": [metric],
-        "claimed_seed": 0, "seeds": list(SEEDS), "ensemble": 1,
-        "determinism": {"level": "strict", "nondeterministic_operations": [], "inference_repeats": 2,
-                        "inference_identical": {"0": True, "1": True}, "passed": True},
-        "audits": {"pretrained_weights": {"passed": True, "problems": [], "detail": "initial weights re-derived from the seed"},
-                   "data_access": {"passed": True, "problems": [], "detail": "files opened checked against the manifest"},
-                   "test_label_leakage": {"passed": True, "problems": [], "detail": "training-data digest checked"}},
+        "task": "classification",
+        "submission": "report_smoke",
+        "verdict": metric["verdict"],
+        "metrics": [metric],
+        "claimed_seed": 0,
+        "seeds": list(SEEDS),
+        "ensemble": 1,
+        "determinism": {
+            "level": "strict",
+            "nondeterministic_operations": [],
+            "inference_repeats": 2,
+            "inference_identical": {"0": True, "1": True},
+            "passed": True,
+        },
+        "audits": {
+            "pretrained_weights": {"passed": True, "problems": [], "detail": "initial weights re-derived from the seed"},
+            "data_access": {"passed": True, "problems": [], "detail": "files opened checked against the manifest"},
+            "test_label_leakage": {"passed": True, "problems": [], "detail": "training-data digest checked"},
+        },
         "audits_passed": True,
-        "efficiency": {"parameters": 19756, "members": 1, "train_wall_seconds": 12.5, "train_cpu_seconds": 10.0,
-                       "inference_samples_per_s": 390.0, "flops_per_sample": 3.6e6},
-        "provenance": {"code_version": {"commit": "0" * 40, "dirty": True, "diff_sha256": "a" * 64, "package_version": "0.1.0"},
-                       "environment": {"python": "3.11.7", "torch": "2.9", "cuda": None, "cudnn": None, "device": "test CPU",
-                                       "cpu_count": 2, "torch_threads": 1, "platform": "Linux", "packages_sha256": "p" * 64,
-                                       "packages": {"numpy": "2.0", "torch": "2.9"}},
-                       "spec_digest": "s" * 64, "config_hash": "c" * 16, "data_manifest_digest": "m" * 64,
-                       "jobs": [{k: _train_record(s)[k] for k in ("seed", "member", "wall_seconds", "cpu_seconds", "threads", "device")} for s in SEEDS],
-                       "digest": "p" * 64},
+        "efficiency": {
+            "parameters": 19756,
+            "members": 1,
+            "train_wall_seconds": 12.5,
+            "train_cpu_seconds": 10.0,
+            "inference_samples_per_s": 390.0,
+            "flops_per_sample": 3.6e6,
+        },
+        "provenance": {
+            "code_version": {"commit": "0" * 40, "dirty": True, "diff_sha256": "a" * 64, "package_version": "0.1.0"},
+            "environment": {
+                "python": "3.11.7",
+                "torch": "2.9",
+                "cuda": None,
+                "cudnn": None,
+                "device": "test CPU",
+                "cpu_count": 2,
+                "torch_threads": 1,
+                "platform": "Linux",
+                "packages_sha256": "p" * 64,
+                "packages": {"numpy": "2.0", "torch": "2.9"},
+            },
+            "spec_digest": "s" * 64,
+            "config_hash": "c" * 16,
+            "data_manifest_digest": "m" * 64,
+            "jobs": [
+                {k: _train_record(s)[k] for k in ("seed", "member", "wall_seconds", "cpu_seconds", "threads", "device")} for s in SEEDS
+            ],
+            "digest": "p" * 64,
+        },
         "submission_sha256": {str(s): "5" * 64 for s in SEEDS},
         "spec": spec,
         "trajectory": trajectory.compare(trajectory.read_claimed_log(claimed_log), _history(0), "top1", spec["claimed_log_tolerance"]),
     }
     write_json(folder / "verdict.json", verdict)
-    config = {"tasks": ["classification"], "datasets": {"classification": {
-        "source": "synthetic", "manifests": None, "link": "hardlink", "synthetic": {"seed": 0, "options": SYNTH},
-        "submissions": ["config/submissions/report_smoke.yaml"]}}, "scoring_mode": "strict", "determinism": "strict", "device": "cpu"}
-    evidence = certificate.gather(folder / "verdict.json", [folder / f"seed_{s}/member_0/train_record.json" for s in SEEDS],
-                                  [folder / f"seed_{s}/scores" for s in SEEDS], config=config, claimed_log=claimed_log, workdir=root)
+    config = {
+        "tasks": ["classification"],
+        "datasets": {
+            "classification": {
+                "source": "synthetic",
+                "manifests": None,
+                "link": "hardlink",
+                "synthetic": {"seed": 0, "options": SYNTH},
+                "submissions": ["config/submissions/report_smoke.yaml"],
+            }
+        },
+        "scoring_mode": "strict",
+        "determinism": "strict",
+        "device": "cpu",
+    }
+    evidence = certificate.gather(
+        folder / "verdict.json",
+        [folder / f"seed_{s}/member_0/train_record.json" for s in SEEDS],
+        [folder / f"seed_{s}/scores" for s in SEEDS],
+        config=config,
+        claimed_log=claimed_log,
+        workdir=root,
+    )
     certificate.write(evidence, folder / "certificate")
 
     # A second submission, not certified, so the leaderboard has rows to sort and a row without a link.
-    other = dict(verdict, submission="report_other", verdict="not_reproduced",
-                 metrics=[dict(metric, reproduced=0.11, difference=0.11 - metric["claimed"], verdict="not_reproduced")],
-                 efficiency=dict(verdict["efficiency"], parameters=500))
+    other = dict(
+        verdict,
+        submission="report_other",
+        verdict="not_reproduced",
+        metrics=[dict(metric, reproduced=0.11, difference=0.11 - metric["claimed"], verdict="not_reproduced")],
+        efficiency=dict(verdict["efficiency"], parameters=500),
+    )
     write_json(results / "classification/report_other/verdict.json", other)
     rows = leaderboard.build_rows([folder / "verdict.json", results / "classification/report_other/verdict.json"])
     leaderboard.write_csv(rows, results / "leaderboard.csv")

@@ -20,12 +20,21 @@ from pathlib import Path
 
 import pytest
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--no-first-run", "--disable-sync", "--window-size=1400,1000"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--window-size=1400,1000",
+]
 
 
 def _chromium() -> tuple[str, str]:
     """(browser, driver) paths, installing the Debian packages when missing; skips with the reason."""
+
     def found():
         return (shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver"))
 
@@ -68,14 +77,22 @@ class WebDriver:
                     raise
                 time.sleep(0.2)
         options = {"binary": browser, "args": [*FLAGS, f"--user-data-dir={profile}"]}
-        session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": {
-            "browserName": "chrome", "goog:chromeOptions": options, "goog:loggingPrefs": {"performance": "ALL"}}}})
+        session = self._call(
+            "POST",
+            "/session",
+            {
+                "capabilities": {
+                    "alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options, "goog:loggingPrefs": {"performance": "ALL"}}
+                }
+            },
+        )
         self.session = f"/session/{session['sessionId']}"
 
     def _call(self, method: str, path: str, body: dict | None = None):
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())["value"]
 

@@ -16,8 +16,15 @@ from viprepro.report.joblog import job_commands
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("claim_top1", "training_curves", "per_class", "confusion_matrix", "examples")
-SECTIONS = ("What was claimed", "How it was rerun", "Results: claimed vs reproduced", "Efficiency", "Deviations and warnings",
-            "Environment", "Data and provenance digests")
+SECTIONS = (
+    "What was claimed",
+    "How it was rerun",
+    "Results: claimed vs reproduced",
+    "Efficiency",
+    "Deviations and warnings",
+    "Environment",
+    "Data and provenance digests",
+)
 
 
 def _is_drawn_png(data: bytes, min_side: int = 200) -> bool:
@@ -46,8 +53,10 @@ def test_every_figure_exists_and_shows_something(cert):
 def test_the_scoring_step_drew_the_ground_truth_figures_for_every_seed(finished_run):
     for seed in (0, 1):
         folder = finished_run / f"results/classification/report_smoke/seed_{seed}/scores/figures"
-        assert json.loads((folder / "figures.json").read_text()) == {"examples": {"file": "examples.png"},
-                                                                      "confusion_matrix": {"file": "confusion_matrix.png"}}
+        assert json.loads((folder / "figures.json").read_text()) == {
+            "examples": {"file": "examples.png"},
+            "confusion_matrix": {"file": "confusion_matrix.png"},
+        }
         assert _is_drawn_png((folder / "examples.png").read_bytes())
 
 
@@ -115,8 +124,9 @@ def test_a_figure_the_scoring_step_could_not_draw_is_reported_not_hidden(tmp_pat
     assert "error" in drawn["examples"] and "no test sample" in drawn["examples"]["error"]
     (tmp_path / "seed_0/scores/figures").mkdir(parents=True)
     (tmp_path / "seed_0/scores/figures/figures.json").write_text(json.dumps(drawn))
-    evidence = certificate.CertificateInputs(verdict={"claimed_seed": 0}, train_records=[], histories={}, scores={},
-                                    score_folders={0: tmp_path / "seed_0/scores"})
+    evidence = certificate.CertificateInputs(
+        verdict={"claimed_seed": 0}, train_records=[], histories={}, scores={}, score_folders={0: tmp_path / "seed_0/scores"}
+    )
     reason = certificate._copy_score_figure(evidence, "examples", tmp_path / "out")
     assert isinstance(reason, str) and "no test sample" in reason
 
@@ -129,8 +139,12 @@ def test_example_picks_show_wrong_and_right_predictions():
 
 
 def test_per_class_leaves_out_classes_without_ground_truth(tmp_path):
-    out = figures.per_class({0: {"car": 0.5, "bus": None, "road": float("nan")}, 1: {"car": 0.7, "bus": None, "road": 0.1}},
-                            tmp_path / "pc.png", claimed_seed=0, metric_label="IoU")
+    out = figures.per_class(
+        {0: {"car": 0.5, "bus": None, "road": float("nan")}, 1: {"car": 0.7, "bus": None, "road": 0.1}},
+        tmp_path / "pc.png",
+        claimed_seed=0,
+        metric_label="IoU",
+    )
     assert _is_drawn_png(out.read_bytes(), min_side=150)
 
 
@@ -145,13 +159,23 @@ def test_job_commands_come_from_snakemake_job_records(tmp_path):
     (tmp_path / ".snakemake/metadata").mkdir(parents=True)
     (tmp_path / ".snakemake/metadata" / name).write_text(json.dumps(record))
     jobs = job_commands(tmp_path, [tmp_path / "results/t/s/seed_0/member_0/model.pt", tmp_path / "results/missing"])
-    assert jobs == [{"rule": "train_member", "command": "python train.py --seed 0", "start": 10.0, "end": 20.0,
-                     "outputs": ["results/t/s/seed_0/member_0/model.pt"]}]
+    assert jobs == [
+        {
+            "rule": "train_member",
+            "command": "python train.py --seed 0",
+            "start": 10.0,
+            "end": 20.0,
+            "outputs": ["results/t/s/seed_0/member_0/model.pt"],
+        }
+    ]
 
 
 def test_markdown_and_html_say_the_same_thing(tmp_path):
-    doc = document.Document("T", [document.Note("**bold** and `code`", "warn")],
-                            [document.Section("S", [document.Table(["a", "b"], [[1, "x|y"]], numeric={0})])])
+    doc = document.Document(
+        "T",
+        [document.Note("**bold** and `code`", "warn")],
+        [document.Section("S", [document.Table(["a", "b"], [[1, "x|y"]], numeric={0})])],
+    )
     md, page = document.to_markdown(doc, tmp_path), document.to_html(doc)
     assert "> **WARNING:** **bold** and `code`" in md and "| 1 | x\\|y |" in md
-    assert "<strong>bold</strong> and <code>code</code>" in page and '<td class=num>1</td><td>x|y</td>' in page
+    assert "<strong>bold</strong> and <code>code</code>" in page and "<td class=num>1</td><td>x|y</td>" in page

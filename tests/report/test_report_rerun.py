@@ -6,8 +6,8 @@ import shutil
 import subprocess
 
 import yaml
-
 from testutils import REPO
+
 from viprepro.jobs import tracking
 from viprepro.report import rerun
 
@@ -48,7 +48,9 @@ def test_checks_out_the_recorded_commit_without_touching_the_repository(tmp_path
 def test_an_mlflow_run_id_of_any_job_finds_the_certificate(finished_run, tmp_path):
     cert = finished_run / "results/classification/report_smoke/certificate"
     tags = {"config_hash": "c" * 16}
-    with tracking.job_run(task="classification", stage="certificate", rule="certify_submission", submission="report_smoke", tags=tags) as run:
+    with tracking.job_run(
+        task="classification", stage="certificate", rule="certify_submission", submission="report_smoke", tags=tags
+    ) as run:
         for path in sorted(p for p in cert.rglob("*") if p.is_file()):
             parent = path.parent.relative_to(cert).as_posix()
             run.log_artifact(path, "certificate" if parent == "." else f"certificate/{parent}")

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from testutils import REPO, SMOKE_DATASETS, one_thread, tiny_dataset
+
 from viprepro.report import examples
-from viprepro.specs.scale import at_scale
 from viprepro.specs.load import load_spec
+from viprepro.specs.scale import at_scale
 from viprepro.tasks import get_task
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)

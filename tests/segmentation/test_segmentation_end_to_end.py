@@ -10,15 +10,25 @@ import pytest
 import torch
 from PIL import Image
 
-from viprepro.training import engine
 from viprepro.files.schemas_io import validate
+from viprepro.training import engine
 
 SPEC = {
     "name": "segmentation_e2e_test",
     "task": "segmentation",
     "model": {"name": "unet", "kwargs": {"width": 4}},
-    "recipe": {"epochs": 2, "batch_size": 4, "optimizer": {"name": "adam", "lr": 0.01}, "train_size": [24, 48], "crop_size": None,
-               "test_size": [24, 48], "scale_jitter": 0.1, "color_jitter": 0.1, "upsample": "bilinear", "cache_decoded": True},
+    "recipe": {
+        "epochs": 2,
+        "batch_size": 4,
+        "optimizer": {"name": "adam", "lr": 0.01},
+        "train_size": [24, 48],
+        "crop_size": None,
+        "test_size": [24, 48],
+        "scale_jitter": 0.1,
+        "color_jitter": 0.1,
+        "upsample": "bilinear",
+        "cache_decoded": True,
+    },
     "claimed": {"iou_class": {"value": 0.1}},
 }
 
@@ -39,7 +49,9 @@ def test_end_to_end_through_the_task_interface(task, minicity, tmp_path):
     assert again["final_weights_digest"] == final["final_weights_digest"]  # same seed, same weights
 
     model, _ = engine.load_trained_model(task, tmp_path / "a" / "model.pt", minicity["subset"], torch.device("cpu"))
-    summary = task.predict([model, model], minicity["subset"], spec["recipe"], tmp_path / "submission.zip", device=torch.device("cpu"), workers=0)
+    summary = task.predict(
+        [model, model], minicity["subset"], spec["recipe"], tmp_path / "submission.zip", device=torch.device("cpu"), workers=0
+    )
     assert summary["images"] == 4 and summary["members"] == 2
     with zipfile.ZipFile(tmp_path / "submission.zip") as archive:
         names = archive.namelist()

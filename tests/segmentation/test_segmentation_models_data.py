@@ -13,11 +13,22 @@ from viprepro.tasks.segmentation import data, models
 from viprepro.tasks.segmentation.labels import ID_TO_TRAIN, TRAIN_TO_ID, VOID_TRAIN_ID
 
 SPECS = Path(__file__).resolve().parents[2] / "config" / "submissions"
-RECIPE = {"batch_size": 2, "train_size": [24, 48], "crop_size": [16, 32], "test_size": [24, 48], "scale_jitter": 0.2,
-          "hflip": True, "color_jitter": 0.2, "cache_decoded": False, "upsample": "nearest"}
+RECIPE = {
+    "batch_size": 2,
+    "train_size": [24, 48],
+    "crop_size": [16, 32],
+    "test_size": [24, 48],
+    "scale_jitter": 0.2,
+    "hflip": True,
+    "color_jitter": 0.2,
+    "cache_decoded": False,
+    "upsample": "nearest",
+}
 
 
-@pytest.mark.parametrize("name, kwargs", [("unet", {"width": 4}), ("unet", {"width": 4, "batchnorm": False}), ("lraspp_mobilenet_v3_large", {})])
+@pytest.mark.parametrize(
+    "name, kwargs", [("unet", {"width": 4}), ("unet", {"width": 4, "batchnorm": False}), ("lraspp_mobilenet_v3_large", {})]
+)
 def test_models_predict_20_channels_at_input_size(name, kwargs):
     model = models.build(name, **kwargs).eval()
     with torch.no_grad():
@@ -77,7 +88,11 @@ def test_corrupt_training_image_is_named(tmp_path):
 def test_shipped_specs():
     baseline = load_spec(SPECS / "segmentation_unet_baseline.yaml")
     recipe = baseline["recipe"]
-    assert (baseline["model"], recipe["epochs"], recipe["batch_size"]) == ({"name": "unet", "kwargs": {"width": 64, "batchnorm": True}}, 200, 5)
+    assert (baseline["model"], recipe["epochs"], recipe["batch_size"]) == (
+        {"name": "unet", "kwargs": {"width": 64, "batchnorm": True}},
+        200,
+        5,
+    )
     assert (recipe["optimizer"]["name"], recipe["optimizer"]["lr"]) == ("sgd", 0.01)
     assert baseline["claimed"] == {"iou_class": {"value": 0.40, "split": "val", "tolerance": {"absolute": 0.03, "relative": 0.0}}}
     tiny = load_spec(SPECS / "segmentation_tiny_cpu.yaml")

@@ -101,8 +101,9 @@ def test_cityscapes_names_and_test_names_option(task, minicity, good_members, tm
     gt_only = tmp_path / "gt"
     shutil.copytree(hidden / "gtFine", gt_only / "gtFine")
     a = task.score(gt_only, by_name, tmp_path / "a", mode="strict", options={})
-    b = task.score(gt_only, write_zip(tmp_path / "ints.zip", good_members), tmp_path / "b", mode="strict",
-                   options={"test_names": hidden / "test.p"})
+    b = task.score(
+        gt_only, write_zip(tmp_path / "ints.zip", good_members), tmp_path / "b", mode="strict", options={"test_names": hidden / "test.p"}
+    )
     assert all(a[key] == b[key] for key in KEYS)
 
 
@@ -110,8 +111,10 @@ def test_parallel_workers_give_the_same_numbers(task, minicity, tmp_path):
     """Scoring the 8 train images (Cityscapes names) in-process and on 2 processes."""
     rng = np.random.default_rng(3)
     gt_dir = minicity["subset"] / "gtFine" / "train"
-    members = {p.name.replace("_gtFine_labelIds", "_leftImg8bit"): png(perturbed(np.asarray(Image.open(p)), rng))
-               for p in sorted(gt_dir.glob("*_labelIds.png"))}
+    members = {
+        p.name.replace("_gtFine_labelIds", "_leftImg8bit"): png(perturbed(np.asarray(Image.open(p)), rng))
+        for p in sorted(gt_dir.glob("*_labelIds.png"))
+    }
     zip_path = write_zip(tmp_path / "s.zip", members)
     one = task.score(gt_dir, zip_path, tmp_path / "one", mode="strict", options={"workers": 1})
     two = task.score(gt_dir, zip_path, tmp_path / "two", mode="strict", options={"workers": 2})
@@ -160,7 +163,9 @@ def test_nested_folder(task, minicity, good_members, tmp_path):
     members, victim = _replace(good_members)
     members[f"results/{victim}"] = good_members[victim]
     assert _strict_problems(task, minicity["hidden"], members, tmp_path) == [
-        f"results/{victim}: inside a folder; PNGs must be at the top level of the zip", f"missing prediction for {_gt_name(minicity, victim)} ({victim})"]
+        f"results/{victim}: inside a folder; PNGs must be at the top level of the zip",
+        f"missing prediction for {_gt_name(minicity, victim)} ({victim})",
+    ]
     assert _official(task, minicity["hidden"], members, tmp_path)["images"] == 4  # os.walk found it
 
 
@@ -175,7 +180,9 @@ def test_rgb_png(task, minicity, good_members, tmp_path):
     victim = sorted(good_members)[0]
     gray = np.asarray(Image.open(io.BytesIO(good_members[victim])))
     members = {**good_members, victim: png(np.stack([gray] * 3, axis=-1))}
-    assert _strict_problems(task, minicity["hidden"], members, tmp_path) == [f"{victim}: 3 channels (mode RGB); expected one channel of label ids"]
+    assert _strict_problems(task, minicity["hidden"], members, tmp_path) == [
+        f"{victim}: 3 channels (mode RGB); expected one channel of label ids"
+    ]
     with pytest.raises(UserError, match="official scorer: Predicted image has multiple channels"):
         _official(task, minicity["hidden"], members, tmp_path)
 
@@ -214,7 +221,9 @@ def _gt_name(minicity, member: str) -> str:
 
 def test_missing_test_image(task, minicity, good_members, tmp_path):
     members, victim = _replace(good_members)
-    assert _strict_problems(task, minicity["hidden"], members, tmp_path) == [f"missing prediction for {_gt_name(minicity, victim)} ({victim})"]
+    assert _strict_problems(task, minicity["hidden"], members, tmp_path) == [
+        f"missing prediction for {_gt_name(minicity, victim)} ({victim})"
+    ]
     with pytest.raises(UserError, match="official scorer: Found no prediction for ground truth"):
         _official(task, minicity["hidden"], members, tmp_path)
 
@@ -230,7 +239,8 @@ def test_duplicate_prediction(task, minicity, good_members, tmp_path):
     alias = _gt_name(minicity, victim).replace("_gtFine_labelIds.png", "_leftImg8bit.png")
     members = {**good_members, alias: good_members[victim]}
     assert _strict_problems(task, minicity["hidden"], members, tmp_path) == [
-        f"2 predictions for {_gt_name(minicity, victim)} ({victim}): {victim}, {alias}"]
+        f"2 predictions for {_gt_name(minicity, victim)} ({victim}): {victim}, {alias}"
+    ]
     with pytest.raises(UserError, match="official scorer: Found multiple predictions"):
         _official(task, minicity["hidden"], members, tmp_path)
 
@@ -273,8 +283,23 @@ def test_cli_score_official_with_test_names(minicity, good_members, tmp_path, ca
     gt = tmp_path / "gt"
     shutil.copytree(minicity["hidden"] / "gtFine", gt / "gtFine")
     zip_path = write_zip(tmp_path / "s.zip", good_members)
-    code = main(["score", "--task", "segmentation", "--gt", str(gt), "--submission", str(zip_path), "--out", str(tmp_path / "out"),
-                 "--mode", "official", "--test-names", str(minicity["hidden"] / "test.p")])
+    code = main(
+        [
+            "score",
+            "--task",
+            "segmentation",
+            "--gt",
+            str(gt),
+            "--submission",
+            str(zip_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--mode",
+            "official",
+            "--test-names",
+            str(minicity["hidden"] / "test.p"),
+        ]
+    )
     assert code == 0 and "IoU Class: 0." in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["confusion_matrix.csv", "results.txt", "scores.json"]
 
@@ -282,8 +307,21 @@ def test_cli_score_official_with_test_names(minicity, good_members, tmp_path, ca
 def test_cli_score_strict_refuses_in_one_line(minicity, good_members, tmp_path, capsys):
     members, victim = _replace(good_members)
     zip_path = write_zip(tmp_path / "s.zip", members)
-    code = main(["score", "--task", "segmentation", "--gt", str(minicity["hidden"]), "--submission", str(zip_path), "--out", str(tmp_path / "out"),
-                 "--mode", "strict"])
+    code = main(
+        [
+            "score",
+            "--task",
+            "segmentation",
+            "--gt",
+            str(minicity["hidden"]),
+            "--submission",
+            str(zip_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--mode",
+            "strict",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1 and f"missing prediction for {_gt_name(minicity, victim)} ({victim})" in err
     assert not (tmp_path / "out").exists()

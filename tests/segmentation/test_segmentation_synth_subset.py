@@ -35,7 +35,9 @@ def test_synth_layout_and_official_manifests(minicity):
     assert name.startswith(city + "_") and name.endswith("_leftImg8bit.png")
     image = source / "leftImg8bit" / "train" / train[0]
     labels = np.asarray(Image.open(str(image).replace("leftImg8bit", "gtFine", 1).replace("_leftImg8bit.png", "_gtFine_labelIds.png")))
-    instances = np.asarray(Image.open(str(image).replace("leftImg8bit", "gtFine", 1).replace("_leftImg8bit.png", "_gtFine_instanceIds.png")))
+    instances = np.asarray(
+        Image.open(str(image).replace("leftImg8bit", "gtFine", 1).replace("_leftImg8bit.png", "_gtFine_instanceIds.png"))
+    )
     assert Image.open(image).size == (96, 48) and Image.open(image).mode == "RGB" and labels.dtype == np.uint8
     assert labels.max() <= 33 and {7, 8, 11, 23, 26} <= set(np.unique(labels).tolist())
     objects = instances[instances >= 1000]
@@ -48,17 +50,57 @@ def test_synth_layout_and_official_manifests(minicity):
 
 def test_synth_is_deterministic(task, tmp_path):
     a = task.synthesize(tmp_path / "a", seed=5, options=dict(SMALL))
-    b = task.synthesize(tmp_path / "b", seed=5, options=dict(SMALL))
-    c = task.synthesize(tmp_path / "c", seed=6, options=dict(SMALL))
+    task.synthesize(tmp_path / "b", seed=5, options=dict(SMALL))
+    task.synthesize(tmp_path / "c", seed=6, options=dict(SMALL))
     assert _tree_digest(tmp_path / "a") == _tree_digest(tmp_path / "b") != _tree_digest(tmp_path / "c")
     assert a["source"] == tmp_path / "a" / "source"
 
 
 def test_cli_synth_and_subset(tmp_path, capsys):
-    assert main(["synth", "--task", "segmentation", "--out", str(tmp_path / "s"), "--seed", "1", "--width", "64", "--height", "32",
-                 "--train-images", "2", "--val-images", "1", "--test-images", "2", "--unused-images", "0"]) == 0
-    assert main(["subset", "--task", "segmentation", "--source", str(tmp_path / "s/source"), "--manifests", str(tmp_path / "s/manifests"),
-                 "--out", str(tmp_path / "minicity"), "--link", "copy"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                "--task",
+                "segmentation",
+                "--out",
+                str(tmp_path / "s"),
+                "--seed",
+                "1",
+                "--width",
+                "64",
+                "--height",
+                "32",
+                "--train-images",
+                "2",
+                "--val-images",
+                "1",
+                "--test-images",
+                "2",
+                "--unused-images",
+                "0",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "subset",
+                "--task",
+                "segmentation",
+                "--source",
+                str(tmp_path / "s/source"),
+                "--manifests",
+                str(tmp_path / "s/manifests"),
+                "--out",
+                str(tmp_path / "minicity"),
+                "--link",
+                "copy",
+            ]
+        )
+        == 0
+    )
     assert "'test': 2" in capsys.readouterr().out
     assert len(list((tmp_path / "minicity.hidden").rglob("*_gtFine_labelIds.png"))) == 2
 
@@ -102,12 +144,25 @@ class Evil:
         return (print, ("pwned",))
 
 
-@pytest.mark.parametrize("name, content, raw, message", [
-    ("test.p", ["a/b"], None, "expected a dict of image path -> int"),
-    ("test.p", {"aachen/aachen_000000_000001_leftImg8bit.png": 5, "aachen/aachen_000000_000002_leftImg8bit.png": 5}, None, "int 5 is given to two images"),
-    ("train.p", ["aachen/../etc_000000_000001_leftImg8bit.png"], None, "expected '<city>/<city>_<seq:06d>_<frame:06d>_leftImg8bit.png'"),
-    ("train.p", None, pickle.dumps([Evil()]), "refused to load global"),
-])
+@pytest.mark.parametrize(
+    "name, content, raw, message",
+    [
+        ("test.p", ["a/b"], None, "expected a dict of image path -> int"),
+        (
+            "test.p",
+            {"aachen/aachen_000000_000001_leftImg8bit.png": 5, "aachen/aachen_000000_000002_leftImg8bit.png": 5},
+            None,
+            "int 5 is given to two images",
+        ),
+        (
+            "train.p",
+            ["aachen/../etc_000000_000001_leftImg8bit.png"],
+            None,
+            "expected '<city>/<city>_<seq:06d>_<frame:06d>_leftImg8bit.png'",
+        ),
+        ("train.p", None, pickle.dumps([Evil()]), "refused to load global"),
+    ],
+)
 def test_bad_manifests_are_refused(task, minicity, tmp_path, name, content, raw, message):
     manifests = _manifests_with(tmp_path, minicity, name, content, raw=raw)
     with pytest.raises(UserError, match=message) as caught:

@@ -92,8 +92,14 @@ class Toy(Task):
             members[row["split"]].append(points[row["id"]])
         return SubsetPlan(
             splits={
-                "train": [written("train.csv", csv_text(("id", "x", "y", "label"), [(p["id"], p["x"], p["y"], p["label"]) for p in members["train"]]))],
-                "val": [written("val.csv", csv_text(("id", "x", "y", "label"), [(p["id"], p["x"], p["y"], p["label"]) for p in members["val"]]))],
+                "train": [
+                    written(
+                        "train.csv", csv_text(("id", "x", "y", "label"), [(p["id"], p["x"], p["y"], p["label"]) for p in members["train"]])
+                    )
+                ],
+                "val": [
+                    written("val.csv", csv_text(("id", "x", "y", "label"), [(p["id"], p["x"], p["y"], p["label"]) for p in members["val"]]))
+                ],
                 "test": [written("test.csv", csv_text(("id", "x", "y"), [(p["id"], p["x"], p["y"]) for p in members["test"]]))],
             },
             hidden=[written(GT_NAME, csv_text(HEADER, [(p["id"], p["label"]) for p in members["test"]]))],
@@ -136,9 +142,12 @@ class Toy(Task):
         workers = loader_workers(recipe, workers)
         train, _ = self._dataset(subset_dir, "train")
         val, _ = self._dataset(subset_dir, "val")
-        return Loaders(train=seeded_loader(train, recipe["batch_size"], shuffle=True, workers=workers, generator=generator),
-                       val=seeded_loader(val, recipe["batch_size"], shuffle=False, workers=workers),
-                       train_size=len(train), opened_files=[str(Path(subset_dir) / f"{s}.csv") for s in ("train", "val")])
+        return Loaders(
+            train=seeded_loader(train, recipe["batch_size"], shuffle=True, workers=workers, generator=generator),
+            val=seeded_loader(val, recipe["batch_size"], shuffle=False, workers=workers),
+            train_size=len(train),
+            opened_files=[str(Path(subset_dir) / f"{s}.csv") for s in ("train", "val")],
+        )
 
     def training_loss(self, model, batch, recipe, device):
         import torch.nn.functional as F
@@ -205,8 +214,11 @@ class Toy(Task):
         truth, _ = self._labels(Path(gt))
         predicted, _ = self._labels(Path(submission_path))
         hits = {point: predicted[point] == label for point, label in truth.items()}
-        per_class = {str(c): sum(hits[p] for p, label in truth.items() if label == c) / n
-                     for c in (0, 1) if (n := sum(1 for label in truth.values() if label == c))}
+        per_class = {
+            str(c): sum(hits[p] for p, label in truth.items() if label == c) / n
+            for c in (0, 1)
+            if (n := sum(1 for label in truth.values() if label == c))
+        }
         accuracy = sum(hits.values()) / len(hits)
         scores = {"task": self.name, "mode": mode, "accuracy": accuracy, "n_scored": len(hits), "per_class_accuracy": per_class}
         write_scores(out, "scores.txt", f"Accuracy: {accuracy:.8f}\n", scores)

@@ -6,12 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from viprepro.judging import evidence
-from viprepro.training.guards import FileAccessRecorder
 from viprepro.files.fileio import canonical_digest, sha256_bytes
 from viprepro.jobs.provenance import code_version
+from viprepro.judging import evidence
+from viprepro.training.guards import FileAccessRecorder
 from viprepro.training.record import audit_opened_files
 
 MANIFEST = {
@@ -25,9 +23,15 @@ MANIFEST = {
 
 
 def record(**changes) -> dict:
-    base = {"seed": 0, "member": 0, "initial_weights_digest": "w0", "train_splits": ["train"],
-            "train_data_digest": canonical_digest({"train": "t" * 64}), "file_audit": {"passed": True, "violations": []},
-            "data_read": {"modified": [], "modified_count": 0, "outside_splits": [], "outside_splits_count": 0}}
+    base = {
+        "seed": 0,
+        "member": 0,
+        "initial_weights_digest": "w0",
+        "train_splits": ["train"],
+        "train_data_digest": canonical_digest({"train": "t" * 64}),
+        "file_audit": {"passed": True, "violations": []},
+        "data_read": {"modified": [], "modified_count": 0, "outside_splits": [], "outside_splits_count": 0},
+    }
     return {**base, **changes}
 
 
@@ -38,10 +42,21 @@ def test_clean_records_pass_every_audit():
 
 def test_each_violation_is_caught_and_named():
     audits = evidence.audits(
-        [record(initial_weights_digest="pretrained"), record(member=1, train_data_digest="other", initial_weights_digest="w1"),
-         record(member=2, initial_weights_digest="w2", file_audit={"passed": False, "violation_count": 1, "violations": ["/data/hidden/test_gt.csv"]})],
-        MANIFEST, {(0, 0): "w0", (0, 1): "w1", (0, 2): "w2"})
-    assert audits["pretrained_weights"]["problems"] == ["seed 0 member 0: initial weights differ from an independent from-scratch build of the model"]
+        [
+            record(initial_weights_digest="pretrained"),
+            record(member=1, train_data_digest="other", initial_weights_digest="w1"),
+            record(
+                member=2,
+                initial_weights_digest="w2",
+                file_audit={"passed": False, "violation_count": 1, "violations": ["/data/hidden/test_gt.csv"]},
+            ),
+        ],
+        MANIFEST,
+        {(0, 0): "w0", (0, 1): "w1", (0, 2): "w2"},
+    )
+    assert audits["pretrained_weights"]["problems"] == [
+        "seed 0 member 0: initial weights differ from an independent from-scratch build of the model"
+    ]
     assert audits["test_label_leakage"]["problems"] == ["seed 0 member 1: training data digest is not the digest of the train subset"]
     assert "seed 0 member 2: opened 1 file(s) outside its splits: /data/hidden/test_gt.csv" in audits["data_access"]["problems"]
 
@@ -59,8 +74,8 @@ def test_a_loader_that_opens_a_file_outside_its_subset_is_caught(tmp_path):
     assert audit_opened_files(opened.paths, subset, MANIFEST, ["train"], forbidden=[hidden])["passed"]
     with FileAccessRecorder() as opened:
         (subset / "train/a/1.JPEG").read_bytes()
-        (subset / "test/imgs/img_0.JPEG").read_bytes()   # a test input
-        (hidden / "test_gt.csv").read_text()             # the hidden labels
+        (subset / "test/imgs/img_0.JPEG").read_bytes()  # a test input
+        (hidden / "test_gt.csv").read_text()  # the hidden labels
     audit = audit_opened_files(opened.paths, subset, MANIFEST, ["train"], forbidden=[hidden])
     assert not audit["passed"] and audit["violation_count"] == 2
     assert any(v.endswith("img_0.JPEG") for v in audit["violations"]) and any(v.endswith("test_gt.csv") for v in audit["violations"])
@@ -101,7 +116,9 @@ def test_a_dirty_tree_is_flagged(tmp_path):
 
 
 def test_determinism_record_reports_a_differing_inference():
-    record = evidence.determinism([record_ops(["op warned"])], {0: {"identical": True, "repeats": 2}, 1: {"identical": False, "repeats": 2}}, "warn")
+    record = evidence.determinism(
+        [record_ops(["op warned"])], {0: {"identical": True, "repeats": 2}, 1: {"identical": False, "repeats": 2}}, "warn"
+    )
     assert record["inference_identical"] == {"0": True, "1": False}
     assert record["nondeterministic_operations"] == ["op warned"] and not record["passed"]
 
@@ -160,19 +177,29 @@ def test_scan_weight_files_finds_weights_by_suffix_and_size(tmp_path):
     (tmp_path / "outputs" / "final.ckpt").write_bytes(b"\0" * 5000)
     found = scan_weight_files(tmp_path, 1000)
     assert [f["path"] for f in found] == ["ckpt/model.PTH", "outputs/final.ckpt", "weights.safetensors"]
-    assert [f["path"] for f in scan_weight_files(tmp_path, 1000, exclude=[tmp_path / "outputs"])] == ["ckpt/model.PTH", "weights.safetensors"]
+    assert [f["path"] for f in scan_weight_files(tmp_path, 1000, exclude=[tmp_path / "outputs"])] == [
+        "ckpt/model.PTH",
+        "weights.safetensors",
+    ]
     assert scan_weight_files(tmp_path, 10_000) == []
 
 
 def test_external_audits_and_resource_limits_decide_the_verdict():
     from viprepro.judging.verdict import judge, overall
 
-    train = {"seed": 0, "audits": {"network": {"passed": True, "detail": "no network", "problems": []},
-                                   "hidden_folder": {"passed": False, "detail": "hidden folder invisible",
-                                                     "problems": ["tried to open /hidden/test_gt.csv"]}},
-             "resource_limit": None}
-    predict = {"seed": 0, "audits": {"network": {"passed": True, "detail": "no network", "problems": []}},
-               "resource_limit": {"limit": "memory", "detail": "killed at 4000 MB"}}
+    train = {
+        "seed": 0,
+        "audits": {
+            "network": {"passed": True, "detail": "no network", "problems": []},
+            "hidden_folder": {"passed": False, "detail": "hidden folder invisible", "problems": ["tried to open /hidden/test_gt.csv"]},
+        },
+        "resource_limit": None,
+    }
+    predict = {
+        "seed": 0,
+        "audits": {"network": {"passed": True, "detail": "no network", "problems": []}},
+        "resource_limit": {"limit": "memory", "detail": "killed at 4000 MB"},
+    }
     audits, limits = evidence.merge_external_audits([{**train, "step": "train"}, {**predict, "step": "predict"}])
     assert audits["network"]["passed"] and not audits["hidden_folder"]["passed"]
     assert audits["hidden_folder"]["problems"] == ["seed 0 train: tried to open /hidden/test_gt.csv"]

@@ -14,21 +14,21 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from testutils import REPO, tiny_dataset
-from viprepro.training import engine
-from viprepro.judging import evidence
-from viprepro.training.guards import scan_weight_files
+
 from viprepro.errors import UserError
 from viprepro.files.fileio import read_json, sha256_file
-from viprepro.judging.fresh_build import initial_digests
 from viprepro.files.schemas_io import read_yaml
-from viprepro.specs.load import load_spec
 from viprepro.files.subset_manifest import read_manifest, training_data_digest
+from viprepro.judging import evidence
+from viprepro.judging.fresh_build import initial_digests
+from viprepro.judging.verdict import judge, overall
+from viprepro.specs.load import load_spec
 from viprepro.tasks import get_task
 from viprepro.tasks.classification import data as classification_data
+from viprepro.training import engine
+from viprepro.training.guards import scan_weight_files
 from viprepro.training.record import audited_training
-from viprepro.judging.verdict import judge, overall
 
 TASK = get_task("classification")
 OPTIONS = {"classes": 3, "subset_per_class": 6, "extra_train_per_class": 0, "val_per_class": 4, "image_size": 24}
@@ -51,12 +51,20 @@ def tiny_spec(**recipe) -> dict:
 def train(dataset, spec, tmp_path, *, task=TASK):
     manifest = read_manifest(dataset["subset"])
     splits = spec["recipe"].get("train_splits", ["train"])
-    run = engine.TrainingRun(task=task, spec=spec, subset_dir=dataset["subset"], seed=0, member=0,
-                             identity={"data": training_data_digest(manifest, splits)})
-    final, audited = audited_training(run, tmp_path / "model.pt", tmp_path / "state", manifest=manifest,
-                                      forbidden=[dataset["hidden"], dataset["source"]])
-    record = {"seed": 0, "member": 0, "initial_weights_digest": final["initial_weights_digest"], "train_splits": splits,
-              "train_data_digest": training_data_digest(manifest, splits), **audited}
+    run = engine.TrainingRun(
+        task=task, spec=spec, subset_dir=dataset["subset"], seed=0, member=0, identity={"data": training_data_digest(manifest, splits)}
+    )
+    final, audited = audited_training(
+        run, tmp_path / "model.pt", tmp_path / "state", manifest=manifest, forbidden=[dataset["hidden"], dataset["source"]]
+    )
+    record = {
+        "seed": 0,
+        "member": 0,
+        "initial_weights_digest": final["initial_weights_digest"],
+        "train_splits": splits,
+        "train_data_digest": training_data_digest(manifest, splits),
+        **audited,
+    }
     return record, manifest
 
 
@@ -176,8 +184,9 @@ def _score_step(*argv: str):
     loaded = importlib.util.spec_from_file_location("score_step", REPO / "workflow_scripts/score.py")
     module = importlib.util.module_from_spec(loaded)
     loaded.loader.exec_module(module)
-    args = module.get_args_parser().parse_args(["--task", "classification", "--no-figures", "--submission-name", "cheat",
-                                                "--on-invalid", "record", *argv])
+    args = module.get_args_parser().parse_args(
+        ["--task", "classification", "--no-figures", "--submission-name", "cheat", "--on-invalid", "record", *argv]
+    )
     return module.score(args, _NoTracking())
 
 

@@ -9,9 +9,25 @@ from testutils import REPO, pipeline_env, snakemake_command
 
 
 def test_only_scoring_jobs_take_the_hidden_ground_truth(tmp_path):
-    result = subprocess.run([*snakemake_command(), "-n", "--forceall", "--cores", "1", "--snakefile", str(REPO / "Snakefile"),
-                             "--directory", str(tmp_path), "--configfile", str(REPO / "tests/data/tiny_config.yaml")],
-                            capture_output=True, text=True, env=pipeline_env(), timeout=120)
+    result = subprocess.run(
+        [
+            *snakemake_command(),
+            "-n",
+            "--forceall",
+            "--cores",
+            "1",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(REPO / "tests/data/tiny_config.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=pipeline_env(),
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     jobs = re.findall(r"^(?:local)?rule (\w+):\n((?:    .*\n)+)", result.stdout, re.M)
     inputs = {}

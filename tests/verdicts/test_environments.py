@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from viprepro.jobs.provenance import compare_environments, environment
 
-HERE = {"device_type": "cpu", "cpu_model": "AMD EPYC", "cpu_capability": "AVX2", "gpu": None, "torch": "2.14.1+cu130",
-        "cuda": None, "cudnn": None}
+HERE = {
+    "device_type": "cpu",
+    "cpu_model": "AMD EPYC",
+    "cpu_capability": "AVX2",
+    "gpu": None,
+    "torch": "2.14.1+cu130",
+    "cuda": None,
+    "cudnn": None,
+}
 
 
 def test_every_job_records_cpu_capability_and_gpu():
@@ -17,7 +24,9 @@ def test_every_job_records_cpu_capability_and_gpu():
 def test_same_hardware_and_build_expects_bit_identical_numbers():
     claimed = {**HERE, "determinism": "strict"}
     result = compare_environments(claimed, HERE, determinism="strict")
-    assert result["bit_identical_expected"] is True and result["sentence"].startswith("Bit-identical equality with the claim's own runs was to be expected")
+    assert result["bit_identical_expected"] is True and result["sentence"].startswith(
+        "Bit-identical equality with the claim's own runs was to be expected"
+    )
 
 
 def test_another_cpu_vendor_does_not():

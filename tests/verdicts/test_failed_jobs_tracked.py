@@ -6,8 +6,8 @@ import importlib.util
 import math
 
 import pytest
-
 from testutils import REPO
+
 from viprepro.jobs import tracking
 
 
@@ -24,11 +24,29 @@ def _step(name: str):
     return module
 
 
-@pytest.mark.parametrize("step, argv", [
-    ("train", ["--task", "classification", "--subset", "nowhere", "--seed", "0", "--out", "x/model.pt"]),
-    ("verdict", ["--task", "classification", "--subset", "nowhere", "--scores", "s/seed_0/scores",
-                 "--train-records", "r.json", "--predict-records", "p.json", "--out", "v.json"]),
-])
+@pytest.mark.parametrize(
+    "step, argv",
+    [
+        ("train", ["--task", "classification", "--subset", "nowhere", "--seed", "0", "--out", "x/model.pt"]),
+        (
+            "verdict",
+            [
+                "--task",
+                "classification",
+                "--subset",
+                "nowhere",
+                "--scores",
+                "s/seed_0/scores",
+                "--train-records",
+                "r.json",
+                "--predict-records",
+                "p.json",
+                "--out",
+                "v.json",
+            ],
+        ),
+    ],
+)
 def test_a_job_that_fails_before_any_work_leaves_a_failed_run(step, argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("_VIPREPRO_REEXEC", "1")  # no re-exec of the test process for PYTHONHASHSEED
@@ -56,8 +74,9 @@ def test_a_predict_job_that_fails_after_its_spec_loads_leaves_a_failed_run(tmp_p
     monkeypatch.setenv("_VIPREPRO_REEXEC", "1")
     module = _step("predict")
     spec = REPO / "config" / "submissions" / "classification_resnet_small.yaml"
-    args = module.get_args_parser().parse_args(["--spec", str(spec), "--device", "cpu", "--subset", "nowhere",
-                                                "--checkpoints", "missing/model.pt", "--out", "submission.csv"])
+    args = module.get_args_parser().parse_args(
+        ["--spec", str(spec), "--device", "cpu", "--subset", "nowhere", "--checkpoints", "missing/model.pt", "--out", "submission.csv"]
+    )
     assert module.main(args) == 1
     (run,) = _runs()
     assert run.info.status == "FAILED"

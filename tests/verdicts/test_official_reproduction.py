@@ -6,7 +6,6 @@ import shutil
 import subprocess
 
 import yaml
-
 from testutils import REPO, pipeline_env, snakemake_command
 
 
@@ -33,8 +32,14 @@ def test_official_run_from_a_dirty_tree_needs_allow_dirty(tmp_path):
         config["reproduction"] = reproduction
         path = tmp_path / "config.yaml"
         path.write_text(yaml.safe_dump(config))
-        return subprocess.run([*snakemake_command(), "-n", "--cores", "1", "--configfile", str(path), "--directory", str(tmp_path / "work")],
-                              cwd=workflow, capture_output=True, text=True, env=pipeline_env(), timeout=120)
+        return subprocess.run(
+            [*snakemake_command(), "-n", "--cores", "1", "--configfile", str(path), "--directory", str(tmp_path / "work")],
+            cwd=workflow,
+            capture_output=True,
+            text=True,
+            env=pipeline_env(),
+            timeout=120,
+        )
 
     refused = dry_run({"official": True})
     assert refused.returncode != 0

@@ -16,8 +16,16 @@ from viprepro.tasks import get_task
 
 CASES = {
     "classification": {"classes": 2, "subset_per_class": 3, "extra_train_per_class": 1, "val_per_class": 2, "image_size": 20},
-    "action_recognition": {"num_classes": 4, "groups": 3, "test_groups": 1, "clips_per_group": 2, "frames": 12, "size": 16,
-                           "fps": 25, "quality": 3},
+    "action_recognition": {
+        "num_classes": 4,
+        "groups": 3,
+        "test_groups": 1,
+        "clips_per_group": 2,
+        "frames": 12,
+        "size": 16,
+        "fps": 25,
+        "quality": 3,
+    },
 }
 
 
@@ -55,8 +63,9 @@ def test_a_symlinked_tree_gives_the_subset_of_a_plain_tree(sources, tmp_path, mo
     task, root, made, annexed = sources
     plain = task.subset(made["source"], made["manifests"], tmp_path / "plain", tmp_path / "plain.hidden", link=mode, options={})
     linked_paths = relocate(made, root, annexed)
-    linked = task.subset(linked_paths["source"], linked_paths["manifests"], tmp_path / "linked", tmp_path / "linked.hidden",
-                         link=mode, options={})
+    linked = task.subset(
+        linked_paths["source"], linked_paths["manifests"], tmp_path / "linked", tmp_path / "linked.hidden", link=mode, options={}
+    )
     assert read_manifest(linked.subset_dir)["digest"] == read_manifest(plain.subset_dir)["digest"]
     assert linked.manifest["splits"] == plain.manifest["splits"]
     for path in (tmp_path / "linked").rglob("*"):

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from testutils import REPO, SMOKE_DATASETS, one_thread, tiny_dataset
+
 from viprepro.files.fileio import read_json, write_json
-from viprepro.specs.load import load_spec
 from viprepro.files.subset_manifest import read_manifest, training_data_digest
+from viprepro.specs.load import load_spec
 from viprepro.tasks import get_task
 
 _one_thread = pytest.fixture(autouse=True)(one_thread)
@@ -61,8 +61,14 @@ def perfect_val_submission(name: str, gt: Path, out: Path) -> Path:
                 archive.writestr(label.name.replace("_gtFine_labelIds.png", "_leftImg8bit.png"), label.read_bytes())
     elif name == "detection":
         document = read_json(gt)
-        out.write_text(json.dumps([{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
-                                   for a in document["annotations"]]))
+        out.write_text(
+            json.dumps(
+                [
+                    {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+                    for a in document["annotations"]
+                ]
+            )
+        )
     else:
         classes = len(gt.with_name("mod-ucf101-classInd.txt").read_text().splitlines())
         lines = []
@@ -182,27 +188,66 @@ def _judge_folder(root: Path, dataset: dict, *, history_top1: float, val_top1: d
     for seed in (0, 1):
         folder = root / f"seed_{seed}"
         member = folder / "member_0"
-        write_json(member / "train_record.json", {
-            "seed": seed, "member": 0, "initial_weights_digest": "w", "train_splits": ["train"], "train_data_digest": digest,
-            "data_read": {"modified": [], "modified_count": 0, "outside_splits": [], "outside_splits_count": 0},
-            "file_audit": {"passed": True}, "parameters": 10, "wall_seconds": 1.0, "cpu_seconds": 1.0, "threads": 1, "device": "cpu"})
+        write_json(
+            member / "train_record.json",
+            {
+                "seed": seed,
+                "member": 0,
+                "initial_weights_digest": "w",
+                "train_splits": ["train"],
+                "train_data_digest": digest,
+                "data_read": {"modified": [], "modified_count": 0, "outside_splits": [], "outside_splits_count": 0},
+                "file_audit": {"passed": True},
+                "parameters": 10,
+                "wall_seconds": 1.0,
+                "cpu_seconds": 1.0,
+                "threads": 1,
+                "device": "cpu",
+            },
+        )
         write_json(member / "history.json", [{"epoch": 1, "train_loss": 1.0, "val_top1": history_top1}])
-        write_json(folder / "scores" / "scores.json", {"task": "classification", "seed": seed, "top1": 0.5, "status": "scored",
-                                                       "submission_sha256": "t"})
+        write_json(
+            folder / "scores" / "scores.json",
+            {"task": "classification", "seed": seed, "top1": 0.5, "status": "scored", "submission_sha256": "t"},
+        )
         write_json(folder / "submission.csv.record.json", {"seed": seed, "sha256": "t", "identical": True, "repeats": 2})
-        write_json(folder / "val" / "scores" / "scores.json",
-                   {"task": "classification", "seed": seed, "top1": val_top1[seed], "split": "val", "status": "scored",
-                    "submission_sha256": "v"})
+        write_json(
+            folder / "val" / "scores" / "scores.json",
+            {"task": "classification", "seed": seed, "top1": val_top1[seed], "split": "val", "status": "scored", "submission_sha256": "v"},
+        )
         write_json(folder / "val" / "submission.csv.record.json", {"seed": seed, "sha256": "v", "identical": True, "repeats": 1})
         scores.append(folder / "scores")
         train_records.append(member / "train_record.json")
         predict_records.append(folder / "submission.csv.record.json")
         val_scores.append(folder / "val" / "scores")
         val_predict_records.append(folder / "val" / "submission.csv.record.json")
-    return _verdict_step().get_args_parser().parse_args([
-        "--spec", str(spec_path), "--subset", str(dataset["subset"]), "--out", str(root / "verdict.json"), "--task", "classification",
-        "--scores", *map(str, scores), "--train-records", *map(str, train_records), "--predict-records", *map(str, predict_records),
-        "--val-scores", *map(str, val_scores), "--val-predict-records", *map(str, val_predict_records), "--no-scan-spec-folder"])
+    return (
+        _verdict_step()
+        .get_args_parser()
+        .parse_args(
+            [
+                "--spec",
+                str(spec_path),
+                "--subset",
+                str(dataset["subset"]),
+                "--out",
+                str(root / "verdict.json"),
+                "--task",
+                "classification",
+                "--scores",
+                *map(str, scores),
+                "--train-records",
+                *map(str, train_records),
+                "--predict-records",
+                *map(str, predict_records),
+                "--val-scores",
+                *map(str, val_scores),
+                "--val-predict-records",
+                *map(str, val_predict_records),
+                "--no-scan-spec-folder",
+            ]
+        )
+    )
 
 
 @pytest.fixture
@@ -269,9 +314,25 @@ def test_val_rules_run_only_for_a_claim_on_val_and_never_read_the_hidden_folder(
     from testutils import pipeline_env, snakemake_command
 
     config = _val_claim_config(tmp_path, "classification_val_claim.yaml", "classification_smoke.yaml")
-    result = subprocess.run([*snakemake_command(), "-n", "--forceall", "--cores", "1", "--snakefile", str(REPO / "Snakefile"),
-                             "--directory", str(tmp_path / "work"), "--configfile", str(config)],
-                            capture_output=True, text=True, env=pipeline_env(), timeout=120)
+    result = subprocess.run(
+        [
+            *snakemake_command(),
+            "-n",
+            "--forceall",
+            "--cores",
+            "1",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path / "work"),
+            "--configfile",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        env=pipeline_env(),
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     jobs = []
     for rule, body in re.findall(r"^(?:local)?rule (\w+):\n((?:    .*\n)+)", result.stdout, re.M):
@@ -292,14 +353,29 @@ def test_the_pipeline_judges_a_val_claim_on_its_val_predictions(tmp_path):
     import subprocess
 
     from mlflow.tracking import MlflowClient
-
     from testutils import pipeline_env, snakemake_command
 
     config = _val_claim_config(tmp_path, "classification_val_claim.yaml")
     work = tmp_path / "work"
     target = "results/classification/classification_val_claim/verdict.json"
-    result = subprocess.run([*snakemake_command(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "--configfile",
-                             str(config), "--cores", "1", target], capture_output=True, text=True, env=pipeline_env(), timeout=900)
+    result = subprocess.run(
+        [
+            *snakemake_command(),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(work),
+            "--configfile",
+            str(config),
+            "--cores",
+            "1",
+            target,
+        ],
+        capture_output=True,
+        text=True,
+        env=pipeline_env(),
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     seed = work / "results/classification/classification_val_claim/seed_0"
     val_scores = read_json(seed / "val/scores/scores.json")

@@ -11,17 +11,20 @@ from viprepro.judging.verdict import MEANING, VERDICTS, Band, decide, judge, ove
 BAND = Band.of([0.60, 0.62, 0.64, 0.66, 0.70])  # mean 0.644, sd 0.0385, 95 % interval for one more seed ~[0.527, 0.761]
 
 
-@pytest.mark.parametrize("claim, reproduced, band, expected", [
-    (0.65, 0.655, BAND, "reproduced"),          # within tolerance
-    (0.65, 0.70, BAND, "exceeds_claim"),        # better than claimed by more than tol
-    (0.68, 0.62, BAND, "within_noise"),         # outside tol, claim inside the prediction interval
-    (0.80, 0.62, BAND, "not_reproduced"),       # claim above the prediction interval
-    (0.68, 0.62, None, "not_reproduced"),       # no band: no benefit of the doubt
-    (0.68, 0.62, Band.of([0.62]), "not_reproduced"),  # a band of one seed is no band
-    (0.68, 0.62, Band.of([0.62, 0.70, 0.64]), "not_reproduced"),  # three seeds < min_seeds: undecided
-    (0.65, math.nan, BAND, "no_score"),
-    (0.65, None, BAND, "no_score"),
-])
+@pytest.mark.parametrize(
+    "claim, reproduced, band, expected",
+    [
+        (0.65, 0.655, BAND, "reproduced"),  # within tolerance
+        (0.65, 0.70, BAND, "exceeds_claim"),  # better than claimed by more than tol
+        (0.68, 0.62, BAND, "within_noise"),  # outside tol, claim inside the prediction interval
+        (0.80, 0.62, BAND, "not_reproduced"),  # claim above the prediction interval
+        (0.68, 0.62, None, "not_reproduced"),  # no band: no benefit of the doubt
+        (0.68, 0.62, Band.of([0.62]), "not_reproduced"),  # a band of one seed is no band
+        (0.68, 0.62, Band.of([0.62, 0.70, 0.64]), "not_reproduced"),  # three seeds < min_seeds: undecided
+        (0.65, math.nan, BAND, "no_score"),
+        (0.65, None, BAND, "no_score"),
+    ],
+)
 def test_each_verdict_is_reachable(claim, reproduced, band, expected):
     assert decide(claim, reproduced, band, 0.01) == expected
 

@@ -10,5 +10,15 @@ judged by the same rules as every other submission. See docs/external_submission
 from viprepro.external.sandbox import Limits, Mount, SandboxResult, check_available
 from viprepro.external.steps import PLACEHOLDERS, build_environment, collect_submission, external_part, render, run_step
 
-__all__ = ["Limits", "Mount", "SandboxResult", "check_available", "PLACEHOLDERS", "build_environment", "collect_submission",
-           "external_part", "render", "run_step"]
+__all__ = [
+    "Limits",
+    "Mount",
+    "SandboxResult",
+    "check_available",
+    "PLACEHOLDERS",
+    "build_environment",
+    "collect_submission",
+    "external_part",
+    "render",
+    "run_step",
+]

@@ -14,15 +14,22 @@ import tempfile
 from pathlib import Path
 
 from viprepro.errors import UserError
-from viprepro.files.fileio import atomic_path, write_json
 from viprepro.external.steps import build_environment, collect_submission, folder_digest, run_step
+from viprepro.files.fileio import atomic_path, write_json
 
 
 def describe(mlrun, spec: dict, part: dict) -> None:
     from viprepro.specs.load import spec_digest
 
-    mlrun.log_params({"spec_digest": spec_digest(spec), "train_template": part["train"], "predict_template": part["predict"],
-                      "limits": part["limits"], "requirements": part["requirements"]})
+    mlrun.log_params(
+        {
+            "spec_digest": spec_digest(spec),
+            "train_template": part["train"],
+            "predict_template": part["predict"],
+            "limits": part["limits"],
+            "requirements": part["requirements"],
+        }
+    )
 
 
 def environment(spec: dict, part: dict, out: Path, *, forbidden: list[Path], mlrun) -> str:
@@ -46,8 +53,22 @@ def stopped(record: dict) -> str | None:
     return f"failed audit(s): {', '.join(failed)}" if failed else None
 
 
-def sandboxed(step: str, spec: dict, part: dict, *, environment: Path, subset: Path, seed: int, out: Path, record_path: Path,
-              threads: int, forbidden: list[Path], manifest_digest: str, mlrun, model_dir: Path | None = None) -> str:
+def sandboxed(
+    step: str,
+    spec: dict,
+    part: dict,
+    *,
+    environment: Path,
+    subset: Path,
+    seed: int,
+    out: Path,
+    record_path: Path,
+    threads: int,
+    forbidden: list[Path],
+    manifest_digest: str,
+    mlrun,
+    model_dir: Path | None = None,
+) -> str:
     """The train or predict step: run, record, log. A failed command fails the job (UserError)."""
     log = record_path.with_name(f"{step}.log")
     earlier = environment / "environment.json" if step == "train" else model_dir.parent / "train_record.json"
@@ -55,24 +76,52 @@ def sandboxed(step: str, spec: dict, part: dict, *, environment: Path, subset: P
     why = stopped(before)
     with tempfile.TemporaryDirectory(prefix=f".{step}-", dir=record_path.parent) as scratch:
         output = Path(scratch) / "output"
-        record = {"task": spec["task"], "submission": spec["name"], "step": step, "seed": seed, "member": 0,
-                  "template": part[step], "audits": {}, "resource_limit": None}
+        record = {
+            "task": spec["task"],
+            "submission": spec["name"],
+            "step": step,
+            "seed": seed,
+            "member": 0,
+            "template": part[step],
+            "audits": {},
+            "resource_limit": None,
+        }
         if why:  # carried over: the verdict sees the first step's audits and limit in every record
             output.mkdir()
-            record.update(placeholder=True, skipped=f"not run: the {earlier.stem.replace('_record', '')} step ended with {why}",
-                          audits=before.get("audits") or {}, resource_limit=before.get("resource_limit"))
+            record.update(
+                placeholder=True,
+                skipped=f"not run: the {earlier.stem.replace('_record', '')} step ended with {why}",
+                audits=before.get("audits") or {},
+                resource_limit=before.get("resource_limit"),
+            )
             log.write_text(f"[viprepro] {record['skipped']}\n")
         else:
-            result = run_step(step, part, environment=environment, subset=subset, output=output, log=log, threads=threads,
-                              seed=seed, model_dir=model_dir if step == "predict" else None, forbidden=forbidden)
+            result = run_step(
+                step,
+                part,
+                environment=environment,
+                subset=subset,
+                output=output,
+                log=log,
+                threads=threads,
+                seed=seed,
+                model_dir=model_dir if step == "predict" else None,
+                forbidden=forbidden,
+            )
             record.update(result.as_record())
             if step == "train":  # the install's isolation audit counts for the training too
                 for name, audit in (before.get("audits") or {}).items():
                     record["audits"][f"install_{name}"] = audit
             mlrun.log_params({"command": result.command, "enforcement": result.enforcement})
-            mlrun.log_metrics({"exit_code": -1 if result.exit_code is None else result.exit_code, "seconds": result.seconds,
-                               "timed_out": int(result.timed_out), "resource_limit": int(result.resource_limit is not None),
-                               "audits_failed": sum(not a["passed"] for a in record["audits"].values())})
+            mlrun.log_metrics(
+                {
+                    "exit_code": -1 if result.exit_code is None else result.exit_code,
+                    "seconds": result.seconds,
+                    "timed_out": int(result.timed_out),
+                    "resource_limit": int(result.resource_limit is not None),
+                    "audits_failed": sum(not a["passed"] for a in record["audits"].values()),
+                }
+            )
             why = stopped(record)
             if why:
                 record["placeholder"] = True
@@ -80,8 +129,12 @@ def sandboxed(step: str, spec: dict, part: dict, *, environment: Path, subset: P
                 mlrun.log_artifact(log)
                 raise UserError(f"the {step} command failed: exit code {result.exit_code}; its log: {log}", where=spec["name"])
         mlrun.log_artifact(log)
-        mlrun.set_tags({"resource_limit": (record["resource_limit"] or {}).get("limit", "none"),
-                        "audits_passed": str(all(a["passed"] for a in record["audits"].values())).lower()})
+        mlrun.set_tags(
+            {
+                "resource_limit": (record["resource_limit"] or {}).get("limit", "none"),
+                "audits_passed": str(all(a["passed"] for a in record["audits"].values())).lower(),
+            }
+        )
         if step == "train":
             # One training per seed (member 0). The fields the engine's records also have let the
             # verdict, leaderboard and certificate read both kinds; the "weights" of external code
@@ -100,5 +153,6 @@ def sandboxed(step: str, spec: dict, part: dict, *, environment: Path, subset: P
             mlrun.log_artifact(out)
     write_json(record_path, record)
     mlrun.log_artifact(record_path, None)
-    return (f"external {step} of {spec['name']} seed {seed}: "
-            + (f"{why}; placeholder outputs written" if why else f"exit {record['exit_code']} in {record['seconds']:.1f} s"))
+    return f"external {step} of {spec['name']} seed {seed}: " + (
+        f"{why}; placeholder outputs written" if why else f"exit {record['exit_code']} in {record['seconds']:.1f} s"
+    )

@@ -125,8 +125,11 @@ class Enforcer:
                 if {"memory", "pids"} <= set(controllers) and os.access(parent, os.W_OK):
                     return {"": parent}
             if backend == "cgroup1":
-                parents = {name: Path(mounts[name]) / own[name].lstrip("/") for name in ("memory", "pids", "cpuacct")
-                           if name in mounts and name in own}
+                parents = {
+                    name: Path(mounts[name]) / own[name].lstrip("/")
+                    for name in ("memory", "pids", "cpuacct")
+                    if name in mounts and name in own
+                }
                 if len(parents) == 3 and all(os.access(p, os.W_OK) for p in parents.values()):
                     return parents
         return None
@@ -156,11 +159,12 @@ class Enforcer:
 
     @property
     def description(self) -> str:
-        how = {"cgroup2": "a cgroup v2 group (memory.max, pids.max, cpu.stat)",
-               "cgroup1": "cgroup v1 groups (memory.limit_in_bytes, pids.max, cpuacct.usage)",
-               "rlimit": "per-process rlimits and polling of the tree with psutil (no cgroup available here)"}[self.backend]
-        return (f"process tree limited by {how}; each process also RLIMIT_AS and RLIMIT_FSIZE; "
-                f"output folder measured every {POLL_SECONDS} s")
+        how = {
+            "cgroup2": "a cgroup v2 group (memory.max, pids.max, cpu.stat)",
+            "cgroup1": "cgroup v1 groups (memory.limit_in_bytes, pids.max, cpuacct.usage)",
+            "rlimit": "per-process rlimits and polling of the tree with psutil (no cgroup available here)",
+        }[self.backend]
+        return f"process tree limited by {how}; each process also RLIMIT_AS and RLIMIT_FSIZE; output folder measured every {POLL_SECONDS} s"
 
     # --- in the child, before bwrap starts ---------------------------------------------------
     def child_setup(self) -> None:
@@ -212,14 +216,20 @@ class Enforcer:
             return {"limit": "processes", "detail": f"{len(tree)} processes, above the limit of {self.limits.processes}"}
         rss = sum(p.memory_info().rss for p in tree if p.is_running())
         if rss > self.limits.memory_mb * MB:
-            return {"limit": "memory", "detail": f"the tree's resident memory reached {rss / MB:.0f} MB, the limit is {self.limits.memory_mb} MB"}
+            return {
+                "limit": "memory",
+                "detail": f"the tree's resident memory reached {rss / MB:.0f} MB, the limit is {self.limits.memory_mb} MB",
+            }
         return None
 
     def _counted_hit(self) -> dict | None:
         """A limit the groups' counters (OOM kills, refused forks) or the output folder's size show."""
         kills = self._oom_kills()
         if kills:
-            return {"limit": "memory", "detail": f"{kills} process(es) killed by the kernel at the tree's memory limit of {self.limits.memory_mb} MB"}
+            return {
+                "limit": "memory",
+                "detail": f"{kills} process(es) killed by the kernel at the tree's memory limit of {self.limits.memory_mb} MB",
+            }
         refused = self._pids_events()
         if refused:
             return {"limit": "processes", "detail": f"{refused} fork(s) refused at the limit of {self.limits.processes} processes"}

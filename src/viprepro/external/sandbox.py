@@ -70,8 +70,9 @@ class SandboxResult:
 def bwrap_path() -> str:
     found = shutil.which("bwrap")
     if not found:
-        raise UserError("bubblewrap (`bwrap`) is not installed; external submissions run only inside it "
-                        "(Debian: apt-get install bubblewrap)")
+        raise UserError(
+            "bubblewrap (`bwrap`) is not installed; external submissions run only inside it (Debian: apt-get install bubblewrap)"
+        )
     return found
 
 
@@ -87,11 +88,23 @@ def interpreter_mounts() -> list[Mount]:
 NETWORK_ETC = ("resolv.conf", "ssl", "ca-certificates", "pki", "pip.conf")
 
 
-def build_argv(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, str], limits: Limits,
-               network: bool = False) -> list[str]:
+def build_argv(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, str], limits: Limits, network: bool = False) -> list[str]:
     """The bwrap command line that runs `command` with /bin/sh inside the sandbox."""
-    argv = [bwrap_path(), "--unshare-all", *(["--share-net"] if network else []), "--die-with-parent", "--new-session",
-            "--cap-drop", "ALL", "--clearenv", "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+    argv = [
+        bwrap_path(),
+        "--unshare-all",
+        *(["--share-net"] if network else []),
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--clearenv",
+        "--hostname",
+        "sandbox",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+    ]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         host = Path("/") / name
         if host.is_symlink():
@@ -111,8 +124,17 @@ def build_argv(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, st
     return [*argv, "/bin/sh", "-c", command]
 
 
-def run(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, str], limits: Limits, log: Path,
-        network: bool = False, backend: str | None = None) -> SandboxResult:
+def run(
+    command: str,
+    mounts: list[Mount],
+    *,
+    cwd: str,
+    env: dict[str, str],
+    limits: Limits,
+    log: Path,
+    network: bool = False,
+    backend: str | None = None,
+) -> SandboxResult:
     """Run `command` in the sandbox, its stdout and stderr into `log`; never raises on its failure.
 
     The writable mount is the output folder whose size `limits.disk_mb` bounds; `backend`
@@ -120,15 +142,25 @@ def run(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, str], lim
     """
     argv = build_argv(command, mounts, cwd=cwd, env=env, limits=limits, network=network)
     output = next((m.source for m in mounts if m.writable), None)
-    tree = TreeLimits(memory_mb=limits.memory_mb, processes=limits.processes, disk_mb=limits.disk_mb,
-                      cpu_seconds=limits.cpu_seconds or limits.seconds * limits.threads)
+    tree = TreeLimits(
+        memory_mb=limits.memory_mb,
+        processes=limits.processes,
+        disk_mb=limits.disk_mb,
+        cpu_seconds=limits.cpu_seconds or limits.seconds * limits.threads,
+    )
     enforcer = Enforcer(tree, output if output is not None else Path("/nonexistent"), backend=backend)
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
         with open(log, "wb") as out:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    preexec_fn=enforcer.child_setup, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=enforcer.child_setup,
+                start_new_session=True,
+            )
             exit_code, timed_out, hit = enforcer.watch(proc, limits.seconds)
     finally:
         enforcer.close()
@@ -139,9 +171,18 @@ def run(command: str, mounts: list[Mount], *, cwd: str, env: dict[str, str], lim
         why = f"the time limit of {limits.seconds:.0f} s was reached" if timed_out else f"{hit['limit']} limit: {hit['detail']}"
         with open(log, "a", encoding="utf-8") as out:
             out.write(f"\n[viprepro] killed: {why}\n")
-    return SandboxResult(command=command, exit_code=exit_code, seconds=round(seconds, 3), timed_out=timed_out, log=str(log),
-                         mounts=[{"source": str(m.source), "target": m.target, "writable": m.writable} for m in mounts],
-                         limits=asdict(limits), resource_limit=hit, enforcement=enforcer.description, network=network)
+    return SandboxResult(
+        command=command,
+        exit_code=exit_code,
+        seconds=round(seconds, 3),
+        timed_out=timed_out,
+        log=str(log),
+        mounts=[{"source": str(m.source), "target": m.target, "writable": m.writable} for m in mounts],
+        limits=asdict(limits),
+        resource_limit=hit,
+        enforcement=enforcer.description,
+        network=network,
+    )
 
 
 def check_available() -> str | None:
@@ -150,9 +191,28 @@ def check_available() -> str | None:
         bwrap = bwrap_path()
     except UserError as exc:
         return exc.message
-    probe = subprocess.run([bwrap, "--unshare-all", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
-                            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "/bin/true"],
-                           capture_output=True, text=True, timeout=60)
+    probe = subprocess.run(
+        [
+            bwrap,
+            "--unshare-all",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "/bin/true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if probe.returncode != 0:
         return f"bubblewrap cannot create a sandbox here: {probe.stderr.strip() or f'exit {probe.returncode}'}"
     return None

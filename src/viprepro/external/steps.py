@@ -32,10 +32,10 @@ import tempfile
 from pathlib import Path
 
 from viprepro.errors import UserError
-from viprepro.files.fileio import atomic_path, canonical_digest, sha256_file, write_json
-from viprepro.files.schemas_io import validate
 from viprepro.external import canary, sandbox
 from viprepro.external.weights import DEFAULT_MIN_MB, weight_files_audit
+from viprepro.files.fileio import atomic_path, canonical_digest, sha256_file, write_json
+from viprepro.files.schemas_io import validate
 
 REPO, ENV, DATA, MODEL, OUTPUT = "/submission/repo", "/submission/env", "/data", "/submission/model", "/submission/output"
 PLACEHOLDERS = {
@@ -68,8 +68,9 @@ def external_part(spec: dict, spec_path: str | Path) -> dict:
     for step in ("train", "predict"):
         render(part[step], step, threads=1, seed=0, where=f"{spec_path} (external.{step})")  # unknown placeholders fail now
     if part["requirements"] and not (repo / part["requirements"]).is_file():
-        raise UserError(f"requirements file {part['requirements']!r} not found in the repository", path=spec_path,
-                        where="external.requirements")
+        raise UserError(
+            f"requirements file {part['requirements']!r} not found in the repository", path=spec_path, where="external.requirements"
+        )
     return part
 
 
@@ -80,8 +81,11 @@ def render(template: str, step: str, *, threads: int, seed: int, where: str = ""
     try:
         return template.format(**allowed)
     except KeyError as exc:
-        raise UserError(f"placeholder {{{exc.args[0]}}} is not available to the {step} command "
-                        f"(available: {', '.join('{' + k + '}' for k in sorted(allowed))})", where=where) from None
+        raise UserError(
+            f"placeholder {{{exc.args[0]}}} is not available to the {step} command "
+            f"(available: {', '.join('{' + k + '}' for k in sorted(allowed))})",
+            where=where,
+        ) from None
     except (IndexError, ValueError) as exc:
         raise UserError(f"bad command template ({exc}); write literal braces as {{{{ and }}}}", where=where) from None
 
@@ -103,20 +107,38 @@ def _isolation_audits(watcher: canary.Watcher, decoys: list[canary.Decoy]) -> di
     if forbidden:
         tried = watcher.attempts["forbidden"]
         audits["sandbox_isolation"] = {
-            "passed": not tried, "problems": tried,
-            "detail": (f"the command tried to read the hidden ground truth or the source dataset ({len(tried)} attempt(s) on "
-                       "their decoys)" if tried else f"no attempt to open {', '.join(forbidden)} (decoys: names only, empty files)")}
+            "passed": not tried,
+            "problems": tried,
+            "detail": (
+                f"the command tried to read the hidden ground truth or the source dataset ({len(tried)} attempt(s) on their decoys)"
+                if tried
+                else f"no attempt to open {', '.join(forbidden)} (decoys: names only, empty files)"
+            ),
+        }
     if "test_images" in watcher.attempts:
         tried = watcher.attempts["test_images"]
         audits["test_images_hidden"] = {
-            "passed": not tried, "problems": tried,
-            "detail": ("the training command opened the test images' place" if tried
-                       else "the training command had a decoy of the test images (names only) and opened none of it")}
+            "passed": not tried,
+            "problems": tried,
+            "detail": (
+                "the training command opened the test images' place"
+                if tried
+                else "the training command had a decoy of the test images (names only) and opened none of it"
+            ),
+        }
     return audits
 
 
-def _sandboxed(command: str, mounts: list[sandbox.Mount], decoys: list[canary.Decoy], *, env: dict, limits: sandbox.Limits,
-               log: Path, network: bool = False) -> sandbox.SandboxResult:
+def _sandboxed(
+    command: str,
+    mounts: list[sandbox.Mount],
+    decoys: list[canary.Decoy],
+    *,
+    env: dict,
+    limits: sandbox.Limits,
+    log: Path,
+    network: bool = False,
+) -> sandbox.SandboxResult:
     mounts = [*mounts, *(sandbox.Mount(d.folder, d.target) for d in decoys)]
     with canary.Watcher(decoys) as watcher:
         result = sandbox.run(command, mounts, cwd=REPO, env=env, limits=limits, log=log, network=network)
@@ -152,10 +174,16 @@ def build_environment(part: dict, out: Path, *, log: Path, forbidden: list[Path]
         if part["requirements"]:
             requirements_digest = sha256_file(repo / part["requirements"])
             install = _install(part, venv, tmp, log=log, forbidden=forbidden)
-        record = {"requirements": part["requirements"], "requirements_sha256": requirements_digest,
-                  "packages": installed_packages(venv), "python": sys.version.split()[0],
-                  "pip_args": part["pip_args"], "install": install,
-                  "audits": install["audits"] if install else {}, "resource_limit": install["resource_limit"] if install else None}
+        record = {
+            "requirements": part["requirements"],
+            "requirements_sha256": requirements_digest,
+            "packages": installed_packages(venv),
+            "python": sys.version.split()[0],
+            "pip_args": part["pip_args"],
+            "install": install,
+            "audits": install["audits"] if install else {},
+            "resource_limit": install["resource_limit"] if install else None,
+        }
         write_json(tmp / "environment.json", record)
     return record
 
@@ -176,16 +204,39 @@ def _install(part: dict, venv: Path, scratch: Path, *, log: Path, forbidden: lis
     """`pip install -r` in the sandbox with network; UserError when pip fails for another reason than a limit."""
     base_python = Path(sys.base_prefix) / "bin" / "python3"
     host_paths = [Path(a) for a in part["pip_args"] if a.startswith("/") and Path(a).exists()]  # e.g. --find-links /wheels
-    mounts = [sandbox.Mount(Path(part["repository"]), REPO), sandbox.Mount(venv, ENV, writable=True),
-              *(sandbox.Mount(p, str(p)) for p in host_paths)]
-    command = shlex.join([str(base_python), "-m", "pip", "--python", f"{ENV}/bin/python", "install", "--no-input",
-                          "--disable-pip-version-check", "--no-warn-script-location", "-r", f"{REPO}/{part['requirements']}",
-                          *part["pip_args"]])
+    mounts = [
+        sandbox.Mount(Path(part["repository"]), REPO),
+        sandbox.Mount(venv, ENV, writable=True),
+        *(sandbox.Mount(p, str(p)) for p in host_paths),
+    ]
+    command = shlex.join(
+        [
+            str(base_python),
+            "-m",
+            "pip",
+            "--python",
+            f"{ENV}/bin/python",
+            "install",
+            "--no-input",
+            "--disable-pip-version-check",
+            "--no-warn-script-location",
+            "-r",
+            f"{REPO}/{part['requirements']}",
+            *part["pip_args"],
+        ]
+    )
     limits = step_limits(part["limits"], "install", part["limits"]["threads"])
     decoys = _decoys(list(forbidden), scratch)
     try:
-        result = _sandboxed(command, mounts, decoys, env={**_sandbox_env(part["limits"]["threads"], 0), "PIP_NO_CACHE_DIR": "1"},
-                            limits=limits, log=log, network=True)
+        result = _sandboxed(
+            command,
+            mounts,
+            decoys,
+            env={**_sandbox_env(part["limits"]["threads"], 0), "PIP_NO_CACHE_DIR": "1"},
+            limits=limits,
+            log=log,
+            network=True,
+        )
     finally:
         for decoy in decoys:
             shutil.rmtree(decoy.folder, ignore_errors=True)
@@ -216,20 +267,43 @@ def _public_subset(subset: Path) -> Path:
     for root, dirs, files in os.walk(subset):
         for name in [*dirs, *files]:
             if os.path.islink(os.path.join(root, name)):
-                raise UserError("holds symbolic links into the source dataset; external submissions need the subset "
-                                "made with `link: hardlink` or `link: copy`", path=subset)
+                raise UserError(
+                    "holds symbolic links into the source dataset; external submissions need the subset "
+                    "made with `link: hardlink` or `link: copy`",
+                    path=subset,
+                )
     return subset
 
 
 def _sandbox_env(threads: int, seed: int) -> dict[str, str]:
-    return {"PATH": f"{ENV}/bin:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
-            "PYTHONHASHSEED": str(seed), "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": str(threads),
-            "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads), "VIPREPRO_SEED": str(seed),
-            "VIPREPRO_THREADS": str(threads)}
+    return {
+        "PATH": f"{ENV}/bin:/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": str(seed),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+        "OPENBLAS_NUM_THREADS": str(threads),
+        "VIPREPRO_SEED": str(seed),
+        "VIPREPRO_THREADS": str(threads),
+    }
 
 
-def run_step(step: str, part: dict, *, environment: Path, subset: Path, output: Path, log: Path, threads: int, seed: int,
-             model_dir: Path | None = None, forbidden: list[Path] = ()) -> sandbox.SandboxResult:
+def run_step(
+    step: str,
+    part: dict,
+    *,
+    environment: Path,
+    subset: Path,
+    output: Path,
+    log: Path,
+    threads: int,
+    seed: int,
+    model_dir: Path | None = None,
+    forbidden: list[Path] = (),
+) -> sandbox.SandboxResult:
     """Run the `train` or `predict` command in the sandbox with `output` as its only writable folder.
 
     Decoys stand in for `forbidden` (and, in training, for the test images); the result's
@@ -237,8 +311,12 @@ def run_step(step: str, part: dict, *, environment: Path, subset: Path, output: 
     none may (repository, installed packages, the predict step's output).
     """
     subset = _public_subset(subset)
-    mounts = [sandbox.Mount(Path(part["repository"]), REPO), sandbox.Mount(Path(environment) / "venv", ENV),
-              sandbox.Mount(subset, DATA), sandbox.Mount(Path(output), OUTPUT, writable=True)]
+    mounts = [
+        sandbox.Mount(Path(part["repository"]), REPO),
+        sandbox.Mount(Path(environment) / "venv", ENV),
+        sandbox.Mount(subset, DATA),
+        sandbox.Mount(Path(output), OUTPUT, writable=True),
+    ]
     if step == "predict":
         if model_dir is None:
             raise ValueError("the predict step needs the training output (model_dir)")
@@ -247,11 +325,15 @@ def run_step(step: str, part: dict, *, environment: Path, subset: Path, output: 
     command = render(part[step], step, threads=threads, seed=seed)
     with tempfile.TemporaryDirectory(prefix=".decoys-", dir=Path(output).parent) as scratch:
         decoys = _decoys(list(forbidden), Path(scratch), test_images=subset / "test" if step == "train" else None)
-        result = _sandboxed(command, mounts, decoys, env=_sandbox_env(threads, seed), limits=step_limits(part["limits"], step, threads),
-                            log=log)
+        result = _sandboxed(
+            command, mounts, decoys, env=_sandbox_env(threads, seed), limits=step_limits(part["limits"], step, threads), log=log
+        )
     min_mb = part.get("weight_files_mb", DEFAULT_MIN_MB)
-    where = {"repository": Path(part["repository"]), "environment": site_packages(environment)} if step == "train" \
+    where = (
+        {"repository": Path(part["repository"]), "environment": site_packages(environment)}
+        if step == "train"
         else {"predict output": Path(output)}
+    )
     result.audits["weight_files"] = weight_files_audit(where, min_mb=min_mb)
     return result
 
@@ -260,17 +342,22 @@ def step_limits(limits: dict, step: str, threads: int) -> sandbox.Limits:
     """The sandbox limits of one step from the spec's `limits` mapping."""
     minutes = limits[f"{step}_minutes"]
     cpu = limits.get("cpu_minutes")
-    return sandbox.Limits(seconds=minutes * 60, memory_mb=limits["memory_mb"], tmp_mb=limits["tmp_mb"],
-                          processes=limits.get("processes", 512), disk_mb=limits.get("disk_mb", 10240),
-                          cpu_seconds=None if cpu is None else cpu * 60, threads=threads)
+    return sandbox.Limits(
+        seconds=minutes * 60,
+        memory_mb=limits["memory_mb"],
+        tmp_mb=limits["tmp_mb"],
+        processes=limits.get("processes", 512),
+        disk_mb=limits.get("disk_mb", 10240),
+        cpu_seconds=None if cpu is None else cpu * 60,
+        threads=threads,
+    )
 
 
 def collect_submission(output: Path, filename: str, target: Path) -> str:
     """Copy the submission file the predict command wrote to `target`; returns its sha256."""
     produced = Path(output) / filename
     if produced.is_symlink() or not produced.is_file():
-        raise UserError(f"the predict command did not write the submission file {filename!r} into its output folder",
-                        path=output)
+        raise UserError(f"the predict command did not write the submission file {filename!r} into its output folder", path=output)
     with atomic_path(target) as tmp:
         shutil.copyfile(produced, tmp)
     return sha256_file(target)

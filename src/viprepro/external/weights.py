@@ -19,10 +19,16 @@ MB = 1 << 20
 
 def weight_files_audit(where: dict[str, Path], *, min_mb: float = DEFAULT_MIN_MB) -> dict:
     """The `weight_files` audit over named folders (e.g. repository, environment, predict output)."""
-    problems = [f"{label}: {found['path']} ({found['size'] / MB:.1f} MB)"
-                for label, folder in where.items() if folder and Path(folder).is_dir()
-                for found in scan_weight_files(folder, int(min_mb * MB))]
+    problems = [
+        f"{label}: {found['path']} ({found['size'] / MB:.1f} MB)"
+        for label, folder in where.items()
+        if folder and Path(folder).is_dir()
+        for found in scan_weight_files(folder, int(min_mb * MB))
+    ]
     scanned = ", ".join(label for label, folder in where.items() if folder)
-    detail = (f"no weight file ({', '.join(WEIGHT_SUFFIXES)}) of {min_mb:g} MB or more in: {scanned}" if not problems
-              else f"{len(problems)} weight file(s) of {min_mb:g} MB or more where none may be")
+    detail = (
+        f"no weight file ({', '.join(WEIGHT_SUFFIXES)}) of {min_mb:g} MB or more in: {scanned}"
+        if not problems
+        else f"{len(problems)} weight file(s) of {min_mb:g} MB or more where none may be"
+    )
     return {"passed": not problems, "detail": detail, "problems": problems}

@@ -8,8 +8,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 CHUNK = 1 << 20
 
@@ -76,8 +76,9 @@ def canonical_digest(obj) -> str:
     return sha256_bytes(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode())
 
 
-def read_submission_text(path: str | Path, *, bom_note: str = "; save the file as plain UTF-8",
-                         max_mb: float = 32.0) -> tuple[str | None, list[str]]:
+def read_submission_text(
+    path: str | Path, *, bom_note: str = "; save the file as plain UTF-8", max_mb: float = 32.0
+) -> tuple[str | None, list[str]]:
     """A text submission as strict validation reads it: (text or None, problems so far).
 
     A UTF-8 byte-order mark is reported (with `bom_note`, what it does in this format) and

@@ -54,7 +54,7 @@ def state_path_for(out: str | Path) -> Path:
     return out.parent / f".{out.name}.state.sqlite"
 
 
-def subset_state(out: str | Path, source: str | Path) -> "FileState":
+def subset_state(out: str | Path, source: str | Path) -> FileState:
     """The state of the subset `out` of the dataset `source`; none (nothing cached) if its file
     would land inside the dataset, which is never written to."""
     path = state_path_for(out)
@@ -105,7 +105,7 @@ class FileState:
             self._db.close()
             self._db = None
 
-    def __enter__(self) -> "FileState":
+    def __enter__(self) -> FileState:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -122,8 +122,11 @@ class FileState:
 
     def remember(self, rows: list[tuple[os.stat_result, str, str]], *, read_started_ns: int) -> None:
         """Store (stat before reading, sha256, level passed) rows, except racily recent ones."""
-        fresh = [(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, digest, level) for st, digest, level in rows
-                 if st.st_mtime_ns < read_started_ns - RACY_NS]
+        fresh = [
+            (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, digest, level)
+            for st, digest, level in rows
+            if st.st_mtime_ns < read_started_ns - RACY_NS
+        ]
         for dev, ino, size, mtime, digest, level in fresh:
             self._entries[(dev, ino)] = (size, mtime, digest, level)
         if self._db is not None and fresh:
@@ -179,8 +182,7 @@ def _read_all(paths: list[str], level: str, workers: int) -> list[tuple[str, str
         return [item for part in pool.map(_read_chunk, jobs) for item in part]
 
 
-def scan(paths: list[Path], *, state: FileState | None = None, level: str = "none",
-         workers: int | None = None) -> list[Facts]:
+def scan(paths: list[Path], *, state: FileState | None = None, level: str = "none", workers: int | None = None) -> list[Facts]:
     """Size, sha256 and (for `level` header/full) the image check of each file, in order.
 
     Files the state knows unchanged are not opened; the others are read once, in parallel,

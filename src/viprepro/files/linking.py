@@ -29,8 +29,11 @@ def real_file(source: str | Path) -> Path:
         return source
     target = Path(os.path.realpath(source))
     if not target.is_file():
-        raise UserError(f"broken symbolic link: points to {os.readlink(source)} ({target}), which "
-                        f"{'is not a regular file' if target.exists() else 'does not exist'}", path=source)
+        raise UserError(
+            f"broken symbolic link: points to {os.readlink(source)} ({target}), which "
+            f"{'is not a regular file' if target.exists() else 'does not exist'}",
+            path=source,
+        )
     return target
 
 

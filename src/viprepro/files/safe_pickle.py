@@ -15,7 +15,6 @@ from pathlib import Path
 
 from viprepro.errors import UserError
 
-
 # Older protocols spell some plain types through a global; these construct data, nothing else.
 _PLAIN_GLOBALS = {("builtins", "set"), ("builtins", "frozenset"), ("builtins", "bytearray"), ("_codecs", "encode")}
 

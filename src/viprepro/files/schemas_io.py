@@ -6,7 +6,7 @@ spec is checked identically whether the pipeline or a person runs a step.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -24,8 +24,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"key '{key}' appears twice in one mapping",
-                                                        key_node.start_mark)
+                raise yaml.constructor.ConstructorError(None, None, f"key '{key}' appears twice in one mapping", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep)
 
@@ -52,7 +51,7 @@ def schema_file(name: str | Path) -> Path | resources.abc.Traversable:
     raise FileNotFoundError(f"no schema {name!r}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str | Path) -> dict:
     return load_yaml(schema_file(name).read_text(encoding="utf-8"))
 
@@ -60,7 +59,7 @@ def load_schema(name: str | Path) -> dict:
 COMMON_RECIPE = "recipe.common.schema.yaml"
 
 
-@lru_cache(maxsize=None)
+@cache
 def validation_schema(name: str | Path) -> dict:
     """The schema a name validates against: a task's recipe schema is completed by the keys
     every task shares (recipe.common.schema.yaml) and closed, so an unknown key is refused."""
@@ -72,8 +71,12 @@ def validation_schema(name: str | Path) -> dict:
     overlap = set(common["properties"]) & set(schema.get("properties", {}))
     if overlap:
         raise ValueError(f"{name} redefines common recipe keys {sorted(overlap)}")
-    return {**schema, "required": common["required"], "additionalProperties": False,
-            "properties": {**common["properties"], **schema.get("properties", {})}}
+    return {
+        **schema,
+        "required": common["required"],
+        "additionalProperties": False,
+        "properties": {**common["properties"], **schema.get("properties", {})},
+    }
 
 
 def _with_defaults(validator_class):
@@ -98,7 +101,9 @@ def _copy(value):
 _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
-def validate(instance, schema_name: str | Path, *, path: str | Path | None = None, where: str | None = None, own_keys_only: bool = False) -> None:
+def validate(
+    instance, schema_name: str | Path, *, path: str | Path | None = None, where: str | None = None, own_keys_only: bool = False
+) -> None:
     """Validate in place (filling defaults); the first problem is raised as a UserError.
 
     `own_keys_only` checks a task recipe against the task's own keys alone (filling their

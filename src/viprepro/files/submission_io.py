@@ -26,9 +26,9 @@ import json
 import os
 import stat
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -109,8 +109,12 @@ def position(data: bytes, offset: int) -> str:
 def encoding_problem(data: bytes) -> str | None:
     """Why `data` is not UTF-8 text without a byte-order mark, or None (checks the first bytes only)."""
     head = data[:4]
-    for bom, name in ((b"\x00\x00\xfe\xff", "UTF-32-BE"), (b"\xff\xfe\x00\x00", "UTF-32-LE"),
-                      (b"\xfe\xff", "UTF-16-BE"), (b"\xff\xfe", "UTF-16-LE")):
+    for bom, name in (
+        (b"\x00\x00\xfe\xff", "UTF-32-BE"),
+        (b"\xff\xfe\x00\x00", "UTF-32-LE"),
+        (b"\xfe\xff", "UTF-16-BE"),
+        (b"\xff\xfe", "UTF-16-LE"),
+    ):
         if head.startswith(bom):
             return f"{name} text (it starts with a {name} byte-order mark, as some Windows tools write); save it as UTF-8"
     if b"\x00" in head:
@@ -126,8 +130,9 @@ def decode_utf8(data: bytes, path: str | Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UserError(f"not UTF-8 text: byte 0x{data[exc.start]:02x} ({exc.reason}); save it as UTF-8", path=path,
-                        where=position(data, exc.start)) from None
+        raise UserError(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} ({exc.reason}); save it as UTF-8", path=path, where=position(data, exc.start)
+        ) from None
 
 
 # --- zip archives ---------------------------------------------------------------------------
@@ -137,8 +142,19 @@ def decode_utf8(data: bytes, path: str | Path) -> str:
 MAX_DIRECTORY_MB = 64  # 100,000 members with 600-byte names
 
 READABLE_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
-METHOD_NAMES = {1: "shrink", 6: "implode", 9: "deflate64", 12: "bzip2", 14: "LZMA", 93: "Zstandard", 95: "xz",
-                96: "JPEG", 97: "WavPack", 98: "PPMd", 99: "AES encryption"}
+METHOD_NAMES = {
+    1: "shrink",
+    6: "implode",
+    9: "deflate64",
+    12: "bzip2",
+    14: "LZMA",
+    93: "Zstandard",
+    95: "xz",
+    96: "JPEG",
+    97: "WavPack",
+    98: "PPMd",
+    99: "AES encryption",
+}
 
 
 @dataclass(frozen=True)
@@ -149,29 +165,55 @@ class ZipLimits:
     file_mb: float = 8192.0
 
     @classmethod
-    def from_options(cls, options: dict) -> "ZipLimits":
+    def from_options(cls, options: dict) -> ZipLimits:
         defaults = cls()
-        return cls(**{name: options.get(f"max_{name}") or getattr(defaults, name)
-                      for name in ("member_mb", "total_mb", "members")},
-                   file_mb=options.get("max_submission_mb") or defaults.file_mb)
+        return cls(
+            **{name: options.get(f"max_{name}") or getattr(defaults, name) for name in ("member_mb", "total_mb", "members")},
+            file_mb=options.get("max_submission_mb") or defaults.file_mb,
+        )
 
 
 def add_zip_arguments(parser) -> None:
     """The zip limits as options of `viprepro validate` and `viprepro score`."""
     defaults = ZipLimits()
-    parser.add_argument("--max-submission-mb", dest="max_submission_mb", type=float, default=defaults.file_mb,
-                        help=f"refuse larger zip files (default {defaults.file_mb:g})")
-    parser.add_argument("--max-member-mb", dest="max_member_mb", type=float, default=defaults.member_mb,
-                        help=f"refuse members declaring more bytes uncompressed (default {defaults.member_mb:g}; a Cityscapes PNG is < 1)")
-    parser.add_argument("--max-total-mb", dest="max_total_mb", type=float, default=defaults.total_mb,
-                        help=f"refuse zips whose members declare more bytes together (default {defaults.total_mb:g})")
-    parser.add_argument("--max-members", dest="max_members", type=int, default=defaults.members,
-                        help=f"refuse zips declaring more members in their end record (default {defaults.members})")
+    parser.add_argument(
+        "--max-submission-mb",
+        dest="max_submission_mb",
+        type=float,
+        default=defaults.file_mb,
+        help=f"refuse larger zip files (default {defaults.file_mb:g})",
+    )
+    parser.add_argument(
+        "--max-member-mb",
+        dest="max_member_mb",
+        type=float,
+        default=defaults.member_mb,
+        help=f"refuse members declaring more bytes uncompressed (default {defaults.member_mb:g}; a Cityscapes PNG is < 1)",
+    )
+    parser.add_argument(
+        "--max-total-mb",
+        dest="max_total_mb",
+        type=float,
+        default=defaults.total_mb,
+        help=f"refuse zips whose members declare more bytes together (default {defaults.total_mb:g})",
+    )
+    parser.add_argument(
+        "--max-members",
+        dest="max_members",
+        type=int,
+        default=defaults.members,
+        help=f"refuse zips declaring more members in their end record (default {defaults.members})",
+    )
 
 
 def add_text_arguments(parser, default_mb: float) -> None:
-    parser.add_argument("--max-submission-mb", dest="max_submission_mb", type=float, default=default_mb,
-                        help=f"refuse larger submission files (default {default_mb:g}; reading needs up to ten times the size in memory)")
+    parser.add_argument(
+        "--max-submission-mb",
+        dest="max_submission_mb",
+        type=float,
+        default=default_mb,
+        help=f"refuse larger submission files (default {default_mb:g}; reading needs up to ten times the size in memory)",
+    )
 
 
 class SafeZip:
@@ -188,11 +230,17 @@ class SafeZip:
             if end is None:
                 raise zipfile.BadZipFile("File is not a zip file")
             if end[zipfile._ECD_SIZE] > MAX_DIRECTORY_MB * MB:  # zipfile reads the whole directory into memory
-                raise UserError(f"the zip's central directory is {end[zipfile._ECD_SIZE] / MB:.0f} MB, above the "
-                                f"{MAX_DIRECTORY_MB} MB a zip of {limits.members} members needs", path=self.path)
+                raise UserError(
+                    f"the zip's central directory is {end[zipfile._ECD_SIZE] / MB:.0f} MB, above the "
+                    f"{MAX_DIRECTORY_MB} MB a zip of {limits.members} members needs",
+                    path=self.path,
+                )
             if end[zipfile._ECD_ENTRIES_TOTAL] > limits.members:
-                raise UserError(f"the zip declares {end[zipfile._ECD_ENTRIES_TOTAL]} members, above the limit of "
-                                f"{limits.members}; raise it with --max-members", path=self.path)
+                raise UserError(
+                    f"the zip declares {end[zipfile._ECD_ENTRIES_TOTAL]} members, above the limit of "
+                    f"{limits.members}; raise it with --max-members",
+                    path=self.path,
+                )
             self.archive = zipfile.ZipFile(self.path)
         except UserError:
             raise
@@ -202,10 +250,13 @@ class SafeZip:
         declared = sum(info.file_size for info in self.infos)
         if declared > limits.total_mb * MB:
             self.archive.close()
-            raise UserError(f"the zip's members declare {declared / MB:.0f} MB together, above the {limits.total_mb:g} MB limit "
-                            "(a zip bomb, or raise it with --max-total-mb)", path=self.path)
+            raise UserError(
+                f"the zip's members declare {declared / MB:.0f} MB together, above the {limits.total_mb:g} MB limit "
+                "(a zip bomb, or raise it with --max-total-mb)",
+                path=self.path,
+            )
 
-    def __enter__(self) -> "SafeZip":
+    def __enter__(self) -> SafeZip:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -222,8 +273,10 @@ class SafeZip:
             name = METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
             return f"compressed with {name}, which viprepro does not read; use deflate or no compression"
         if info.file_size > self.limits.member_mb * MB:
-            return (f"declares {info.file_size / MB:.0f} MB uncompressed, above the {self.limits.member_mb:g} MB limit per member "
-                    "(a zip bomb, or raise it with --max-member-mb)")
+            return (
+                f"declares {info.file_size / MB:.0f} MB uncompressed, above the {self.limits.member_mb:g} MB limit per member "
+                "(a zip bomb, or raise it with --max-member-mb)"
+            )
         return None
 
     def read(self, name: str) -> bytes:
@@ -272,8 +325,7 @@ def _structure(a: np.ndarray, state: _ScanState) -> tuple[np.ndarray, np.ndarray
     quotes = np.flatnonzero(a == 34)
     before = quotes - 1
     safe = np.maximum(before, 0)
-    run = np.where(before < 0, state.backslashes,
-                   np.where(last_plain[safe] < 0, safe + 1 + state.backslashes, before - last_plain[safe]))
+    run = np.where(before < 0, state.backslashes, np.where(last_plain[safe] < 0, safe + 1 + state.backslashes, before - last_plain[safe]))
     real = quotes[run % 2 == 0]
     marks = np.flatnonzero((a == 91) | (a == 93) | (a == 123) | (a == 125) | (a == 44))
     outside = (np.searchsorted(real, marks) + state.in_string) % 2 == 0
@@ -287,8 +339,9 @@ def _structure(a: np.ndarray, state: _ScanState) -> tuple[np.ndarray, np.ndarray
     return marks, depth, delta
 
 
-def scan_json_array(data: bytes, path: str | Path, *, max_depth: int = DEFAULT_MAX_DEPTH,
-                    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES) -> Iterator[tuple[str, int, int]]:
+def scan_json_array(
+    data: bytes, path: str | Path, *, max_depth: int = DEFAULT_MAX_DEPTH, max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES
+) -> Iterator[tuple[str, int, int]]:
     """The top-level items of the JSON array `data`, as batches to parse.
 
     Yields ("batch", start, end): bytes [start, end) hold whole items separated by commas, and
@@ -311,8 +364,9 @@ def scan_json_array(data: bytes, path: str | Path, *, max_depth: int = DEFAULT_M
         marks = marks + offset
         if len(depth) and depth.max() > max_depth:
             where = int(marks[np.argmax(depth > max_depth)])
-            raise UserError(f"JSON nested deeper than {max_depth} levels; raise it with --max-json-depth",
-                            path=path, where=position(data, where))
+            raise UserError(
+                f"JSON nested deeper than {max_depth} levels; raise it with --max-json-depth", path=path, where=position(data, where)
+            )
         closed = np.flatnonzero(depth <= 0)
         if len(closed):
             end = int(marks[closed[0]])
@@ -335,8 +389,11 @@ def scan_json_array(data: bytes, path: str | Path, *, max_depth: int = DEFAULT_M
         if len(closed):
             rest = data[end + 1 :].strip(_WHITESPACE)
             if rest:
-                raise UserError("not valid JSON: extra data after the list", path=path,
-                                where=position(data, end + 1 + len(data[end + 1 :]) - len(data[end + 1 :].lstrip(_WHITESPACE))))
+                raise UserError(
+                    "not valid JSON: extra data after the list",
+                    path=path,
+                    where=position(data, end + 1 + len(data[end + 1 :]) - len(data[end + 1 :].lstrip(_WHITESPACE))),
+                )
             return
     what = "an unterminated string" if state.in_string else "an unclosed list or object"
     raise UserError(f"not valid JSON: the file ends inside {what} (truncated?)", path=path, where=position(data, len(data)))
@@ -347,8 +404,11 @@ def parse_batch(data: bytes, start: int, end: int, path: str | Path) -> list:
     try:
         text = data[start:end].decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UserError(f"not UTF-8 text: byte 0x{data[start + exc.start]:02x} ({exc.reason}); save it as UTF-8", path=path,
-                        where=position(data, start + exc.start)) from None
+        raise UserError(
+            f"not UTF-8 text: byte 0x{data[start + exc.start]:02x} ({exc.reason}); save it as UTF-8",
+            path=path,
+            where=position(data, start + exc.start),
+        ) from None
     try:
         return json.loads(f"[{text}]")
     except json.JSONDecodeError as exc:

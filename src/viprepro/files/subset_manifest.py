@@ -30,8 +30,9 @@ def describe_files(root: Path, relative_paths: list[str], *, state: FileState | 
     return [{"path": rel, "size": f.size, "sha256": f.sha256} for rel, f in zip(relative_paths, facts)]
 
 
-def build_manifest(root: Path, splits: dict[str, list[str]], *, task: str, extra: dict | None = None,
-                   state: FileState | None = None) -> dict:
+def build_manifest(
+    root: Path, splits: dict[str, list[str]], *, task: str, extra: dict | None = None, state: FileState | None = None
+) -> dict:
     """Manifest of a subset: per split, the files (relative to `root`) with sizes and digests."""
     files = {split: describe_files(root, paths, state=state) for split, paths in splits.items()}
     split_digests = {split: canonical_digest(entries) for split, entries in files.items()}

@@ -7,7 +7,7 @@ import os
 import platform
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -21,7 +21,7 @@ def _git(*args: str, cwd: Path) -> str | None:
         return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_version(root: str | None = None) -> dict:
     """Git commit of the workflow, whether the tree is dirty, and a digest of the diff."""
     cwd = Path(root) if root else Path(__file__).resolve().parent  # the checkout the package runs from
@@ -42,7 +42,7 @@ def code_version(root: str | None = None) -> dict:
     }
 
 
-@lru_cache(maxsize=None)
+@cache
 def package_versions() -> dict[str, str]:
     """Every installed distribution and its version: a lock of the environment as it ran."""
     versions = {}
@@ -111,25 +111,61 @@ def compare_environments(claimed: dict | None, reproduced: dict | None, *, deter
     if reproduced and rerun["cpu_model"] is None:
         rerun["cpu_model"] = reproduced.get("device")
     if not claimed:
-        return {"claimed": None, "reproduced": rerun, "differences": [], "bit_identical_expected": None,
-                "sentence": "Bit-identical equality was not to be expected: the claim does not state the environment it "
-                            "was measured in, so only agreement within the tolerance or the seed band can be checked."}
+        return {
+            "claimed": None,
+            "reproduced": rerun,
+            "differences": [],
+            "bit_identical_expected": None,
+            "sentence": "Bit-identical equality was not to be expected: the claim does not state the environment it "
+            "was measured in, so only agreement within the tolerance or the seed band can be checked.",
+        }
     stated = {key: claimed[key] for key, _ in BIT_IDENTITY_KEYS if key in claimed}
-    differences = [f"{label} ({stated[key]} claimed, {rerun[key]} here)" for key, label in BIT_IDENTITY_KEYS
-                   if key in stated and stated[key] != rerun[key]]
+    differences = [
+        f"{label} ({stated[key]} claimed, {rerun[key]} here)"
+        for key, label in BIT_IDENTITY_KEYS
+        if key in stated and stated[key] != rerun[key]
+    ]
     unstated = [label for key, label in BIT_IDENTITY_KEYS if key not in stated]
     if differences:
-        expected, sentence = False, ("Bit-identical equality was not to be expected: the " + "; the ".join(differences)
-                                     + " differ, so floating-point results differ; agreement within the tolerance is the test.")
+        expected, sentence = (
+            False,
+            (
+                "Bit-identical equality was not to be expected: the "
+                + "; the ".join(differences)
+                + " differ, so floating-point results differ; agreement within the tolerance is the test."
+            ),
+        )
     elif unstated:
-        expected, sentence = None, ("Bit-identical equality could not be promised: the claim does not state its "
-                                    + ", ".join(unstated) + "; agreement within the tolerance is the test.")
+        expected, sentence = (
+            None,
+            (
+                "Bit-identical equality could not be promised: the claim does not state its "
+                + ", ".join(unstated)
+                + "; agreement within the tolerance is the test."
+            ),
+        )
     elif determinism != "strict":
-        expected, sentence = False, ("Bit-identical equality was not to be expected: deterministic algorithms were not "
-                                     "enforced (determinism " + determinism + ").")
+        expected, sentence = (
+            False,
+            (
+                "Bit-identical equality was not to be expected: deterministic algorithms were not "
+                "enforced (determinism " + determinism + ")."
+            ),
+        )
     else:
-        expected, sentence = True, ("Bit-identical equality with the claim's own runs was to be expected: same hardware, same "
-                                    "CPU capability and the same library build as the claim, with deterministic algorithms; "
-                                    "a score that differs from the claim's run at the same seed is a reproducibility defect.")
-    return {"claimed": stated, "reproduced": rerun, "differences": differences, "bit_identical_expected": expected,
-            "sentence": sentence, "measured": claimed.get("measured")}
+        expected, sentence = (
+            True,
+            (
+                "Bit-identical equality with the claim's own runs was to be expected: same hardware, same "
+                "CPU capability and the same library build as the claim, with deterministic algorithms; "
+                "a score that differs from the claim's run at the same seed is a reproducibility defect."
+            ),
+        )
+    return {
+        "claimed": stated,
+        "reproduced": rerun,
+        "differences": differences,
+        "bit_identical_expected": expected,
+        "sentence": sentence,
+        "measured": claimed.get("measured"),
+    }

@@ -18,11 +18,12 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from viprepro.jobs.determinism import LEVELS, apply_level, prepare_environment
 from viprepro.errors import UserError
+from viprepro.jobs.determinism import LEVELS, apply_level, prepare_environment
 
 
 def add_job_arguments(parser: argparse.ArgumentParser, *, track: bool = True) -> None:
@@ -33,8 +34,12 @@ def add_job_arguments(parser: argparse.ArgumentParser, *, track: bool = True) ->
     group.add_argument("--determinism", choices=LEVELS, default="strict", help="torch deterministic algorithms: strict, warn or off")
     group.add_argument("--rule", default="manual", help="Snakemake rule name (for the MLflow tags)")
     group.add_argument("--config-hash", default="", help="digest of the resolved pipeline config (for the MLflow tags)")
-    group.add_argument("--track", action=argparse.BooleanOptionalAction, default=track,
-                       help="record the job as an MLflow run in MLFLOW_TRACKING_URI (default: %(default)s; the pipeline always does)")
+    group.add_argument(
+        "--track",
+        action=argparse.BooleanOptionalAction,
+        default=track,
+        help="record the job as an MLflow run in MLFLOW_TRACKING_URI (default: %(default)s; the pipeline always does)",
+    )
 
 
 def start(args: argparse.Namespace, *, uses_torch: bool = True, reexec: bool = True):
@@ -126,8 +131,13 @@ class StepParser(argparse.ArgumentParser):
     task adds them, so `viprepro score --task detection --help` lists detection's options."""
 
     def __init__(self, step: Step):
-        super().__init__(prog=step.prog, description=step.description, epilog=step.epilog, allow_abbrev=False,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        super().__init__(
+            prog=step.prog,
+            description=step.description,
+            epilog=step.epilog,
+            allow_abbrev=False,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         self.step = step
         self.task_option_names: list[str] = []
         self._task_seen = step.task_arguments is None
@@ -181,8 +191,14 @@ def _job_run(step: Step, args: argparse.Namespace):
     from viprepro.jobs import tracking
 
     info = step.run_info(args)
-    with tracking.job_run(task=info.task or tracking.PIPELINE, stage=info.stage, rule=args.rule, submission=info.submission,
-                          tags=tags(args, extra=info.tags), run_name=info.run_name) as mlrun:
+    with tracking.job_run(
+        task=info.task or tracking.PIPELINE,
+        stage=info.stage,
+        rule=args.rule,
+        submission=info.submission,
+        tags=tags(args, extra=info.tags),
+        run_name=info.run_name,
+    ) as mlrun:
         yield mlrun
 
 

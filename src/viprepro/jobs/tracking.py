@@ -14,9 +14,9 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def tracking_uri() -> str:
 def artifact_root(uri: str) -> str | None:
     """Artifacts of a SQLite store live beside the database; a server decides for itself."""
     if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///"):]).parent / "artifacts").resolve().as_uri()
+        return (Path(uri[len("sqlite:///") :]).parent / "artifacts").resolve().as_uri()
     return None
 
 
@@ -79,8 +79,9 @@ def _retry(call: Callable, *args, **kwargs):
             retries += 1
             continue
         if retries:  # a job waiting on the store is time lost: say so in the job's log
-            log.warning("MLflow store busy: %s waited %.2f s (%d retries)", getattr(call, "__name__", "call"),
-                        time.monotonic() - started, retries)
+            log.warning(
+                "MLflow store busy: %s waited %.2f s (%d retries)", getattr(call, "__name__", "call"), time.monotonic() - started, retries
+            )
         return result
 
 
@@ -97,7 +98,7 @@ def init_store(tasks: list[str]) -> dict[str, str]:
 
 def _make_store_folder(uri: str) -> None:
     if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _ensure_experiment(client, task: str, uri: str) -> str:
@@ -153,14 +154,20 @@ class JobRun:
 
 
 @contextlib.contextmanager
-def job_run(*, task: str, stage: str, rule: str, submission: str = "", tags: dict | None = None, run_name: str | None = None) -> Iterator[JobRun]:
+def job_run(
+    *, task: str, stage: str, rule: str, submission: str = "", tags: dict | None = None, run_name: str | None = None
+) -> Iterator[JobRun]:
     """One MLflow run around a job; marked FAILED (and the error kept) when the job raises."""
     _make_store_folder(tracking_uri())
     client = _client()
     experiment_id = _ensure_experiment(client, task, tracking_uri())
     all_tags = {"task": task, "stage": stage, "rule": rule, "submission": submission, **(tags or {})}
-    run = _retry(client.create_run, experiment_id, tags={k: str(v) for k, v in all_tags.items()},
-                 run_name=run_name or "/".join(p for p in (stage, submission) if p))
+    run = _retry(
+        client.create_run,
+        experiment_id,
+        tags={k: str(v) for k, v in all_tags.items()},
+        run_name=run_name or "/".join(p for p in (stage, submission) if p),
+    )
     handle = JobRun(client, run.info.run_id)
     try:
         yield handle

@@ -35,10 +35,18 @@ def _training_options(train_records: list[dict]) -> dict:
     return {"settings": settings, "bit_exactness_costs": costs}
 
 
-def audits(train_records: list[dict], manifest: dict, rederived_initial: dict[tuple[int, int], str], *,
-           weight_files: list[dict] | None = None, claims: dict | None = None, scores: dict[int, dict] | None = None,
-           predict_records: dict[int, dict] | None = None, val_scores: dict[int, dict] | None = None,
-           val_predict_records: dict[int, dict] | None = None) -> dict:
+def audits(
+    train_records: list[dict],
+    manifest: dict,
+    rederived_initial: dict[tuple[int, int], str],
+    *,
+    weight_files: list[dict] | None = None,
+    claims: dict | None = None,
+    scores: dict[int, dict] | None = None,
+    predict_records: dict[int, dict] | None = None,
+    val_scores: dict[int, dict] | None = None,
+    val_predict_records: dict[int, dict] | None = None,
+) -> dict:
     """Rule compliance: from-scratch weights, only the provided data, no test-label leakage.
 
     Every audit compares two things made independently: the initial weights with a build in a
@@ -62,27 +70,40 @@ def audits(train_records: list[dict], manifest: dict, rederived_initial: dict[tu
             leak_problems.append(f"{where}: no digest of the bytes training read was recorded")
         else:
             if read["modified_count"]:
-                leak_problems.append(f"{where}: read {read['modified_count']} file(s) whose bytes differ from the subset "
-                                     f"manifest: {', '.join(read['modified'][:5])}")
+                leak_problems.append(
+                    f"{where}: read {read['modified_count']} file(s) whose bytes differ from the subset "
+                    f"manifest: {', '.join(read['modified'][:5])}"
+                )
             if read.get("outside_splits_count"):
-                leak_problems.append(f"{where}: read {read['outside_splits_count']} file(s) of splits it may not read: "
-                                     f"{', '.join(read['outside_splits'][:5])}")
+                leak_problems.append(
+                    f"{where}: read {read['outside_splits_count']} file(s) of splits it may not read: "
+                    f"{', '.join(read['outside_splits'][:5])}"
+                )
         audit = record.get("file_audit", {})
         if not audit.get("passed", False):
-            problems = audit.get("problems") or [f"opened {audit.get('violation_count', '?')} file(s) outside its splits: "
-                                                 f"{', '.join(audit.get('violations', [])[:5])}"]
+            problems = audit.get("problems") or [
+                f"opened {audit.get('violation_count', '?')} file(s) outside its splits: {', '.join(audit.get('violations', [])[:5])}"
+            ]
             access_problems += [f"{where}: {problem}" for problem in problems]
     weights_problems += [f"weight file shipped with the submission: {f['path']} ({f['size']:,} bytes)" for f in weight_files or []]
     result = {
-        "pretrained_weights": {"passed": not weights_problems, "problems": weights_problems,
-                               "detail": "initial weights equal a from-scratch build in a fresh process (registry builder, "
-                                         "hub and caches disabled); no weight files shipped with the submission"},
-        "data_access": {"passed": not access_problems, "problems": access_problems,
-                        "detail": "files opened by the training job and every process it started (DataLoader workers) "
-                                  "checked against the subset manifest; none recorded is a failure"},
-        "test_label_leakage": {"passed": not leak_problems, "problems": leak_problems,
-                               "detail": "every file training read hashed when opened and checked against the subset "
-                                         "manifest; trained on train(+val) only"},
+        "pretrained_weights": {
+            "passed": not weights_problems,
+            "problems": weights_problems,
+            "detail": "initial weights equal a from-scratch build in a fresh process (registry builder, "
+            "hub and caches disabled); no weight files shipped with the submission",
+        },
+        "data_access": {
+            "passed": not access_problems,
+            "problems": access_problems,
+            "detail": "files opened by the training job and every process it started (DataLoader workers) "
+            "checked against the subset manifest; none recorded is a failure",
+        },
+        "test_label_leakage": {
+            "passed": not leak_problems,
+            "problems": leak_problems,
+            "detail": "every file training read hashed when opened and checked against the subset manifest; trained on train(+val) only",
+        },
     }
     if claims is not None:
         result["claim_split_unseen"] = claim_split_unseen(train_records, claims)
@@ -103,8 +124,7 @@ def claim_split_unseen(train_records: list[dict], claims: dict) -> dict:
         trained = sorted({f"seed {r['seed']} member {r['member']}" for r in train_records if split in r.get("train_splits", [])})
         if trained:
             problems.append(f"{metric} is claimed on {split}, which {', '.join(trained[:3])} trained on")
-    return {"passed": not problems, "problems": problems,
-            "detail": "no claimed score is measured on a split the model was trained on"}
+    return {"passed": not problems, "problems": problems, "detail": "no claimed score is measured on a split the model was trained on"}
 
 
 def submission_provenance(scores: dict[int, dict], predict_records: dict[int, dict], *, split: str = "test") -> dict:
@@ -117,11 +137,16 @@ def submission_provenance(scores: dict[int, dict], predict_records: dict[int, di
         if scored is None or written is None:
             problems.append(f"{where}seed {seed}: no digest of the {'scored' if scored is None else 'written'} {where}submission file")
         elif scored != written:
-            problems.append(f"{where}seed {seed}: the scored {where}submission file (sha256 {scored[:16]}) is not the file inference "
-                            f"wrote from the checkpoints (sha256 {written[:16]})")
-    return {"passed": not problems, "problems": problems,
-            "detail": "sha256 of every scored file (test, and val for a claim on val) equals the sha256 the inference "
-                      "step recorded for its output"}
+            problems.append(
+                f"{where}seed {seed}: the scored {where}submission file (sha256 {scored[:16]}) is not the file inference "
+                f"wrote from the checkpoints (sha256 {written[:16]})"
+            )
+    return {
+        "passed": not problems,
+        "problems": problems,
+        "detail": "sha256 of every scored file (test, and val for a claim on val) equals the sha256 the inference "
+        "step recorded for its output",
+    }
 
 
 def merge_external_audits(records: list[dict]) -> tuple[dict, list[dict]]:

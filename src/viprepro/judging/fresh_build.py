@@ -18,10 +18,23 @@ import sys
 from pathlib import Path
 
 
-def initial_digests(task: str, model: dict, subset: str | Path, keys: list[tuple[int, int]], *, timeout: float = 600) -> dict[tuple[int, int], str]:
+def initial_digests(
+    task: str, model: dict, subset: str | Path, keys: list[tuple[int, int]], *, timeout: float = 600
+) -> dict[tuple[int, int], str]:
     """{(seed, member): digest of the from-scratch initial weights}, computed in a fresh process."""
-    command = [sys.executable, "-m", "viprepro.judging.fresh_build", "--task", task, "--model", json.dumps(model),
-               "--subset", str(subset), "--keys", *[f"{seed}:{member}" for seed, member in keys]]
+    command = [
+        sys.executable,
+        "-m",
+        "viprepro.judging.fresh_build",
+        "--task",
+        task,
+        "--model",
+        json.dumps(model),
+        "--subset",
+        str(subset),
+        "--keys",
+        *[f"{seed}:{member}" for seed, member in keys],
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIPREPRO_ACCESS")}
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     if result.returncode != 0:
@@ -41,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     forbid_weight_downloads()
     import torch
 
-    from viprepro.training.checkpoint import state_digest
     from viprepro.jobs.determinism import derive_seed
     from viprepro.tasks import get_task
+    from viprepro.training.checkpoint import state_digest
 
     task = get_task(args.task)
     model = json.loads(args.model)

@@ -37,8 +37,10 @@ def compare(claimed: pd.DataFrame, history: list[dict], val_metric: str, toleran
         "first_divergent_epoch": int(both.loc[beyond, "epoch"].iloc[0]) if beyond.any() else None,
         "max_deviation": {c: float(d.max()) if len(d) else None for c, d in deviation.items()},
         "tolerance": tolerance,
-        "curves": {"epoch": both["epoch"].tolist(),
-                   **{f"{c}_{side}": both[f"{c}_{side}"].tolist() for c in ("train_loss", "val_metric") for side in ("claimed", "rerun")}},
+        "curves": {
+            "epoch": both["epoch"].tolist(),
+            **{f"{c}_{side}": both[f"{c}_{side}"].tolist() for c in ("train_loss", "val_metric") for side in ("claimed", "rerun")},
+        },
     }
 
 

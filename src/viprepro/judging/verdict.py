@@ -37,22 +37,51 @@ CONFIDENCE = 0.95
 MEANING = {
     "reproduced": "the claimed score was obtained again at the claimed seed, within the claim's tolerance",
     "exceeds_claim": "the rerun scored better than claimed by more than the tolerance: check the claim, "
-                     "the data and the scorer before accepting it",
+    "the data and the scorer before accepting it",
     "within_noise": "the claimed seed fell outside the tolerance, but the claim lies inside the 95 % prediction "
-                    "interval of one more seed: the claim is a score this recipe gives, not a dependable one",
+    "interval of one more seed: the claim is a score this recipe gives, not a dependable one",
     "not_reproduced": "the claim lies outside both the tolerance and the seed band's prediction interval "
-                      "(or the band is too small to decide): the claim is not supported by this rerun",
+    "(or the band is too small to decide): the claim is not supported by this rerun",
     "audit_failed": "a rule-compliance audit failed: whatever the score, the submission broke a challenge rule "
-                    "or its evidence does not hold",
+    "or its evidence does not hold",
     "invalid_submission": "the submission file was refused by strict validation: there is no score to compare",
     "resource_limit": "a participant step was stopped by a time or memory limit: no comparable score",
     "no_score": "the score at the claimed seed is missing or not a number (NaN): nothing to compare",
 }
 
 # Two-sided 95 % quantiles of Student's t, df = 1..30 (beyond: Cornish-Fisher expansion).
-_T975 = (12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004, 2.262157, 2.228139,
-         2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963,
-         2.079614, 2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272)
+_T975 = (
+    12.706205,
+    4.302653,
+    3.182446,
+    2.776445,
+    2.570582,
+    2.446912,
+    2.364624,
+    2.306004,
+    2.262157,
+    2.228139,
+    2.200985,
+    2.178813,
+    2.160369,
+    2.144787,
+    2.131450,
+    2.119905,
+    2.109816,
+    2.100922,
+    2.093024,
+    2.085963,
+    2.079614,
+    2.073873,
+    2.068658,
+    2.063899,
+    2.059539,
+    2.055529,
+    2.051831,
+    2.048407,
+    2.045230,
+    2.042272,
+)
 
 
 def t_quantile_975(df: int) -> float:
@@ -80,17 +109,26 @@ class Band:
     confidence: float = CONFIDENCE
 
     @classmethod
-    def of(cls, values: list[float]) -> "Band":
+    def of(cls, values: list[float]) -> Band:
         values = [v for v in values if v is not None and math.isfinite(v)]
         if not values:
             return cls(0, *[math.nan] * 8)
         low, high = _interval(values)
         # The same interval with each seed left out in turn, intersected: what no single seed decides.
-        robust = [_interval(values[:i] + values[i + 1:]) for i in range(len(values))] if len(values) > 2 else []
+        robust = [_interval(values[:i] + values[i + 1 :]) for i in range(len(values))] if len(values) > 2 else []
         robust_low = max([low, *(r[0] for r in robust)]) if robust else math.nan
         robust_high = min([high, *(r[1] for r in robust)]) if robust else math.nan
-        return cls(len(values), statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan,
-                   min(values), max(values), low, high, robust_low, robust_high)
+        return cls(
+            len(values),
+            statistics.fmean(values),
+            statistics.stdev(values) if len(values) > 1 else math.nan,
+            min(values),
+            max(values),
+            low,
+            high,
+            robust_low,
+            robust_high,
+        )
 
     @property
     def half_width(self) -> float:
@@ -110,8 +148,9 @@ def tolerance(claim: float, spec: dict) -> float:
     return max(spec.get("absolute", 0.0), spec.get("relative", 0.0) * abs(claim))
 
 
-def decide(claim: float, reproduced: float | None, band: Band | None, tol: float, *, higher_is_better: bool = True,
-           min_seeds: int = MIN_SEEDS) -> str:
+def decide(
+    claim: float, reproduced: float | None, band: Band | None, tol: float, *, higher_is_better: bool = True, min_seeds: int = MIN_SEEDS
+) -> str:
     """The score verdict (rules 1-4, `no_score` when there is no finite score)."""
     if reproduced is None or not math.isfinite(reproduced):
         return "no_score"
@@ -135,9 +174,11 @@ def reason(verdict: str, claim: float, reproduced: float | None, band: Band, tol
     if band.n < max(3, min_seeds):
         return f"{text}; a band of {band.n} seed(s) is too small to decide within_noise (needs {max(3, min_seeds)})"
     where = "inside" if verdict == "within_noise" else "outside"
-    return (f"{text}; claim {where} the {band.confidence:.0%} prediction interval for one more seed, with any one seed "
-            f"left out, [{band.robust_low:.4g}, {band.robust_high:.4g}] ({band.n} seeds, mean {band.mean:.4g}, "
-            f"sd {band.std:.4g}, full interval [{band.interval_low:.4g}, {band.interval_high:.4g}])")
+    return (
+        f"{text}; claim {where} the {band.confidence:.0%} prediction interval for one more seed, with any one seed "
+        f"left out, [{band.robust_low:.4g}, {band.robust_high:.4g}] ({band.n} seeds, mean {band.mean:.4g}, "
+        f"sd {band.std:.4g}, full interval [{band.interval_low:.4g}, {band.interval_high:.4g}])"
+    )
 
 
 def score_value(scores: dict | None, metric: str) -> float | None:
@@ -153,8 +194,15 @@ def score_value(scores: dict | None, metric: str) -> float | None:
         return None
 
 
-def judge(metric: str, claimed: dict, scores_by_seed: dict[int, dict], claimed_seed: int, *, higher_is_better: bool = True,
-          min_seeds: int = MIN_SEEDS) -> dict:
+def judge(
+    metric: str,
+    claimed: dict,
+    scores_by_seed: dict[int, dict],
+    claimed_seed: int,
+    *,
+    higher_is_better: bool = True,
+    min_seeds: int = MIN_SEEDS,
+) -> dict:
     """The verdict record of one metric; `scores_by_seed` maps seed -> scores.json content."""
     values = {seed: score_value(scores, metric) for seed, scores in scores_by_seed.items()}
     band = Band.of([v for v in values.values() if v is not None])
@@ -188,7 +236,8 @@ def overall(judgements: list[dict], *, audits: dict, problems: list[str], resour
     main = judgements[0]
     if problems:
         return "invalid_submission", f"the submission file was refused: {problems[0]}" + (
-            f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else "")
+            f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+        )
     if resource_limits:
         first = resource_limits[0]
         return "resource_limit", f"stopped by the {first.get('limit', '?')} limit: {first.get('detail', '')}".rstrip(": ")

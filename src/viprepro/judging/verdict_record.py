@@ -56,10 +56,18 @@ def read_scores(folder: Path) -> dict:
     return read_json(Path(folder) / "scores.json")
 
 
-def read_run(spec_path: Path, subset: Path, *, scores: list[Path], train_records: list[Path], predict_records: list[Path],
-             val_scores: list[Path] = (), val_predict_records: list[Path] = ()) -> Run:
-    from viprepro.specs.load import load_spec
+def read_run(
+    spec_path: Path,
+    subset: Path,
+    *,
+    scores: list[Path],
+    train_records: list[Path],
+    predict_records: list[Path],
+    val_scores: list[Path] = (),
+    val_predict_records: list[Path] = (),
+) -> Run:
     from viprepro.files.subset_manifest import read_manifest
+    from viprepro.specs.load import load_spec
     from viprepro.tasks import get_task
 
     spec = load_spec(spec_path)
@@ -88,18 +96,37 @@ def build(run: Run, *, min_seeds: int, determinism_level: str, config_hash: str,
     if any(claim.get("split", "test") == "val" for claim in spec["claimed"].values()) and not run.val_scores:
         raise UserError("a metric is claimed on val but no val scores were given (--val-scores)", path=run.spec_path, where="claimed")
     directions = {m.key: m.higher_is_better for m in task.metrics}
-    judgements = [judge(metric, claim, scores_on[claim.get("split", "test")], spec["seed"], higher_is_better=directions[metric],
-                        min_seeds=min_seeds) for metric, claim in spec["claimed"].items()]
-    problems = [f"{where}seed {seed}: {problem}" for where, scores in (("", run.test_scores), ("val ", run.val_scores))
-                for seed, record in sorted(scores.items()) if record.get("status") == "invalid" for problem in record.get("problems", [])]
-    sections = (_external if run.kind == "external" else _engine)(run, determinism_level=determinism_level, config_hash=config_hash,
-                                                                   scan_spec_folder=scan_spec_folder)
+    judgements = [
+        judge(metric, claim, scores_on[claim.get("split", "test")], spec["seed"], higher_is_better=directions[metric], min_seeds=min_seeds)
+        for metric, claim in spec["claimed"].items()
+    ]
+    problems = [
+        f"{where}seed {seed}: {problem}"
+        for where, scores in (("", run.test_scores), ("val ", run.val_scores))
+        for seed, record in sorted(scores.items())
+        if record.get("status") == "invalid"
+        for problem in record.get("problems", [])
+    ]
+    sections = (_external if run.kind == "external" else _engine)(
+        run, determinism_level=determinism_level, config_hash=config_hash, scan_spec_folder=scan_spec_folder
+    )
     return record(run, judgements, problems=problems, **sections)
 
 
-def record(run: Run, judgements: list[dict], *, problems: list[str], audits: dict, resource_limits: list[dict], determinism: dict,
-           environments: dict | None, efficiency: dict, provenance: dict, external: dict | None = None,
-           trajectory: dict | None = None) -> dict:
+def record(
+    run: Run,
+    judgements: list[dict],
+    *,
+    problems: list[str],
+    audits: dict,
+    resource_limits: list[dict],
+    determinism: dict,
+    environments: dict | None,
+    efficiency: dict,
+    provenance: dict,
+    external: dict | None = None,
+    trajectory: dict | None = None,
+) -> dict:
     """The one shape of a verdict record; audits, refused files and resource limits decide
     before the score does (`viprepro.judging.verdict.overall`)."""
     from viprepro.judging.verdict import MEANING, overall
@@ -140,19 +167,25 @@ def record(run: Run, judgements: list[dict], *, problems: list[str], audits: dic
 
 def _engine(run: Run, *, determinism_level: str, config_hash: str, scan_spec_folder: bool) -> dict:
     """What our engine measured: from-scratch, data and leakage audits, determinism, FLOPs."""
-    from viprepro.judging import evidence
-    from viprepro.judging import trajectory
-    from viprepro.training.guards import scan_weight_files
-    from viprepro.judging.fresh_build import initial_digests
     from viprepro.jobs.provenance import compare_environments
+    from viprepro.judging import evidence, trajectory
+    from viprepro.judging.fresh_build import initial_digests
     from viprepro.specs.load import spec_digest
+    from viprepro.training.guards import scan_weight_files
 
     spec, task, train_records = run.spec, run.task, run.train_records
     keys = sorted({(r["seed"], r["member"]) for r in train_records})
-    audits = evidence.audits(train_records, run.manifest, initial_digests(task.name, spec["model"], run.subset, keys),
-                             weight_files=scan_weight_files(run.spec_path.parent) if scan_spec_folder else [],
-                             claims=spec["claimed"], scores=run.test_scores, predict_records=run.predict_records,
-                             val_scores=run.val_scores or None, val_predict_records=run.val_predict_records)
+    audits = evidence.audits(
+        train_records,
+        run.manifest,
+        initial_digests(task.name, spec["model"], run.subset, keys),
+        weight_files=scan_weight_files(run.spec_path.parent) if scan_spec_folder else [],
+        claims=spec["claimed"],
+        scores=run.test_scores,
+        predict_records=run.predict_records,
+        val_scores=run.val_scores or None,
+        val_predict_records=run.val_predict_records,
+    )
     reproduced_environment = (train_records[0] if train_records else {}).get("environment")
     sections = {
         "audits": audits,
@@ -160,8 +193,9 @@ def _engine(run: Run, *, determinism_level: str, config_hash: str, scan_spec_fol
         "determinism": evidence.determinism(train_records, run.predict_records, determinism_level),
         "environments": compare_environments(spec.get("environment"), reproduced_environment, determinism=determinism_level),
         "efficiency": evidence.efficiency(train_records, run.predict_records.get(spec["seed"]), spec["seed"]),
-        "provenance": evidence.provenance(train_records, spec_digest=spec_digest(spec), config_hash=config_hash,
-                                          manifest_digest=run.manifest["digest"]),
+        "provenance": evidence.provenance(
+            train_records, spec_digest=spec_digest(spec), config_hash=config_hash, manifest_digest=run.manifest["digest"]
+        ),
     }
     if spec.get("claimed_log"):
         claimed_log = trajectory.read_claimed_log(run.spec_path.parent / spec["claimed_log"])
@@ -172,8 +206,8 @@ def _engine(run: Run, *, determinism_level: str, config_hash: str, scan_spec_fol
 
 def _external(run: Run, *, determinism_level: str, config_hash: str, scan_spec_folder: bool) -> dict:
     """What ran of a participant's own code, how and for how long; its steps' audits and limits."""
-    from viprepro.judging import evidence
     from viprepro.jobs.provenance import code_version
+    from viprepro.judging import evidence
     from viprepro.specs.load import spec_digest
 
     spec = run.spec
@@ -189,17 +223,31 @@ def _external(run: Run, *, determinism_level: str, config_hash: str, scan_spec_f
     }
     provenance["digest"] = canonical_digest(provenance)
     audits, limits = evidence.merge_external_audits(
-        [{**r, "step": "train"} for r in run.train_records] + [{**r, "step": "predict"} for r in run.predict_records.values()])
+        [{**r, "step": "train"} for r in run.train_records] + [{**r, "step": "predict"} for r in run.predict_records.values()]
+    )
     steps = {seed: {"train": r, "predict": run.predict_records[seed]} for seed, r in train.items()}
     return {
         "audits": audits,
         "resource_limits": limits,
-        "determinism": {"level": "external", "nondeterministic_operations": [], "inference_repeats": 1,
-                        "inference_identical": {}, "passed": None},
+        "determinism": {
+            "level": "external",
+            "nondeterministic_operations": [],
+            "inference_repeats": 1,
+            "inference_identical": {},
+            "passed": None,
+        },
         "environments": None,
-        "efficiency": {"parameters": None, "members": None, "train_wall_seconds": train[spec["seed"]]["seconds"],
-                       "train_cpu_seconds": None, "inference_samples_per_s": None, "flops_per_sample": None},
+        "efficiency": {
+            "parameters": None,
+            "members": None,
+            "train_wall_seconds": train[spec["seed"]]["seconds"],
+            "train_cpu_seconds": None,
+            "inference_samples_per_s": None,
+            "flops_per_sample": None,
+        },
         "provenance": provenance,
-        "external": {str(seed): {step: {k: rec[k] for k in ("command", "exit_code", "seconds", "timed_out", "limits")}
-                                 for step, rec in pair.items()} for seed, pair in steps.items()},
+        "external": {
+            str(seed): {step: {k: rec[k] for k in ("command", "exit_code", "seconds", "timed_out", "limits")} for step, rec in pair.items()}
+            for seed, pair in steps.items()
+        },
     }

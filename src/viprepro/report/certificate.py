@@ -51,8 +51,15 @@ class CertificateInputs:
         return self.verdict["claimed_seed"]
 
 
-def gather(verdict: Path, train_records: list[Path], scores: list[Path], *, config: dict | None = None,
-           claimed_log: Path | None = None, workdir: Path | None = None) -> CertificateInputs:
+def gather(
+    verdict: Path,
+    train_records: list[Path],
+    scores: list[Path],
+    *,
+    config: dict | None = None,
+    claimed_log: Path | None = None,
+    workdir: Path | None = None,
+) -> CertificateInputs:
     """Read the records a certificate is made from (paths as the pipeline lays them out)."""
     records = [read_json(p) for p in train_records]
     histories = {}
@@ -60,8 +67,8 @@ def gather(verdict: Path, train_records: list[Path], scores: list[Path], *, conf
         history = Path(path).with_name("history.json")
         histories[(record["seed"], record["member"])] = read_json(history) if history.is_file() else []
     record = read_json(verdict)
-    from viprepro.tasks import get_task
     from viprepro.judging.verdict_record import by_seed, read_scores
+    from viprepro.tasks import get_task
 
     submissions = [Path(p).parent / get_task(record["task"]).submission_filename for p in scores]
     outputs = [*(Path(p).with_name("model.pt") for p in train_records), *submissions, *scores, verdict]
@@ -87,13 +94,18 @@ def draw_figures(evidence: CertificateInputs, folder: Path) -> dict[str, Path | 
     drawn: dict[str, Path | str] = {}
     for judgement in verdict["metrics"]:
         drawn[f"claim_{judgement['metric']}"] = figures.seed_band(
-            judgement, folder / f"claim_{judgement['metric']}.png", claimed_seed=evidence.claimed_seed, label=judgement["metric"])
-    histories = {(f"seed {s}" + (f" member {m}" if evidence.spec["ensemble"] > 1 else "")): h
-                 for (s, m), h in sorted(evidence.histories.items()) if h}
+            judgement, folder / f"claim_{judgement['metric']}.png", claimed_seed=evidence.claimed_seed, label=judgement["metric"]
+        )
+    histories = {
+        (f"seed {s}" + (f" member {m}" if evidence.spec["ensemble"] > 1 else "")): h
+        for (s, m), h in sorted(evidence.histories.items())
+        if h
+    }
     claimed_curves = (verdict.get("trajectory") or {}).get("curves")
     if histories:
-        drawn["training_curves"] = figures.training_curves(histories, task.val_metric, folder / "training_curves.png",
-                                                           claimed=claimed_curves, title=f"Training curves: {name}")
+        drawn["training_curves"] = figures.training_curves(
+            histories, task.val_metric, folder / "training_curves.png", claimed=claimed_curves, title=f"Training curves: {name}"
+        )
     else:
         drawn["training_curves"] = "no training history was recorded"
     if task.per_class is None:
@@ -102,8 +114,13 @@ def draw_figures(evidence: CertificateInputs, folder: Path) -> dict[str, Path | 
         key, label = task.per_class.key, task.per_class.label
         per_class = {seed: scores[key] for seed, scores in evidence.scores.items() if isinstance(scores.get(key), dict)}
         if evidence.claimed_seed in per_class:
-            drawn["per_class"] = figures.per_class(per_class, folder / "per_class.png", claimed_seed=evidence.claimed_seed,
-                                                   metric_label=label, title=f"{label} per class on the test split: {name}")
+            drawn["per_class"] = figures.per_class(
+                per_class,
+                folder / "per_class.png",
+                claimed_seed=evidence.claimed_seed,
+                metric_label=label,
+                title=f"{label} per class on the test split: {name}",
+            )
         else:
             drawn["per_class"] = f"the scores of the claimed seed have no `{key}`"
     for figure in sorted(task.figure_kinds):  # confusion_matrix, examples: the order the certificate shows them
@@ -158,9 +175,15 @@ def _write_inputs(evidence: CertificateInputs, folder: Path) -> dict:
         inputs["config"] = "inputs/config.yaml"
         write_text(folder / inputs["config"], yaml.safe_dump(evidence.config, sort_keys=False))
     verdict = evidence.verdict
-    write_json(folder / "rerun.json", {
-        "task": verdict["task"], "submission": verdict["submission"], "inputs": inputs,
-        "code_version": verdict["provenance"].get("code_version"), "config_hash": verdict["provenance"].get("config_hash"),
-        "reproduced": {j["metric"]: j["reproduced"] for j in verdict["metrics"]},
-    })
+    write_json(
+        folder / "rerun.json",
+        {
+            "task": verdict["task"],
+            "submission": verdict["submission"],
+            "inputs": inputs,
+            "code_version": verdict["provenance"].get("code_version"),
+            "config_hash": verdict["provenance"].get("config_hash"),
+            "reproduced": {j["metric"]: j["reproduced"] for j in verdict["metrics"]},
+        },
+    )
     return inputs

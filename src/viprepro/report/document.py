@@ -93,6 +93,7 @@ class Document:
 
 # --- Markdown -------------------------------------------------------------------------------
 
+
 def to_markdown(document: Document, folder: Path) -> str:
     """Markdown with figures linked relative to `folder` (where the .md file goes)."""
     lines = [f"# {document.title}", ""]
@@ -132,6 +133,7 @@ def _md_blocks(blocks: list, folder: Path) -> list[str]:
 
 # --- HTML -----------------------------------------------------------------------------------
 
+
 def data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
@@ -139,8 +141,8 @@ def data_uri(path: Path) -> str:
 def page(title: str, body: str, *, extra_css: str = "", script: str = "") -> str:
     """A complete HTML page: inline CSS (and script), no external resource of any kind."""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n<style>{CSS}{extra_css}</style>\n</head>\n<body>\n{body}\n"
         + (f"<script>{script}</script>\n" if script else "")
         + "</body>\n</html>\n"
@@ -165,14 +167,20 @@ def _html_blocks(blocks: list) -> str:
             out.append(f'<div class="note {html.escape(block.kind)}">{_inline(block.text)}</div>')
         elif isinstance(block, Table):
             head = "".join(f"<th>{html.escape(str(h))}</th>" for h in block.header)
-            body = "".join("<tr>" + "".join(f'<td{" class=num" if i in block.numeric else ""}>{_inline(str(c))}</td>'
-                                            for i, c in enumerate(row)) + "</tr>" for row in block.rows)
+            body = "".join(
+                "<tr>"
+                + "".join(f"<td{' class=num' if i in block.numeric else ''}>{_inline(str(c))}</td>" for i, c in enumerate(row))
+                + "</tr>"
+                for row in block.rows
+            )
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif isinstance(block, Code):
             out.append(f"<pre><code>{html.escape(block.text)}</code></pre>")
         elif isinstance(block, Figure):
-            out.append(f'<figure><img src="{data_uri(block.path)}" alt="{html.escape(block.caption)}">'
-                       f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
+            out.append(
+                f'<figure><img src="{data_uri(block.path)}" alt="{html.escape(block.caption)}">'
+                f"<figcaption>{html.escape(block.caption)}</figcaption></figure>"
+            )
         elif isinstance(block, Details):
             out.append(f"<details><summary>{html.escape(block.summary)}</summary>{_html_blocks(block.blocks)}</details>")
         else:

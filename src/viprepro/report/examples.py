@@ -104,5 +104,9 @@ def _draw_confusion(task, gt: Path, submission: Path, subset: Path, out: Path, t
     k = max(len(labels.names), int(labels.y_true.max(initial=-1)) + 1)
     names = labels.names + [f"#{i}" for i in range(len(labels.names), k)]
     accuracy = float((labels.y_true == labels.y_pred).mean()) if len(labels.y_true) else float("nan")
-    confusion_matrix(confusion_counts(labels.y_true, labels.y_pred, k), names, out,
-                     title=f"Confusion matrix{title}\ntop-1 {accuracy:.3f} over {len(labels.y_true)} test samples")
+    confusion_matrix(
+        confusion_counts(labels.y_true, labels.y_pred, k),
+        names,
+        out,
+        title=f"Confusion matrix{title}\ntop-1 {accuracy:.3f} over {len(labels.y_true)} test samples",
+    )

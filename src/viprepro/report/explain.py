@@ -38,7 +38,7 @@ def _snakemake(args: argparse.Namespace, *extra: str) -> str:
 
 
 def summary_rows(text: str, submission: str) -> list[dict]:
-    rows = list(csv.DictReader(io.StringIO(text[text.index("output_file"):]), delimiter="\t")) if "output_file" in text else []
+    rows = list(csv.DictReader(io.StringIO(text[text.index("output_file") :]), delimiter="\t")) if "output_file" in text else []
     mine = [r for r in rows if f"/{submission}/" in r["output_file"]]
     tasks = {r["output_file"].split("/")[1] for r in mine}
     shared = [r for r in rows if any(r["output_file"].startswith(f"results/data/{t}/") for t in tasks)]

@@ -45,6 +45,7 @@ def _finite(value) -> bool:
 
 # --- training curves ------------------------------------------------------------------------
 
+
 def training_curves(histories: dict[str, list[dict]], val_metric: str, out: Path, *, claimed: dict | None = None, title: str = "") -> Path:
     """Training loss, validation metric and learning rate per epoch, one line per run.
 
@@ -99,6 +100,7 @@ def _positive_span(axis) -> bool:
 
 # --- claimed vs reproduced ------------------------------------------------------------------
 
+
 def seed_band(judgement: dict, out: Path, *, claimed_seed: int, label: str = "") -> Path:
     """One metric: every seed's score, the claim with its tolerance, the reproduced value."""
     plt = _pyplot()
@@ -110,13 +112,26 @@ def seed_band(judgement: dict, out: Path, *, claimed_seed: int, label: str = "")
     if band["n"] > 1:
         axis.hlines(0, band["min"], band["max"], color="tab:blue", linewidth=6, alpha=0.35, label=f"seed band (n={band['n']})")
         if band.get("interval_low") is not None:
-            axis.hlines(-0.35, band["interval_low"], band["interval_high"], color="tab:purple", linewidth=2,
-                        label="95 % prediction interval, one more seed")
+            axis.hlines(
+                -0.35,
+                band["interval_low"],
+                band["interval_high"],
+                color="tab:purple",
+                linewidth=2,
+                label="95 % prediction interval, one more seed",
+            )
     scored = {seed: value for seed, value in judgement["scores_by_seed"].items() if value is not None and math.isfinite(value)}
     for seed, value in scored.items():
         main = int(seed) == claimed_seed
-        axis.plot(value, 0, marker="D" if main else "o", markersize=10 if main else 7, color="tab:red" if main else "tab:blue",
-                  linestyle="none", label=f"reproduced {value:.4g} (claimed seed {seed})" if main else None)
+        axis.plot(
+            value,
+            0,
+            marker="D" if main else "o",
+            markersize=10 if main else 7,
+            color="tab:red" if main else "tab:blue",
+            linestyle="none",
+            label=f"reproduced {value:.4g} (claimed seed {seed})" if main else None,
+        )
         axis.annotate(f"seed {seed}", (value, 0), textcoords="offset points", xytext=(0, 9), ha="center", fontsize=7)
     values = [claim - tol, claim + tol, *scored.values()]
     span = max(values) - min(values) or max(abs(claim), 1e-3) * 0.1
@@ -132,8 +147,16 @@ def seed_band(judgement: dict, out: Path, *, claimed_seed: int, label: str = "")
 
 # --- per-class metrics ----------------------------------------------------------------------
 
-def per_class(values_by_seed: dict[int, dict[str, float | None]], out: Path, *, claimed_seed: int, metric_label: str,
-              names: dict[str, str] | None = None, title: str = "") -> Path:
+
+def per_class(
+    values_by_seed: dict[int, dict[str, float | None]],
+    out: Path,
+    *,
+    claimed_seed: int,
+    metric_label: str,
+    names: dict[str, str] | None = None,
+    title: str = "",
+) -> Path:
     """Per-class scores at the claimed seed, with the range over every seed.
 
     Classes without a value (no ground truth in the test split: NaN or None) are left out and
@@ -169,8 +192,16 @@ def per_class(values_by_seed: dict[int, dict[str, float | None]], out: Path, *, 
         axis.fill_between(rank, low[order], high[order], color="tab:blue", alpha=0.2, label="range over seeds")
         axis.plot(rank, ours[order], color="tab:blue", label=f"claimed seed {claimed_seed}")
         worst = "\n".join(f"{shown_names[i]}: {ours[i]:.3f}" for i in order[:5])
-        axis.text(0.99, 0.03, f"worst classes\n{worst}", transform=axis.transAxes, ha="right", va="bottom", fontsize=7,
-                  bbox={"facecolor": "white", "edgecolor": "lightgray"})
+        axis.text(
+            0.99,
+            0.03,
+            f"worst classes\n{worst}",
+            transform=axis.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            bbox={"facecolor": "white", "edgecolor": "lightgray"},
+        )
         axis.set_xlabel(f"classes sorted by {metric_label} ({len(keys)} classes)")
         axis.legend(fontsize=8)
     if keys:
@@ -183,6 +214,7 @@ def per_class(values_by_seed: dict[int, dict[str, float | None]], out: Path, *, 
 
 
 # --- confusion matrix -----------------------------------------------------------------------
+
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """Rows: true class, columns: predicted class; predictions outside the range are dropped."""
@@ -209,8 +241,9 @@ def confusion_matrix(counts: np.ndarray, names: list[str], out: Path, *, title: 
             for i in range(k):
                 for j in range(k):
                     if counts[i, j]:
-                        axis.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7,
-                                  color="white" if share[i, j] > 0.5 else "black")
+                        axis.text(
+                            j, i, int(counts[i, j]), ha="center", va="center", fontsize=7, color="white" if share[i, j] > 0.5 else "black"
+                        )
     axis.set_xlabel("predicted class")
     axis.set_ylabel("true class")
     accuracy = np.trace(counts) / counts.sum() if counts.sum() else float("nan")
@@ -220,6 +253,7 @@ def confusion_matrix(counts: np.ndarray, names: list[str], out: Path, *, title: 
 
 
 # --- example predictions --------------------------------------------------------------------
+
 
 @dataclass
 class Example:
@@ -241,7 +275,7 @@ def example_grid(examples: list[Example], out: Path, *, title: str, note: str = 
         rows = max(1, math.ceil(len(examples) / columns))
         fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 3.3 * rows + 0.6), squeeze=False)
         cells = [(axes.flat[i], [e.panels[0]], e, True) for i, e in enumerate(examples)]
-        unused = list(axes.flat[len(examples):])
+        unused = list(axes.flat[len(examples) :])
     else:
         rows = max(1, len(examples))
         fig, axes = plt.subplots(rows, panels, figsize=(2.6 * panels, 2.4 * rows + 0.6), squeeze=False)

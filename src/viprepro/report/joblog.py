@@ -33,7 +33,15 @@ def job_commands(workdir: Path, outputs: list[Path]) -> list[dict]:
         if not record.get("shellcmd"):
             continue
         key = (record.get("rule"), record.get("shellcmd"))
-        entry = jobs.setdefault(key, {"rule": record.get("rule"), "command": record["shellcmd"].strip(),
-                                      "start": record.get("starttime"), "end": record.get("endtime"), "outputs": []})
+        entry = jobs.setdefault(
+            key,
+            {
+                "rule": record.get("rule"),
+                "command": record["shellcmd"].strip(),
+                "start": record.get("starttime"),
+                "end": record.get("endtime"),
+                "outputs": [],
+            },
+        )
         entry["outputs"].append(relative.as_posix())
     return sorted(jobs.values(), key=lambda job: job["start"] or 0)

@@ -102,8 +102,9 @@ def _cell(row: dict, column: str, numeric: bool, folder: Path) -> str:
 def render(rows: list[dict], folder: Path) -> str:
     """The page for `rows` (leaderboard.csv), written into `folder` (results/)."""
     head = "".join(f"<th>{html.escape(title)}</th>" for _, title, _ in COLUMNS)
-    body = "\n".join(f'<tr data-task="{html.escape(r["task"])}">' + "".join(_cell(r, c, n, folder) for c, _, n in COLUMNS) + "</tr>"
-                     for r in rows)
+    body = "\n".join(
+        f'<tr data-task="{html.escape(r["task"])}">' + "".join(_cell(r, c, n, folder) for c, _, n in COLUMNS) + "</tr>" for r in rows
+    )
     counts = {}
     for row in rows:
         counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1

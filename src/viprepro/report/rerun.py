@@ -43,6 +43,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 # --- where the certificate comes from ---------------------------------------------------------
 
+
 def fetch_certificate(source: str, workdir: Path, *, tracking_uri: str | None = None) -> Path:
     """The certificate folder: `source` itself, or downloaded from MLflow into WORKDIR/certificate."""
     if Path(source).is_dir():
@@ -76,16 +77,21 @@ def _certificate_run_of(client, run):
     tags = run.data.tags
     if not tags.get("submission"):
         raise UserError(f"MLflow run {run.info.run_id} ({tags.get('stage', '?')}) belongs to no submission")
-    query = (f"tags.stage = 'certificate' and tags.submission = '{tags['submission']}' "
-             f"and tags.config_hash = '{tags.get('config_hash', '')}' and attributes.status = 'FINISHED'")
+    query = (
+        f"tags.stage = 'certificate' and tags.submission = '{tags['submission']}' "
+        f"and tags.config_hash = '{tags.get('config_hash', '')}' and attributes.status = 'FINISHED'"
+    )
     found = client.search_runs([run.info.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
     if not found:
-        raise UserError(f"no finished certificate run for submission {tags['submission']!r} with config hash "
-                        f"{tags.get('config_hash')!r}: run the pipeline up to its certificate first")
+        raise UserError(
+            f"no finished certificate run for submission {tags['submission']!r} with config hash "
+            f"{tags.get('config_hash')!r}: run the pipeline up to its certificate first"
+        )
     return found[0]
 
 
 # --- what to run ------------------------------------------------------------------------------
+
 
 def reconstruct(certificate: Path, workdir: Path) -> dict:
     """Write WORKDIR/inputs (spec, log) and WORKDIR/config.yaml for this one submission."""
@@ -110,8 +116,14 @@ def reconstruct(certificate: Path, workdir: Path) -> dict:
 def package_repository() -> Path | None:
     """The git checkout this package runs from, if it runs from one."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, check=True, timeout=20)
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=20,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return Path(out.stdout.strip())
@@ -127,22 +139,34 @@ def checkout(code_version: dict | None, repo: Path, target: Path) -> list[str]:
         raise UserError(f"commit {commit[:12]} is not in {repo}: fetch it, point --repo at a clone that has it, or use --current-code")
     if target.exists():
         shutil.rmtree(target)
-    for command in (["git", "clone", "--quiet", "--shared", "--no-checkout", str(repo), str(target)],
-                    ["git", "-C", str(target), "checkout", "--quiet", "--detach", commit]):
+    for command in (
+        ["git", "clone", "--quiet", "--shared", "--no-checkout", str(repo), str(target)],
+        ["git", "-C", str(target), "checkout", "--quiet", "--detach", commit],
+    ):
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise UserError(f"{' '.join(command[:3])} failed: {done.stderr.strip()}")
     if code_version.get("dirty"):
-        return [f"the original run had uncommitted changes (diff sha256 {code_version.get('diff_sha256')}); "
-                f"commit {commit[:12]} alone is rerun"]
+        return [
+            f"the original run had uncommitted changes (diff sha256 {code_version.get('diff_sha256')}); commit {commit[:12]} alone is rerun"
+        ]
     return []
 
 
 def snakemake_command(code: Path, workdir: Path, config: Path, cores: int, dry_run: bool) -> list[str]:
     beside = Path(sys.executable).with_name("snakemake")
     executable = str(beside) if beside.exists() else (shutil.which("snakemake") or "snakemake")
-    command = [executable, "--snakefile", str(code / "Snakefile"), "--directory", str(workdir), "--configfile", str(config),
-               "--cores", str(cores)]
+    command = [
+        executable,
+        "--snakefile",
+        str(code / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        "--cores",
+        str(cores),
+    ]
     return command + (["--dry-run"] if dry_run else [])
 
 
@@ -174,8 +198,11 @@ def run(args: argparse.Namespace) -> int:
     command = snakemake_command(code, workdir, plan["config"], args.cores, args.dry_run)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(code / "src"), os.environ.get("PYTHONPATH")) if p))
     env.pop("MLFLOW_TRACKING_URI", None)  # the rerun tracks into its own store, never the original one
-    print(f"rerunning {manifest['task']}/{manifest['submission']} (code {(manifest.get('code_version') or {}).get('commit', '?')[:12]}) "
-          f"in {workdir}:\n  {' '.join(command)}", flush=True)
+    print(
+        f"rerunning {manifest['task']}/{manifest['submission']} (code {(manifest.get('code_version') or {}).get('commit', '?')[:12]}) "
+        f"in {workdir}:\n  {' '.join(command)}",
+        flush=True,
+    )
     done = subprocess.run(command, env=env)
     if done.returncode != 0 or args.dry_run:
         return done.returncode

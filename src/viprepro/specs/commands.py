@@ -50,8 +50,11 @@ def spec_main(argv: list[str]) -> int:
     timm.add_argument("--tolerance", type=float, default=0.01, help="absolute tolerance of the claims")
     timm.add_argument("--reference", default="", help="where the claim is stated")
     timm.add_argument("--out", required=True, type=Path, help="spec file to write")
-    timm.add_argument("--allow-unmapped", action="store_true",
-                      help="write the spec even when fields cannot be expressed; they are recorded under `unmapped:` (not applied)")
+    timm.add_argument(
+        "--allow-unmapped",
+        action="store_true",
+        help="write the spec even when fields cannot be expressed; they are recorded under `unmapped:` (not applied)",
+    )
     args = parser.parse_args(argv)
     try:
         return _import_timm(args)
@@ -68,12 +71,22 @@ def _import_timm(args) -> int:
 
     if args.out.exists():
         raise UserError("exists already (nothing a user made is overwritten)", path=args.out)
-    imported = import_timm_args(read_yaml(args.args_yaml), name=args.name, claims=_claims(args.claim), split=args.split,
-                                tolerance=args.tolerance, reference=args.reference, source=str(args.args_yaml))
+    imported = import_timm_args(
+        read_yaml(args.args_yaml),
+        name=args.name,
+        claims=_claims(args.claim),
+        split=args.split,
+        tolerance=args.tolerance,
+        reference=args.reference,
+        source=str(args.args_yaml),
+    )
     if imported.unmapped and not args.allow_unmapped:
         lines = [f"  {key} = {v['value']!r}: {v['why']}" for key, v in imported.unmapped.items()]
-        print(f"viprepro spec import-timm: error: {args.args_yaml}: {len(lines)} training field(s) cannot be expressed "
-              "(--allow-unmapped records them under `unmapped:`, not applied):\n" + "\n".join(lines), file=sys.stderr)
+        print(
+            f"viprepro spec import-timm: error: {args.args_yaml}: {len(lines)} training field(s) cannot be expressed "
+            "(--allow-unmapped records them under `unmapped:`, not applied):\n" + "\n".join(lines),
+            file=sys.stderr,
+        )
         return 1
     with atomic_path(args.out) as tmp:
         Path(tmp).write_text(render(imported), encoding="utf-8")

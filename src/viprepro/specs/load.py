@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from viprepro.specs import model_names
 from viprepro.errors import UserError
 from viprepro.files.fileio import canonical_digest
+from viprepro.files.schemas_io import read_yaml, validate
+from viprepro.specs import model_names
 from viprepro.specs.recipe_keys import check_written_keys
 from viprepro.specs.scale import at_scale
-from viprepro.files.schemas_io import read_yaml, validate
 
 
 def load_spec(path: str | Path) -> dict:
@@ -60,8 +60,12 @@ def _refuse_claims_on_training_data(spec: dict, path: Path) -> None:
     trained = set(spec["recipe"].get("train_splits", ["train"]))
     for metric, claim in spec["claimed"].items():
         if claim.get("split", "test") in trained:
-            raise UserError(f"claims {metric} on the {claim['split']} split, which recipe.train_splits trains on: "
-                            "a score on training data is not a claim", path=path, where=f"claimed.{metric}.split")
+            raise UserError(
+                f"claims {metric} on the {claim['split']} split, which recipe.train_splits trains on: "
+                "a score on training data is not a claim",
+                path=path,
+                where=f"claimed.{metric}.split",
+            )
 
 
 def spec_digest(spec: dict) -> str:

@@ -65,6 +65,8 @@ def check(task: str, name: str, *, path=None) -> None:
     elif bare:
         problem = f"unknown model library '{library}' for {task} (known: {', '.join(declared.libraries)})"
     else:
-        problem = (f"unknown {task} model '{name}' (own: {', '.join(declared.own)}; or "
-                   f"{' / '.join(f'{lib}/<name>' for lib in declared.libraries)})")
+        problem = (
+            f"unknown {task} model '{name}' (own: {', '.join(declared.own)}; or "
+            f"{' / '.join(f'{lib}/<name>' for lib in declared.libraries)})"
+        )
     raise UserError(f"{problem}; `viprepro models --task {task}` lists every buildable name", path=path, where="key 'model.name'")

@@ -61,12 +61,18 @@ def check_written_keys(recipe: dict, task: str, *, path=None) -> None:
             continue  # an unknown name: the schema names it
         defaults = _defaults(task, part)
         for key in sorted(k for k in set(written) - reads if k not in defaults or written[k] != defaults[k]):
-            raise UserError(f"{part} '{name}' does not use '{key}' (it reads: {', '.join(sorted(reads - {'name'}))})",
-                            path=path, where=f"key 'recipe.{part}.{key}'")
+            raise UserError(
+                f"{part} '{name}' does not use '{key}' (it reads: {', '.join(sorted(reads - {'name'}))})",
+                path=path,
+                where=f"key 'recipe.{part}.{key}'",
+            )
     task.check_recipe_keys(recipe, path=path)
     schedule = recipe.get("lr_schedule")
     if isinstance(schedule, dict) and schedule.get("warmup_lr") is not None and schedule.get("warmup_factor", 0.001) != 0.001:
-        raise UserError("set either warmup_lr (absolute start) or warmup_factor (relative start), not both", path=path,
-                        where="key 'recipe.lr_schedule.warmup_factor'")
+        raise UserError(
+            "set either warmup_lr (absolute start) or warmup_factor (relative start), not both",
+            path=path,
+            where="key 'recipe.lr_schedule.warmup_factor'",
+        )
     if recipe.get("amp") and recipe.get("precision", "fp32") != "fp32":
         raise UserError("set either amp (fp16 on CUDA only) or precision, not both", path=path, where="key 'recipe.amp'")

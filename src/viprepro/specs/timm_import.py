@@ -24,26 +24,60 @@ from viprepro.errors import UserError
 
 # timm 0.1.x default configs of the EfficientNets (native resolution, crop_pct): the versions
 # the 2020 entries ran. timm 1.x's configs describe its newer weights and differ.
-EFFICIENTNET_NATIVE = {"efficientnet_b0": (224, 0.875), "efficientnet_b1": (240, 0.882), "efficientnet_b2": (260, 0.890),
-                       "efficientnet_b3": (300, 0.904), "efficientnet_b4": (380, 0.922), "efficientnet_b5": (456, 0.934),
-                       "efficientnet_b6": (528, 0.942), "efficientnet_b7": (600, 0.949)}
+EFFICIENTNET_NATIVE = {
+    "efficientnet_b0": (224, 0.875),
+    "efficientnet_b1": (240, 0.882),
+    "efficientnet_b2": (260, 0.890),
+    "efficientnet_b3": (300, 0.904),
+    "efficientnet_b4": (380, 0.922),
+    "efficientnet_b5": (456, 0.934),
+    "efficientnet_b6": (528, 0.942),
+    "efficientnet_b7": (600, 0.949),
+}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-OPTIMIZERS = {"sgd": ("sgd", True), "nesterov": ("sgd", True), "momentum": ("sgd", False), "adam": ("adam", None),
-              "adamw": ("adamw", None), "rmsprop": ("rmsprop", None), "rmsproptf": ("rmsprop_tf", None), "lamb": ("lamb", None)}
+OPTIMIZERS = {
+    "sgd": ("sgd", True),
+    "nesterov": ("sgd", True),
+    "momentum": ("sgd", False),
+    "adam": ("adam", None),
+    "adamw": ("adamw", None),
+    "rmsprop": ("rmsprop", None),
+    "rmsproptf": ("rmsprop_tf", None),
+    "lamb": ("lamb", None),
+}
 
 # Fields that never change what is trained (logging, paths, devices, speed, bookkeeping).
 NOT_TRAINING = {
-    "data": "dataset path", "data_dir": "dataset path", "dataset": "dataset name", "output": "output path",
-    "experiment": "run name", "log_interval": "logging", "recovery_interval": "recovery checkpoints",
-    "save_images": "logging", "checkpoint_hist": "checkpoints kept", "local_rank": "process index",
-    "workers": "loader processes", "pin_mem": "loader speed", "use_multi_epochs_loader": "loader speed",
+    "data": "dataset path",
+    "data_dir": "dataset path",
+    "dataset": "dataset name",
+    "output": "output path",
+    "experiment": "run name",
+    "log_interval": "logging",
+    "recovery_interval": "recovery checkpoints",
+    "save_images": "logging",
+    "checkpoint_hist": "checkpoints kept",
+    "local_rank": "process index",
+    "workers": "loader processes",
+    "pin_mem": "loader speed",
+    "use_multi_epochs_loader": "loader speed",
     "no_prefetcher": "loader speed (the GPU prefetcher normalises and erases with the same transforms)",
-    "prefetcher": "loader speed", "validation_batch_size_multiplier": "validation batch size", "validation_batch_size": "validation batch size",
-    "model_ema_force_cpu": "device of the EMA copy", "num_gpu": "devices", "device": "device", "channels_last": "memory layout",
-    "torchscript": "compilation", "eval_metric": "which checkpoint is saved as 'best' (viprepro uses the last epoch)",
-    "no_resume_opt": "resume bookkeeping", "tta": "validation-time TTA during training (logging only)",
-    "num_classes": "taken from the subset's classes", "log_wandb": "logging", "pretrained_path": "unused without pretrained",
-    "dist_bn": "distributed training only (one process here)", "model_ema_warmup": None,
+    "prefetcher": "loader speed",
+    "validation_batch_size_multiplier": "validation batch size",
+    "validation_batch_size": "validation batch size",
+    "model_ema_force_cpu": "device of the EMA copy",
+    "num_gpu": "devices",
+    "device": "device",
+    "channels_last": "memory layout",
+    "torchscript": "compilation",
+    "eval_metric": "which checkpoint is saved as 'best' (viprepro uses the last epoch)",
+    "no_resume_opt": "resume bookkeeping",
+    "tta": "validation-time TTA during training (logging only)",
+    "num_classes": "taken from the subset's classes",
+    "log_wandb": "logging",
+    "pretrained_path": "unused without pretrained",
+    "dist_bn": "distributed training only (one process here)",
+    "model_ema_warmup": None,
 }
 
 
@@ -59,8 +93,9 @@ def _off(value) -> bool:
     return value in (None, False, 0, 0.0, "", [], "none")
 
 
-def import_timm_args(args: dict, *, name: str, claims: dict[str, float], split: str = "test", tolerance: float = 0.01,
-                     reference: str = "", source: str = "") -> Imported:
+def import_timm_args(
+    args: dict, *, name: str, claims: dict[str, float], split: str = "test", tolerance: float = 0.01, reference: str = "", source: str = ""
+) -> Imported:
     if not isinstance(args, dict) or "model" not in args:
         raise UserError("not a timm train.py args.yaml (no 'model' field)", path=source or None)
     out = Imported(spec={})
@@ -85,8 +120,14 @@ def import_timm_args(args: dict, *, name: str, claims: dict[str, float], split: 
     if not timm.is_model(model):
         raise UserError(f"timm {timm.__version__} has no model '{model}'", path=source or None, where="field 'model'")
     kwargs = {}
-    for key, target in (("drop", "drop_rate"), ("drop_connect", "drop_path_rate"), ("drop_path", "drop_path_rate"),
-                        ("drop_block", "drop_block_rate"), ("bn_eps", "bn_eps"), ("bn_momentum", "bn_momentum")):
+    for key, target in (
+        ("drop", "drop_rate"),
+        ("drop_connect", "drop_path_rate"),
+        ("drop_path", "drop_path_rate"),
+        ("drop_block", "drop_block_rate"),
+        ("bn_eps", "bn_eps"),
+        ("bn_momentum", "bn_momentum"),
+    ):
         value = take(key)
         if value is None:
             if key in args:
@@ -124,8 +165,10 @@ def import_timm_args(args: dict, *, name: str, claims: dict[str, float], split: 
     if img_size is None:
         if model in EFFICIENTNET_NATIVE:
             img_size = EFFICIENTNET_NATIVE[model][0]
-            unknowns.append(f"input size: args.yaml leaves img_size null (the model's default); {img_size} is the timm 0.1.x "
-                            f"default of {model} (its native resolution)")
+            unknowns.append(
+                f"input size: args.yaml leaves img_size null (the model's default); {img_size} is the timm 0.1.x "
+                f"default of {model} (its native resolution)"
+            )
         else:
             img_size = cfg.get("input_size", (3, 224, 224))[-1]
             unknowns.append(f"input size: args.yaml leaves img_size null; {img_size} is timm {timm.__version__}'s default for {model}")
@@ -280,7 +323,11 @@ def import_timm_args(args: dict, *, name: str, claims: dict[str, float], split: 
     for key in ("lr_noise_pct", "lr_noise_std", "patience_epochs"):
         if key in args:
             value = take(key)
-            ignored(key, value, "only read with lr_noise / the plateau schedule" if key != "patience_epochs" else "only read by the plateau schedule")
+            ignored(
+                key,
+                value,
+                "only read with lr_noise / the plateau schedule" if key != "patience_epochs" else "only read by the plateau schedule",
+            )
     recipe["lr_schedule"] = schedule
 
     # --- EMA, loss, mixing ------------------------------------------------------------------
@@ -406,8 +453,10 @@ def import_timm_args(args: dict, *, name: str, claims: dict[str, float], split: 
     seed = take("seed", 42)
     mapped("seed", seed, "seed")
     recipe["train_splits"] = ["train"]
-    unknowns.append("training splits: timm's train.py reads <data>/train and validates on <data>/val, so train only; "
-                    "what the data folder held is not in args.yaml")
+    unknowns.append(
+        "training splits: timm's train.py reads <data>/train and validates on <data>/val, so train only; "
+        "what the data folder held is not in args.yaml"
+    )
     unknowns.append("which checkpoint made the submission (timm saves the last and the best by eval_metric): viprepro uses the last")
 
     for key in list(pending):

@@ -18,9 +18,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--train-records", required=True, type=Path, nargs="+", help="train_record.json of every seed and member")
     parser.add_argument("--scores", required=True, type=Path, nargs="+", help="score folders, one per seed")
     parser.add_argument("--claimed-log", type=Path, default=None, help="the submission's own training log, when it has one")
-    parser.add_argument("--config", default=None,
-                        help="the resolved pipeline config (kept for `viprepro rerun`): a JSON file "
-                             "(the pipeline's results/config.resolved.json), or the JSON text itself")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="the resolved pipeline config (kept for `viprepro rerun`): a JSON file "
+        "(the pipeline's results/config.resolved.json), or the JSON text itself",
+    )
     parser.add_argument("--out", required=True, type=Path, help="the certificate folder to write")
     parser.add_argument("--task", default=None, help="the submission's task (names the MLflow experiment before anything is read)")
 
@@ -43,12 +46,19 @@ def run(job: Job) -> str:
     from viprepro.report import certificate
 
     args, mlrun = job.args, job.mlrun
-    evidence = certificate.gather(args.verdict, args.train_records, args.scores, config=read_config(args.config),
-                                  claimed_log=args.claimed_log, workdir=Path.cwd())
+    evidence = certificate.gather(
+        args.verdict, args.train_records, args.scores, config=read_config(args.config), claimed_log=args.claimed_log, workdir=Path.cwd()
+    )
     verdict = evidence.verdict
-    mlrun.set_tags({"submission": verdict["submission"], "mlflow.runName": f"certificate/{verdict['submission']}",
-                    "data_manifest_digest": verdict["provenance"]["data_manifest_digest"],
-                    "verdict": verdict["verdict"], "provenance_digest": verdict["provenance"]["digest"]})
+    mlrun.set_tags(
+        {
+            "submission": verdict["submission"],
+            "mlflow.runName": f"certificate/{verdict['submission']}",
+            "data_manifest_digest": verdict["provenance"]["data_manifest_digest"],
+            "verdict": verdict["verdict"],
+            "provenance_digest": verdict["provenance"]["digest"],
+        }
+    )
     certificate.write(evidence, args.out)
     for path in sorted(p for p in args.out.rglob("*") if p.is_file()):
         parent = path.parent.relative_to(args.out).as_posix()

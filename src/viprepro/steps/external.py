@@ -16,8 +16,13 @@ from viprepro.jobs.step import Job, RunInfo, Step
 def _common(parser) -> None:
     parser.add_argument("--spec", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--forbid", nargs="*", type=Path, default=[],
-                        help="folders the participant's code must not read (hidden ground truth, source dataset): decoys stand there")
+    parser.add_argument(
+        "--forbid",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="folders the participant's code must not read (hidden ground truth, source dataset): decoys stand there",
+    )
     parser.add_argument("--task", default=None, help="the spec's task (names the MLflow experiment before the spec is read)")
 
 
@@ -37,18 +42,22 @@ def _predict_arguments(parser) -> None:
 def _run_info(step: str):
     def run_info(args) -> RunInfo:
         seed = getattr(args, "seed", None)
-        return RunInfo(task=args.task, stage=f"external_{step}", submission=args.spec.stem,
-                       run_name=f"external_{step}/{args.spec.stem}" + (f"/seed_{seed}" if seed is not None else ""),
-                       tags={"kind": "external", **({"seed": seed} if seed is not None else {})})
+        return RunInfo(
+            task=args.task,
+            stage=f"external_{step}",
+            submission=args.spec.stem,
+            run_name=f"external_{step}/{args.spec.stem}" + (f"/seed_{seed}" if seed is not None else ""),
+            tags={"kind": "external", **({"seed": seed} if seed is not None else {})},
+        )
 
     return run_info
 
 
 def _read(job: Job, step: str):
     from viprepro.external import external_part
-    from viprepro.specs.load import load_spec
-    from viprepro.files.subset_manifest import read_manifest
     from viprepro.external.jobs import describe
+    from viprepro.files.subset_manifest import read_manifest
+    from viprepro.specs.load import load_spec
 
     spec = load_spec(job.args.spec)
     part = external_part(spec, job.args.spec)
@@ -71,9 +80,21 @@ def _sandboxed(step: str):
 
         args = job.args
         spec, part, digest = _read(job, step)
-        return jobs.sandboxed(step, spec, part, environment=args.environment, subset=args.subset, seed=args.seed, out=args.out,
-                              record_path=args.record, threads=args.threads, forbidden=args.forbid, manifest_digest=digest,
-                              mlrun=job.mlrun, model_dir=getattr(args, "model_dir", None))
+        return jobs.sandboxed(
+            step,
+            spec,
+            part,
+            environment=args.environment,
+            subset=args.subset,
+            seed=args.seed,
+            out=args.out,
+            record_path=args.record,
+            threads=args.threads,
+            forbidden=args.forbid,
+            manifest_digest=digest,
+            mlrun=job.mlrun,
+            model_dir=getattr(args, "model_dir", None),
+        )
 
     return run
 

@@ -17,8 +17,8 @@ def add_arguments(parser) -> None:
 
 
 def run(job: Job) -> str:
-    from viprepro.jobs import tracking
     from viprepro.files.fileio import write_json
+    from viprepro.jobs import tracking
 
     ids = tracking.init_store(job.args.tasks)
     job.mlrun.log_params({"tasks": ",".join(job.args.tasks), "tracking_uri_scheme": tracking.tracking_uri().split(":", 1)[0]})

@@ -40,19 +40,27 @@ def run(job: Job) -> str:
 
 def predict(task, spec: dict, args, device, mlrun) -> dict:
     """Load the members, predict `repeats` times, write the inference record; log it all to `mlrun`."""
-    from viprepro.training.guards import forbid_weight_downloads
-    from viprepro.training.engine import load_trained_model
     from viprepro.files.fileio import write_json
     from viprepro.files.subset_manifest import read_manifest
+    from viprepro.training.engine import load_trained_model
+    from viprepro.training.guards import forbid_weight_downloads
 
     mlrun.set_tags({"submission": spec["name"], "data_manifest_digest": read_manifest(args.subset)["digest"]})
     loaded = [load_trained_model(task, path, args.subset, device) for path in args.checkpoints]
     forbid_weight_downloads()
     models = [model for model, _ in loaded]
     measured = repeated_inference(task, models, args, spec["recipe"], device)
-    record = {"task": task.name, "submission": spec["name"], "seed": args.seed, "split": args.split, **measured,
-              "members": len(loaded), "checkpoint_digests": [state["final_weights_digest"] for _, state in loaded],
-              "parameters": sum(p.numel() for m in models for p in m.parameters()), "determinism": args.determinism}
+    record = {
+        "task": task.name,
+        "submission": spec["name"],
+        "seed": args.seed,
+        "split": args.split,
+        **measured,
+        "members": len(loaded),
+        "checkpoint_digests": [state["final_weights_digest"] for _, state in loaded],
+        "parameters": sum(p.numel() for m in models for p in m.parameters()),
+        "determinism": args.determinism,
+    }
     write_json(args.record or args.out.with_name(args.out.name + ".record.json"), record)
     mlrun.log_params({"members": len(loaded), "repeats": args.repeats})
     mlrun.log_metrics({k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seed"})
@@ -105,8 +113,13 @@ def repeated_inference(task, models, args, recipe, device) -> dict:
 def _run_info(args) -> RunInfo:
     stage = "predict" if args.split == "test" else "predict_val"
     seed = "" if args.seed is None else f"/seed_{args.seed}"
-    return RunInfo(task=args.task, stage="predict", submission=args.spec.stem, run_name=f"{stage}/{args.spec.stem}{seed}",
-                   tags={"seed": "" if args.seed is None else args.seed, "split": args.split})
+    return RunInfo(
+        task=args.task,
+        stage="predict",
+        submission=args.spec.stem,
+        run_name=f"{stage}/{args.spec.stem}{seed}",
+        tags={"seed": "" if args.seed is None else args.seed, "split": args.split},
+    )
 
 
 PREDICT = Step(

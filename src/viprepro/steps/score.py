@@ -27,7 +27,9 @@ def _ground_truth_arguments(parser) -> None:
     truth = parser.add_mutually_exclusive_group(required=True)
     truth.add_argument("--gt", type=Path, help="ground truth in the form the official grader reads")
     truth.add_argument("--hidden", type=Path, help="the hidden folder written by the subset step (the task finds its ground truth there)")
-    truth.add_argument("--val-gt", type=Path, help="the val ground-truth folder written by the val_ground_truth rule (scores a val submission)")
+    truth.add_argument(
+        "--val-gt", type=Path, help="the val ground-truth folder written by the val_ground_truth rule (scores a val submission)"
+    )
     parser.add_argument("--submission", required=True, type=Path)
 
 
@@ -39,15 +41,23 @@ def add_score_arguments(parser) -> None:
     _ground_truth_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, help="folder for the official text file and scores.json")
     parser.add_argument("--mode", choices=("official", "strict"), default="strict")
-    parser.add_argument("--on-invalid", choices=("fail", "record"), default="fail",
-                        help="a submission strict validation refuses: fail (exit 1, its problems on one line) or record "
-                             "(scores.json with status invalid and every problem, exit 0: the pipeline's choice, so that "
-                             "the verdict says invalid_submission and the other submissions go on)")
+    parser.add_argument(
+        "--on-invalid",
+        choices=("fail", "record"),
+        default="fail",
+        help="a submission strict validation refuses: fail (exit 1, its problems on one line) or record "
+        "(scores.json with status invalid and every problem, exit 0: the pipeline's choice, so that "
+        "the verdict says invalid_submission and the other submissions go on)",
+    )
     parser.add_argument("--submission-name", default="", help="the submission's name (recorded in scores.json and MLflow)")
     parser.add_argument("--seed", type=int, default=None, help="the seed the submission file was made with (recorded in scores.json)")
     parser.add_argument("--subset", type=Path, default=None, help="subset folder (manifest digest tag, test images for the figures)")
-    parser.add_argument("--figures", action=argparse.BooleanOptionalAction, default=True,
-                        help="draw the figures that need the ground truth into OUT/figures (needs --subset)")
+    parser.add_argument(
+        "--figures",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="draw the figures that need the ground truth into OUT/figures (needs --subset)",
+    )
 
 
 def split_of(args) -> str:
@@ -126,8 +136,13 @@ def score(args, mlrun) -> dict:
     write_json(args.out / "scores.json", scores)
     # a metric the scorer could not compute (None in scores.json) is logged as NaN, not dropped
     metric_keys = {metric.key for metric in task.metrics}
-    mlrun.log_metrics({k: (math.nan if v is None and k in metric_keys else v) for k, v in scores.items()
-                       if k not in ("task", "mode", "split", "status", "submission_sha256", "submission", "seed")})
+    mlrun.log_metrics(
+        {
+            k: (math.nan if v is None and k in metric_keys else v)
+            for k, v in scores.items()
+            if k not in ("task", "mode", "split", "status", "submission_sha256", "submission", "seed")
+        }
+    )
     mlrun.set_tags({"submission_status": "scored", "submission_sha256": digest})
     for artifact in sorted(p for p in args.out.iterdir() if p.is_file()):
         mlrun.log_artifact(artifact)
@@ -157,8 +172,13 @@ def draw_figures(args, gt: Path) -> dict:
 def _score_run(args) -> RunInfo:
     seed = "" if args.seed is None else f"/seed_{args.seed}"
     stage = "score" if split_of(args) == "test" else "score_val"
-    return RunInfo(task=args.task, stage="score", submission=args.submission_name, run_name=f"{stage}/{args.submission_name}{seed}",
-                   tags={"seed": "" if args.seed is None else args.seed, "mode": args.mode, "split": split_of(args)})
+    return RunInfo(
+        task=args.task,
+        stage="score",
+        submission=args.submission_name,
+        run_name=f"{stage}/{args.submission_name}{seed}",
+        tags={"seed": "" if args.seed is None else args.seed, "mode": args.mode, "split": split_of(args)},
+    )
 
 
 SCORE = Step(

@@ -27,9 +27,16 @@ def run(job: Job) -> str:
     result = get_task(args.task).subset(args.source, args.manifests, args.out, hidden, link=args.link, options=args.task_options)
     counts = {split: len(files) for split, files in result.manifest["splits"].items()}
     job.mlrun.set_tags({"data_manifest_digest": result.manifest["digest"]})
-    job.mlrun.log_params({"source": args.source, "manifests": args.manifests, "link": args.link, **args.task_options,
-                          **{f"files.{k}": v for k, v in counts.items()},
-                          **{f"digest.{k}": v for k, v in result.manifest["split_digests"].items()}})
+    job.mlrun.log_params(
+        {
+            "source": args.source,
+            "manifests": args.manifests,
+            "link": args.link,
+            **args.task_options,
+            **{f"files.{k}": v for k, v in counts.items()},
+            **{f"digest.{k}": v for k, v in result.manifest["split_digests"].items()},
+        }
+    )
     job.mlrun.log_artifact(Path(args.out) / "subset_manifest.json")
     lines = [f"subset {args.out}: {counts}, digest {result.manifest['digest']}; ground truth in {hidden}"]
     return "\n".join([*lines, *(f"note: {note}" for note in result.notes)])

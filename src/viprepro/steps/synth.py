@@ -26,8 +26,12 @@ def _json_object(text: str) -> dict:
 def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="folder to create (source/ and manifests/ inside)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--options", type=_json_object, default={},
-                        help="generator options as one JSON object (keys as in the task's options below); an option's own flag wins")
+    parser.add_argument(
+        "--options",
+        type=_json_object,
+        default={},
+        help="generator options as one JSON object (keys as in the task's options below); an option's own flag wins",
+    )
 
 
 def add_task_arguments(parser, task) -> None:

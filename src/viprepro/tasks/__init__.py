@@ -14,7 +14,7 @@ import importlib
 import json
 import os
 import pkgutil
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from viprepro.errors import UserError
 
@@ -77,13 +77,15 @@ def register(name: str, module: str, *, export: bool = False) -> None:
         os.environ[PACKAGES_ENV] = json.dumps({**_from_environment(), name: module}, sort_keys=True)
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_task(name: str):
     """The task object of `name` (its package is torch-free: this is cheap)."""
     module_name = _module_of(name)
     if module_name is None:
-        raise UserError(f"unknown task {name!r} (known: {', '.join(task_names())}; a task outside viprepro "
-                        f"needs `datasets.{name}.package` in the config)")
+        raise UserError(
+            f"unknown task {name!r} (known: {', '.join(task_names())}; a task outside viprepro "
+            f"needs `datasets.{name}.package` in the config)"
+        )
     task = getattr(importlib.import_module(module_name), "TASK", None)
     if task is None or getattr(task, "name", None) != name:
         raise UserError(f"module {module_name!r} has no TASK named {name!r}", where=f"task {name}")
@@ -101,12 +103,16 @@ def configure(config: dict) -> None:
         if dataset.get("package"):
             register(name, dataset["package"], export=True)
         elif _module_of(name) is None:
-            raise UserError(f"unknown task {name!r} (known: {', '.join(task_names())}; a task outside viprepro "
-                            "needs a `package`)", where=f"config key 'datasets.{name}'")
+            raise UserError(
+                f"unknown task {name!r} (known: {', '.join(task_names())}; a task outside viprepro needs a `package`)",
+                where=f"config key 'datasets.{name}'",
+            )
     for name in config.get("tasks", []):
         if _module_of(name) is None:
-            raise UserError(f"unknown task {name!r} (known: {', '.join(task_names())}; a task outside viprepro "
-                            f"needs `datasets.{name}.package`)", where="config key 'tasks'")
+            raise UserError(
+                f"unknown task {name!r} (known: {', '.join(task_names())}; a task outside viprepro needs `datasets.{name}.package`)",
+                where="config key 'tasks'",
+            )
         get_task(name)  # its package imports and declares TASK
         wrapper = {"datasets": {name: datasets.get(name, {})}}
         validate(wrapper, "config.schema.yaml", where="config")  # fills the dataset's defaults

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import abc
 import argparse
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # torch only in annotations: scoring need not import it
     import torch
@@ -203,8 +204,17 @@ class Task(abc.ABC):
 
     # --- prediction and submission --------------------------------------------------------
     @abc.abstractmethod
-    def predict(self, models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int,
-                split: str = "test") -> dict:
+    def predict(
+        self,
+        models: list[torch.nn.Module],
+        subset_dir: Path,
+        recipe: dict,
+        out: Path,
+        *,
+        device: torch.device,
+        workers: int,
+        split: str = "test",
+    ) -> dict:
         """Predict `split` (`test`, or `val` for a claim on val) with an ensemble (one model =
         ensemble of one) into `out`, a submission file in the official format; both splits
         go through the same ensemble averaging, test-time augmentation and inference

@@ -11,15 +11,14 @@ with the digest of every file.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from viprepro.errors import UserError
-from viprepro.files.fileio import atomic_path
-from viprepro.files.linking import Linker
-from viprepro.files.fileio import canonical_digest, sha256_bytes
+from viprepro.files.fileio import atomic_path, canonical_digest, sha256_bytes
 from viprepro.files.filestate import FileState, scan, subset_state
+from viprepro.files.linking import Linker
 from viprepro.files.subset_manifest import build_manifest, record_build, reusable, write_manifest
 from viprepro.tasks.base import SubsetResult
 
@@ -60,8 +59,7 @@ class SubsetPlan:
 
     def sources(self) -> list[Path]:
         """Every dataset file the subset and the hidden folder take, in plan order."""
-        return [p.source for placed in (*self.splits.values(), self.hidden) for p in placed
-                if p.source is not None and p.from_dataset]
+        return [p.source for placed in (*self.splits.values(), self.hidden) for p in placed if p.source is not None and p.from_dataset]
 
 
 def refuse_overlap(source: Path, out: Path, hidden: Path) -> None:
@@ -72,8 +70,10 @@ def refuse_overlap(source: Path, out: Path, hidden: Path) -> None:
         return resolved[a] == resolved[b] or resolved[b] in resolved[a].parents
 
     if inside("hidden", "out") or inside("out", "hidden"):
-        raise UserError("the hidden ground truth must not be inside the subset folder: it lives outside the subset (and the subset outside it)",
-                        path=hidden)
+        raise UserError(
+            "the hidden ground truth must not be inside the subset folder: it lives outside the subset (and the subset outside it)",
+            path=hidden,
+        )
     for name in ("out", "hidden"):
         if inside(name, "source"):
             raise UserError(f"the {name} folder must not be inside the source dataset, which is never modified", path=resolved[name])
@@ -103,14 +103,30 @@ def inputs_digest(task: str, link: str, decided: SubsetPlan, state: FileState) -
         fact = facts[str(p.source)]
         return [p.rel, str(p.source), p.copy, fact.size, fact.sha256]
 
-    return canonical_digest({"task": task, "link": link, "extra": decided.extra, "folders": list(decided.folders),
-                             "splits": {split: [entry(p) for p in files] for split, files in decided.splits.items()},
-                             "hidden": [entry(p) for p in decided.hidden]})
+    return canonical_digest(
+        {
+            "task": task,
+            "link": link,
+            "extra": decided.extra,
+            "folders": list(decided.folders),
+            "splits": {split: [entry(p) for p in files] for split, files in decided.splits.items()},
+            "hidden": [entry(p) for p in decided.hidden],
+        }
+    )
 
 
-def cut(task: str, source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
-        plan: Callable[[Path, Path], SubsetPlan], check: Callable[[SubsetPlan, FileState], None],
-        copied: str = "files") -> SubsetResult:
+def cut(
+    task: str,
+    source: Path,
+    manifests: Path,
+    out: Path,
+    hidden: Path,
+    *,
+    link: str,
+    plan: Callable[[Path, Path], SubsetPlan],
+    check: Callable[[SubsetPlan, FileState], None],
+    copied: str = "files",
+) -> SubsetResult:
     """Cut a task's subset: `plan(source, manifests)` decides it, `check(plan, state)` refuses
     broken or missing sources (before anything is written), then the subset and the hidden
     folder are staged and published together, the subset with its manifest.
@@ -126,8 +142,12 @@ def cut(task: str, source: Path, manifests: Path, out: Path, hidden: Path, *, li
         inputs = inputs_digest(task, link, decided, state)
         manifest = reusable(out, hidden, state, inputs)
         if manifest is not None:
-            return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest,
-                                notes=["up to date: no source file changed since the last build, nothing was linked or hashed again"])
+            return SubsetResult(
+                subset_dir=out,
+                hidden_dir=hidden,
+                manifest=manifest,
+                notes=["up to date: no source file changed since the last build, nothing was linked or hashed again"],
+            )
         linker = Linker(link)
         with atomic_path(out) as staged, atomic_path(hidden) as hidden_staged:
             staged.mkdir(parents=True)

@@ -11,21 +11,31 @@ from dataclasses import dataclass
 
 #: What each option costs in bit-exactness (shown in the training record and the certificate).
 COSTS = {
-    "precision:bf16": ("bf16 autocast rounds activations and most matmul/convolution results to 8 mantissa bits: "
-                       "weights differ from an fp32 run after the first step, and a bf16 run is bit-identical only to "
-                       "another bf16 run on the same device model and library build"),
-    "precision:fp16": ("fp16 autocast rounds to 11 mantissa bits and the gradient scaler skips steps whose gradients "
-                       "overflow: weights differ from an fp32 run, and an fp16 run is bit-identical only to another fp16 "
-                       "run on the same device model and library build"),
-    "channels_last": ("channels_last changes the memory layout and so the convolution kernels chosen: results may differ "
-                      "from a contiguous-layout run in the last bits (bit-identical between channels_last runs on the same "
-                      "hardware and build)"),
-    "compile": ("torch.compile fuses operations into generated kernels whose summation order differs from eager mode: "
-                "results differ from an eager run in the last bits; generated kernels depend on the compiler version too"),
-    "distributed": ("several processes: augmentations draw from per-rank streams, batch-norm statistics are per rank "
-                    "(unless sync_batchnorm) and gradients are reduced in another order, so a distributed run matches a "
-                    "one-process run only within a tolerance; it is bit-identical to a run with the same world size on "
-                    "the same hardware and build"),
+    "precision:bf16": (
+        "bf16 autocast rounds activations and most matmul/convolution results to 8 mantissa bits: "
+        "weights differ from an fp32 run after the first step, and a bf16 run is bit-identical only to "
+        "another bf16 run on the same device model and library build"
+    ),
+    "precision:fp16": (
+        "fp16 autocast rounds to 11 mantissa bits and the gradient scaler skips steps whose gradients "
+        "overflow: weights differ from an fp32 run, and an fp16 run is bit-identical only to another fp16 "
+        "run on the same device model and library build"
+    ),
+    "channels_last": (
+        "channels_last changes the memory layout and so the convolution kernels chosen: results may differ "
+        "from a contiguous-layout run in the last bits (bit-identical between channels_last runs on the same "
+        "hardware and build)"
+    ),
+    "compile": (
+        "torch.compile fuses operations into generated kernels whose summation order differs from eager mode: "
+        "results differ from an eager run in the last bits; generated kernels depend on the compiler version too"
+    ),
+    "distributed": (
+        "several processes: augmentations draw from per-rank streams, batch-norm statistics are per rank "
+        "(unless sync_batchnorm) and gradients are reduced in another order, so a distributed run matches a "
+        "one-process run only within a tolerance; it is bit-identical to a run with the same world size on "
+        "the same hardware and build"
+    ),
 }
 
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
@@ -76,8 +86,13 @@ def compiled(module, recipe: dict):
 def record(recipe: dict, device_type: str, *, world_size: int = 1, sync_batchnorm: bool = False) -> dict:
     """The options in effect for this run and what each costs in bit-exactness."""
     chosen = precision(recipe, device_type).name
-    options = {"precision": chosen, "channels_last": bool(recipe.get("channels_last")), "compile": recipe.get("compile"),
-               "world_size": world_size, "sync_batchnorm": sync_batchnorm}
+    options = {
+        "precision": chosen,
+        "channels_last": bool(recipe.get("channels_last")),
+        "compile": recipe.get("compile"),
+        "world_size": world_size,
+        "sync_batchnorm": sync_batchnorm,
+    }
     costs = []
     if chosen != "fp32":
         costs.append(COSTS[f"precision:{chosen}"])

@@ -52,8 +52,9 @@ def timm_policy(policy: str, input_size: int, mean, interpolation: str = "biline
     except (AssertionError, KeyError, ValueError) as exc:
         from viprepro.errors import UserError
 
-        raise UserError(f"timm cannot read augmentation string {policy!r} ({type(exc).__name__}: {exc})",
-                        where="key 'recipe.augment.timm_policy'") from None
+        raise UserError(
+            f"timm cannot read augmentation string {policy!r} ({type(exc).__name__}: {exc})", where="key 'recipe.augment.timm_policy'"
+        ) from None
     return TorchSeeded(transform)
 
 

@@ -56,18 +56,26 @@ class Context:
         return self.rank == 0
 
     @classmethod
-    def from_environment(cls, environ=None) -> "Context":
+    def from_environment(cls, environ=None) -> Context:
         """The variables torchrun sets in each worker; absent (a plain `python` job): world size 1."""
         environ = os.environ if environ is None else environ
         world = int(environ.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls()
-        return cls(rank=int(environ["RANK"]), local_rank=int(environ.get("LOCAL_RANK", "0")), world_size=world,
-                   local_world_size=int(environ.get("LOCAL_WORLD_SIZE", "1")))
+        return cls(
+            rank=int(environ["RANK"]),
+            local_rank=int(environ.get("LOCAL_RANK", "0")),
+            world_size=world,
+            local_world_size=int(environ.get("LOCAL_WORLD_SIZE", "1")),
+        )
 
     def describe(self) -> dict:
-        return {"world_size": self.world_size, "backend": self.backend, "nnodes": self.world_size // max(1, self.local_world_size),
-                "nproc_per_node": self.local_world_size}
+        return {
+            "world_size": self.world_size,
+            "backend": self.backend,
+            "nnodes": self.world_size // max(1, self.local_world_size),
+            "nproc_per_node": self.local_world_size,
+        }
 
 
 def initialise(context: Context, device_type: str):
@@ -119,9 +127,12 @@ def per_rank_batch(recipe: dict, world_size: int, *, spec_path: str | Path | Non
     """The per-process batch of a spec's global batch (batch_size x accumulate_steps), or a UserError."""
     batch, accumulate = recipe["batch_size"], recipe.get("accumulate_steps", 1)
     if batch % world_size:
-        raise UserError(f"global batch {batch * accumulate} (batch_size {batch} x accumulate_steps {accumulate}) is not divisible "
-                        f"by world size {world_size} x accumulate_steps {accumulate}: choose a batch_size divisible by {world_size}",
-                        path=spec_path, where="recipe.batch_size")
+        raise UserError(
+            f"global batch {batch * accumulate} (batch_size {batch} x accumulate_steps {accumulate}) is not divisible "
+            f"by world size {world_size} x accumulate_steps {accumulate}: choose a batch_size divisible by {world_size}",
+            path=spec_path,
+            where="recipe.batch_size",
+        )
     return batch // world_size
 
 
@@ -166,11 +177,11 @@ class RankBatchSampler:
         if self.seed is None:
             raise RuntimeError("RankBatchSampler.set_epoch was not called")
         order = epoch_order(self.size, self.seed)
-        return [order[start:start + self.global_batch] for start in range(0, len(self) * self.global_batch, self.global_batch)]
+        return [order[start : start + self.global_batch] for start in range(0, len(self) * self.global_batch, self.global_batch)]
 
     def __iter__(self):
         for batch in self.global_batches():
-            share = batch[self.rank::self.world_size]
+            share = batch[self.rank :: self.world_size]
             yield share if share else batch[:1]
 
     def loss_scales(self) -> list[float]:
@@ -179,7 +190,7 @@ class RankBatchSampler:
         DDP averages gradients over ranks; a rank's loss (a mean over its samples) scaled by
         this makes the average the mean over the global batch. A stand-in sample weighs 0.
         """
-        return [len(batch[self.rank::self.world_size]) * self.world_size / len(batch) for batch in self.global_batches()]
+        return [len(batch[self.rank :: self.world_size]) * self.world_size / len(batch) for batch in self.global_batches()]
 
 
 def shard_loader(loader, context: Context):
@@ -191,12 +202,21 @@ def shard_loader(loader, context: Context):
 
     if not isinstance(loader, DataLoader) or not isinstance(loader.sampler, RandomSampler) or loader.batch_size is None:
         raise TypeError("distributed training needs the task's training loader to be a shuffling DataLoader with a batch_size")
-    sampler = RankBatchSampler(len(loader.dataset), loader.batch_size, drop_last=loader.drop_last, rank=context.rank,
-                               world_size=context.world_size)
-    return DataLoader(loader.dataset, batch_sampler=sampler, num_workers=loader.num_workers, collate_fn=loader.collate_fn,
-                      pin_memory=loader.pin_memory, worker_init_fn=loader.worker_init_fn, generator=loader.generator,
-                      multiprocessing_context=loader.multiprocessing_context, persistent_workers=loader.persistent_workers,
-                      **({"prefetch_factor": loader.prefetch_factor} if loader.num_workers else {}))
+    sampler = RankBatchSampler(
+        len(loader.dataset), loader.batch_size, drop_last=loader.drop_last, rank=context.rank, world_size=context.world_size
+    )
+    return DataLoader(
+        loader.dataset,
+        batch_sampler=sampler,
+        num_workers=loader.num_workers,
+        collate_fn=loader.collate_fn,
+        pin_memory=loader.pin_memory,
+        worker_init_fn=loader.worker_init_fn,
+        generator=loader.generator,
+        multiprocessing_context=loader.multiprocessing_context,
+        persistent_workers=loader.persistent_workers,
+        **({"prefetch_factor": loader.prefetch_factor} if loader.num_workers else {}),
+    )
 
 
 def launch_prefix(settings: dict | None, *, python: str = "python", cpus_per_task: int = 1, gpus_per_task: int = 0) -> str:
@@ -220,9 +240,11 @@ def launch_prefix(settings: dict | None, *, python: str = "python", cpus_per_tas
     port = int(settings.get("rdzv_port", RENDEZVOUS_BASE_PORT))
     head = '$(scontrol show hostnames "$(squeue --noheader --jobs "$SLURM_JOB_ID" --format %N)" | head -n 1)'
     gpus = f" --gpus-per-task={gpus_per_task}" if gpus_per_task else ""
-    return (f"srun --ntasks={nnodes} --cpus-per-task={cpus_per_task}{gpus} --kill-on-bad-exit=1"
-            f" {run} --nnodes {nnodes} --nproc-per-node {nproc} --rdzv-backend c10d --rdzv-id \"$SLURM_JOB_ID\""
-            f" --rdzv-endpoint \"{head}:$(({port} + SLURM_JOB_ID % 1000))\"")
+    return (
+        f"srun --ntasks={nnodes} --cpus-per-task={cpus_per_task}{gpus} --kill-on-bad-exit=1"
+        f' {run} --nnodes {nnodes} --nproc-per-node {nproc} --rdzv-backend c10d --rdzv-id "$SLURM_JOB_ID"'
+        f' --rdzv-endpoint "{head}:$(({port} + SLURM_JOB_ID % 1000))"'
+    )
 
 
 def slurm_resources(settings: dict | None) -> dict:

@@ -20,20 +20,16 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
-from viprepro.training import acceleration
-
-from viprepro.training import checkpoint
-
-from viprepro.training import distributed
 from viprepro.jobs.determinism import derive_seed, seed_everything
-from viprepro.training.optim import build_optimizer, build_scheduler
 from viprepro.tasks.base import Task
+from viprepro.training import acceleration, checkpoint, distributed
+from viprepro.training.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +84,11 @@ def train(
         if run.device.type != "cuda":
             from viprepro.errors import UserError
 
-            raise UserError("torch's SyncBatchNorm runs on GPUs only: a distributed member on the CPU cannot synchronise "
-                            "batch-norm statistics (set it false, or train on CUDA)", where="recipe.sync_batchnorm")
+            raise UserError(
+                "torch's SyncBatchNorm runs on GPUs only: a distributed member on the CPU cannot synchronise "
+                "batch-norm statistics (set it false, or train on CUDA)",
+                where="recipe.sync_batchnorm",
+            )
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(run.device)
     if recipe.get("channels_last"):
@@ -128,8 +127,11 @@ def train(
 
     # What runs the batches: the model itself, or DDP around it (gradients averaged over
     # ranks), compiled when the recipe asks. Weights, evaluation and checkpoints use `model`.
-    ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[run.device.index] if run.device.type == "cuda" else None) \
-        if context.active else None
+    ddp = (
+        torch.nn.parallel.DistributedDataParallel(model, device_ids=[run.device.index] if run.device.type == "cuda" else None)
+        if context.active
+        else None
+    )
     trained = acceleration.compiled(ddp or model, recipe)
 
     for epoch in range(start_epoch, epochs):
@@ -149,7 +151,7 @@ def train(
         for index, batch in enumerate(loaders.train):
             steps_now = (index + 1) % accumulate == 0 or index + 1 == batches
             # DDP reduces gradients at every backward unless told not to: only at optimiser steps.
-            with (ddp.no_sync() if ddp is not None and not steps_now else _nothing()):
+            with ddp.no_sync() if ddp is not None and not steps_now else _nothing():
                 with torch.autocast(run.device.type, dtype=precision.dtype, enabled=use_amp):
                     loss = run.task.training_loss(trained, batch, recipe, run.device)
                 if not torch.isfinite(loss):

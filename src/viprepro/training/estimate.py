@@ -72,7 +72,7 @@ class Timing:
         if not self.peak_mb:
             return float("nan")
         if len(self.peak_mb) == 1:
-            (b1, m1), = self.peak_mb.items()
+            ((b1, m1),) = self.peak_mb.items()
             return fixed_mb + max(0.0, m1 - fixed_mb) / b1 * scale * batch
         (b1, m1), (b2, m2) = sorted(self.peak_mb.items())[:2]
         per_sample = max(0.0, (m2 - m1) / (b2 - b1))
@@ -102,9 +102,16 @@ def workload(spec: dict) -> Workload:
     views = task.inference_views(recipe)
     if recipe.get("tta_hflip"):
         views *= 2
-    return Workload(epochs=recipe["epochs"], batch=recipe["batch_size"], train=sum(sizes[s] for s in splits),
-                    val=0 if "val" in splits else sizes["val"], test=sizes["test"], test_views=views,
-                    members=spec.get("ensemble", 1), seeds=spec.get("extra_seeds", 0) + 1)
+    return Workload(
+        epochs=recipe["epochs"],
+        batch=recipe["batch_size"],
+        train=sum(sizes[s] for s in splits),
+        val=0 if "val" in splits else sizes["val"],
+        test=sizes["test"],
+        test_views=views,
+        members=spec.get("ensemble", 1),
+        seeds=spec.get("extra_seeds", 0) + 1,
+    )
 
 
 @dataclass
@@ -119,12 +126,19 @@ class Cost:
 
     def wall(self, work: Workload, devices: int) -> tuple[float, ...]:
         jobs = work.members * work.seeds
-        return tuple(math.ceil(jobs / devices) * m + math.ceil(work.seeds / devices) * i
-                     for m, i in zip(self.member, self.inference))
+        return tuple(math.ceil(jobs / devices) * m + math.ceil(work.seeds / devices) * i for m, i in zip(self.member, self.inference))
 
 
-def cost(work: Workload, train: Timing, infer: Timing, *, train_scale: float = 1.0, infer_scale: float = 1.0,
-         device_factor: float = 1.0, fixed_mb: float = 0.0) -> Cost:
+def cost(
+    work: Workload,
+    train: Timing,
+    infer: Timing,
+    *,
+    train_scale: float = 1.0,
+    infer_scale: float = 1.0,
+    device_factor: float = 1.0,
+    fixed_mb: float = 0.0,
+) -> Cost:
     """The arithmetic of the module docstring; exact given the timings (tested with injected ones)."""
     steps = math.ceil(work.train / work.batch)
     val_steps = math.ceil(work.val / work.batch)
@@ -166,7 +180,7 @@ class PeakRSS:
             self.peak = max(self.peak, self.now())
             self._stop.wait(0.002)
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self.peak = self.now()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
@@ -220,8 +234,8 @@ def measure(spec: dict, device, *, iterations: int = 2) -> tuple[Timing, Timing,
     """(training step timing, inference timing, the probe, MB of the model and optimiser state)."""
     import torch
 
-    from viprepro.training.optim import build_optimizer
     from viprepro.tasks import get_task
+    from viprepro.training.optim import build_optimizer
 
     task = get_task(spec["task"])
     probe = probe_for(spec, device)
@@ -284,23 +298,42 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
-def render(spec: dict, work: Workload, result: Cost, *, device_name: str, note: str, devices: list[int],
-           train: Timing, infer: Timing, probe_text: str) -> str:
+def render(
+    spec: dict,
+    work: Workload,
+    result: Cost,
+    *,
+    device_name: str,
+    note: str,
+    devices: list[int],
+    train: Timing,
+    infer: Timing,
+    probe_text: str,
+) -> str:
     unit = "GPU-hours" if device_name.startswith("cuda") else "CPU-hours"
-    lines = [f"viprepro estimate: {spec['name']} ({spec['task']}, {spec['model']['name']}) on {device_name}",
-             *([note] if note else []),
-             f"probe: {probe_text}; batches {', '.join(map(str, sorted(train.seconds)))}, "
-             f"{len(next(iter(train.seconds.values())))} timed iterations each after a warm-up",
-             "measured here (s per iteration): " + "; ".join(
-                 f"{stage} at batch {b}: {', '.join(f'{t:.3f}' for t in timing.seconds[b])}"
-                 for stage, timing in (("train", train), ("inference", infer)) for b in sorted(timing.seconds)),
-             f"workload: {work.epochs:g} epochs x {math.ceil(work.train / work.batch):,} steps of {work.batch} "
-             f"({work.train:,} training samples), validation of {work.val:,} per epoch, test {work.test:,} x {work.test_views} view(s); "
-             f"{work.members} member(s) x {work.seeds} seed(s)",
-             "",
-             f"{'':<26}{unit:>26}" + "".join(f"{f'wall, {n} device(s)':>24}" for n in devices)]
-    rows = [("per member (train + val)", result.member, None), ("inference (one seed)", result.inference, None),
-            (f"per seed ({work.members} member(s))", result.seed, None), (f"total ({work.seeds} seed(s))", result.total, "wall")]
+    lines = [
+        f"viprepro estimate: {spec['name']} ({spec['task']}, {spec['model']['name']}) on {device_name}",
+        *([note] if note else []),
+        f"probe: {probe_text}; batches {', '.join(map(str, sorted(train.seconds)))}, "
+        f"{len(next(iter(train.seconds.values())))} timed iterations each after a warm-up",
+        "measured here (s per iteration): "
+        + "; ".join(
+            f"{stage} at batch {b}: {', '.join(f'{t:.3f}' for t in timing.seconds[b])}"
+            for stage, timing in (("train", train), ("inference", infer))
+            for b in sorted(timing.seconds)
+        ),
+        f"workload: {work.epochs:g} epochs x {math.ceil(work.train / work.batch):,} steps of {work.batch} "
+        f"({work.train:,} training samples), validation of {work.val:,} per epoch, test {work.test:,} x {work.test_views} view(s); "
+        f"{work.members} member(s) x {work.seeds} seed(s)",
+        "",
+        f"{'':<26}{unit:>26}" + "".join(f"{f'wall, {n} device(s)':>24}" for n in devices),
+    ]
+    rows = [
+        ("per member (train + val)", result.member, None),
+        ("inference (one seed)", result.inference, None),
+        (f"per seed ({work.members} member(s))", result.seed, None),
+        (f"total ({work.seeds} seed(s))", result.total, "wall"),
+    ]
     for label, (mid, low, high), wall in rows:
         text = f"{_hours(mid)} [{_hours(low)}-{_hours(high)}]"
         walls = ""
@@ -309,14 +342,23 @@ def render(spec: dict, work: Workload, result: Cost, *, device_name: str, note: 
                 w = result.wall(work, n)
                 walls += " " + f"{_duration(w[0]) + ' [' + _duration(w[1]) + '-' + _duration(w[2]) + ']':>23}"
         lines.append(f"{label:<26} {text:>25}{walls}")
-    lines += ["", f"peak memory per job (resident, extrapolated to batch {work.batch}): {result.peak_mb:,.0f} MB",
-              "[low-high]: the same sums with the fastest and the slowest measured iterations; "
-              "not counted: data loading, checkpoints, job start-up"]
+    lines += [
+        "",
+        f"peak memory per job (resident, extrapolated to batch {work.batch}): {result.peak_mb:,.0f} MB",
+        "[low-high]: the same sums with the fastest and the slowest measured iterations; "
+        "not counted: data loading, checkpoints, job start-up",
+    ]
     return "\n".join(lines)
 
 
-def estimate(spec_path: Path, *, device: str = "auto", device_factor: float = DEFAULT_DEVICE_FACTOR, iterations: int = 2,
-             devices: list[int] | None = None) -> dict:
+def estimate(
+    spec_path: Path,
+    *,
+    device: str = "auto",
+    device_factor: float = DEFAULT_DEVICE_FACTOR,
+    iterations: int = 2,
+    devices: list[int] | None = None,
+) -> dict:
     import torch
 
     from viprepro.specs.load import load_spec
@@ -329,25 +371,36 @@ def estimate(spec_path: Path, *, device: str = "auto", device_factor: float = DE
     want_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     note, factor = "", 1.0
     if want_gpu and not torch.cuda.is_available():
-        note = (f"NOTE: {device} asked for, but no GPU is present: CPU timings divided by a device factor of {device_factor:g} "
-                f"(stated, not measured: --device-factor)")
+        note = (
+            f"NOTE: {device} asked for, but no GPU is present: CPU timings divided by a device factor of {device_factor:g} "
+            f"(stated, not measured: --device-factor)"
+        )
         run_on, factor, device_name = torch.device("cpu"), device_factor, f"{device} (CPU / {device_factor:g})"
     else:
         run_on = torch.device("cuda" if want_gpu and device == "auto" else device if want_gpu else "cpu")
         device_name = str(run_on) if run_on.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     train, infer, probe, model_mb = measure(spec, run_on, iterations=iterations)
     work = workload(spec)
-    result = cost(work, train, infer, train_scale=probe.train_scale, infer_scale=probe.infer_scale, device_factor=factor,
-                  fixed_mb=3 * model_mb)  # weights, gradients, optimiser state
+    result = cost(
+        work, train, infer, train_scale=probe.train_scale, infer_scale=probe.infer_scale, device_factor=factor, fixed_mb=3 * model_mb
+    )  # weights, gradients, optimiser state
     probe_text = probe.described
     if probe.train_scale != 1 or probe.infer_scale != 1:
         probe_text += f" (probed {1 / probe.train_scale:.2f} of the pixels; per-sample cost scaled by {probe.train_scale:.2f})"
-    text = render(spec, work, result, device_name=device_name, note=note, devices=devices or [1, 8], train=train, infer=infer,
-                  probe_text=probe_text)
-    return {"text": text, "spec": spec["name"], "device": device_name, "device_factor": factor, "workload": asdict(work),
-            "seconds": {"member": result.member, "inference": result.inference, "seed": result.seed, "total": result.total},
-            "peak_mb": result.peak_mb, "model_mb": model_mb,
-            "measured": {"train": {str(k): v for k, v in train.seconds.items()}, "inference": {str(k): v for k, v in infer.seconds.items()}}}
+    text = render(
+        spec, work, result, device_name=device_name, note=note, devices=devices or [1, 8], train=train, infer=infer, probe_text=probe_text
+    )
+    return {
+        "text": text,
+        "spec": spec["name"],
+        "device": device_name,
+        "device_factor": factor,
+        "workload": asdict(work),
+        "seconds": {"member": result.member, "inference": result.inference, "seed": result.seed, "total": result.total},
+        "peak_mb": result.peak_mb,
+        "model_mb": model_mb,
+        "measured": {"train": {str(k): v for k, v in train.seconds.items()}, "inference": {str(k): v for k, v in infer.seconds.items()}},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -356,8 +409,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="viprepro estimate", description=__doc__.split("\n")[0])
     parser.add_argument("specs", nargs="+", type=Path, help="submission spec(s) (config/submissions/...yaml)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (a GPU if present)")
-    parser.add_argument("--device-factor", type=float, default=DEFAULT_DEVICE_FACTOR,
-                        help="how many times faster the GPU asked for is than this CPU, when no GPU is present")
+    parser.add_argument(
+        "--device-factor",
+        type=float,
+        default=DEFAULT_DEVICE_FACTOR,
+        help="how many times faster the GPU asked for is than this CPU, when no GPU is present",
+    )
     parser.add_argument("--iterations", type=int, default=2, help="timed iterations per probe batch (after one warm-up)")
     parser.add_argument("--gpus", type=int, nargs="+", default=[1, 8], help="device counts for the wall-time columns")
     parser.add_argument("--json", type=Path, help="also write the estimates as JSON")
@@ -371,8 +428,22 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.specs:
             with __import__("tempfile").TemporaryDirectory() as tmp:
                 part = Path(tmp) / "estimate.json"
-                command = [sys.executable, "-m", "viprepro.training.estimate", str(path), "--device", args.device, "--device-factor",
-                           str(args.device_factor), "--iterations", str(args.iterations), "--gpus", *map(str, args.gpus), "--json", str(part)]
+                command = [
+                    sys.executable,
+                    "-m",
+                    "viprepro.training.estimate",
+                    str(path),
+                    "--device",
+                    args.device,
+                    "--device-factor",
+                    str(args.device_factor),
+                    "--iterations",
+                    str(args.iterations),
+                    "--gpus",
+                    *map(str, args.gpus),
+                    "--json",
+                    str(part),
+                ]
                 failed |= subprocess.run(command).returncode
                 results += json.loads(part.read_text()) if part.is_file() else []
         if args.json:

@@ -42,7 +42,8 @@ def forbid_weight_downloads() -> Path:
     def refuse(url, *args, **kwargs):
         raise PretrainedWeightsRefused(
             f"the model tried to fetch weights from {url}: VIPriors submissions are trained from scratch "
-            "(build every model with weights=None, weights_backbone=None)")
+            "(build every model with weights=None, weights_backbone=None)"
+        )
 
     torch.hub.download_url_to_file = refuse
     torch.hub.set_dir(str(empty))
@@ -92,7 +93,6 @@ class _ProcessLog:
                 os.close(fd)
         finally:
             self.local.busy = False
-
 
     def _digest_once(self, path: str) -> dict:
         """{"size", "sha256"} for the first process of the job to open this version of the file.
@@ -160,7 +160,7 @@ class FileAccessRecorder:
         self._merged: dict[str, dict] | None = None
         self._processes = 0
 
-    def __enter__(self) -> "FileAccessRecorder":
+    def __enter__(self) -> FileAccessRecorder:
         for name, value in ((ACCESS_LOG_VARIABLE, str(self.folder)), (DIGEST_ROOT_VARIABLE, str(self.digest_root or ""))):
             self._saved[name] = os.environ.get(name)
             os.environ[name] = value

@@ -8,7 +8,7 @@ come from the spec's `model.kwargs`; a wrong one is a UserError naming `model.kw
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 from viprepro.errors import UserError
 

@@ -11,12 +11,20 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from viprepro.training.guards import activate_from_environment
 from viprepro.jobs.determinism import seed_worker
+from viprepro.training.guards import activate_from_environment
 
 
-def seeded_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, workers: int, generator: torch.Generator | None = None,
-                  drop_last: bool = False, collate_fn=None) -> DataLoader:
+def seeded_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    workers: int,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+    collate_fn=None,
+) -> DataLoader:
     return DataLoader(
         dataset,
         batch_size=batch_size,

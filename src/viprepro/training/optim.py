@@ -36,16 +36,29 @@ def build_optimizer(model_or_params, spec: dict) -> torch.optim.Optimizer:
     weight_decay = spec.get("weight_decay", 0.0)
     eps = {"eps": spec["eps"]} if spec.get("eps") is not None else {}
     if name == "sgd":
-        return torch.optim.SGD(params, lr=spec["lr"], momentum=spec.get("momentum", 0.9), dampening=spec.get("dampening", 0.0),
-                               nesterov=spec.get("nesterov", False), weight_decay=weight_decay)
+        return torch.optim.SGD(
+            params,
+            lr=spec["lr"],
+            momentum=spec.get("momentum", 0.9),
+            dampening=spec.get("dampening", 0.0),
+            nesterov=spec.get("nesterov", False),
+            weight_decay=weight_decay,
+        )
     if name == "adam":
         return torch.optim.Adam(params, lr=spec["lr"], betas=tuple(spec.get("betas", (0.9, 0.999))), weight_decay=weight_decay, **eps)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=spec["lr"], betas=tuple(spec.get("betas", (0.9, 0.999))), weight_decay=weight_decay, **eps)
     alpha = spec.get("alpha") if spec.get("alpha") is not None else 0.9  # timm's factory uses 0.9 for both RMSprops
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=spec["lr"], alpha=alpha, momentum=spec.get("momentum", 0.9),
-                                   centered=spec.get("centered", False), weight_decay=weight_decay, **eps)
+        return torch.optim.RMSprop(
+            params,
+            lr=spec["lr"],
+            alpha=alpha,
+            momentum=spec.get("momentum", 0.9),
+            centered=spec.get("centered", False),
+            weight_decay=weight_decay,
+            **eps,
+        )
     if name == "rmsprop_tf":
         from timm.optim import RMSpropTF
 
@@ -136,8 +149,12 @@ def lr_factor(schedule: dict, epochs: int, steps_per_epoch: int, step: int) -> f
 
 
 def _has_cycles(schedule: dict) -> bool:
-    return bool(schedule.get("cycle_epochs")) or schedule.get("cycle_mul", 1.0) != 1.0 or schedule.get("cycle_limit", 1) != 1 \
+    return (
+        bool(schedule.get("cycle_epochs"))
+        or schedule.get("cycle_mul", 1.0) != 1.0
+        or schedule.get("cycle_limit", 1) != 1
         or schedule.get("cycle_decay", 1.0) != 1.0
+    )
 
 
 def build_scheduler(optimizer, schedule: dict, epochs: int, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:

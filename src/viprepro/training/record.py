@@ -11,25 +11,33 @@ pipeline's job and the tests that make the audits fail run the same code.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from viprepro.training.guards import FileAccessRecorder, opened_outside_allowed
 from viprepro.files.fileio import canonical_digest, write_json
 from viprepro.files.subset_manifest import MANIFEST_NAME, training_data_digest
+from viprepro.training.guards import FileAccessRecorder, opened_outside_allowed
 
 SHOWN = 20
 
 
-def audited_training(run, out: Path, state_dir: Path, *, manifest: dict, forbidden: list[Path],
-                     on_epoch_end: Callable[[int, dict], None] | None = None, access_log: Path | None = None) -> tuple[dict, dict]:
+def audited_training(
+    run,
+    out: Path,
+    state_dir: Path,
+    *,
+    manifest: dict,
+    forbidden: list[Path],
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+    access_log: Path | None = None,
+) -> tuple[dict, dict]:
     """Train one member with every process it starts recorded; returns (checkpoint, audit evidence).
 
     `access_log`: a folder shared by the processes of a distributed member (each rank records
     into it, rank 0's audit reads them all); None: a private temporary folder.
     """
-    from viprepro.training import engine
     from viprepro.jobs.determinism import NondeterminismRecorder
+    from viprepro.training import engine
 
     train_splits = list(run.spec["recipe"].get("train_splits", ["train"]))
     recorder = FileAccessRecorder(access_log, digest_root=run.subset_dir)
@@ -42,8 +50,7 @@ def audited_training(run, out: Path, state_dir: Path, *, manifest: dict, forbidd
         recorder.cleanup()
     return final, {
         "nondeterministic_operations": nondeterminism.operations,
-        "file_audit": {**audit_opened_files(opened, run.subset_dir, manifest, train_splits, forbidden=forbidden),
-                       "processes": processes},
+        "file_audit": {**audit_opened_files(opened, run.subset_dir, manifest, train_splits, forbidden=forbidden), "processes": processes},
         "data_read": data_read(opened, run.subset_dir, manifest, train_splits),
     }
 
@@ -51,7 +58,7 @@ def audited_training(run, out: Path, state_dir: Path, *, manifest: dict, forbidd
 def _relative_in(subset_dir: Path, opened) -> dict[str, str]:
     """Opened absolute path -> path relative to the subset, for the files inside it."""
     root = os.path.abspath(subset_dir) + os.sep
-    return {path: path[len(root):] for path in opened if os.path.abspath(path).startswith(root)}
+    return {path: path[len(root) :] for path in opened if os.path.abspath(path).startswith(root)}
 
 
 def audit_opened_files(opened, subset_dir: Path, manifest: dict, train_splits: list[str], *, forbidden: list[Path]) -> dict:
@@ -69,8 +76,14 @@ def audit_opened_files(opened, subset_dir: Path, manifest: dict, train_splits: l
     problems = [f"opened {len(outside)} file(s) outside its splits: {', '.join(outside[:5])}"] if outside else []
     if not read_training:
         problems.append(f"no file of its training split(s) {'+'.join(train_splits)} was recorded as opened")
-    return {"passed": not problems, "problems": problems, "files_opened_in_subset": len(inside),
-            "training_files_opened": read_training, "violations": outside[:SHOWN], "violation_count": len(outside)}
+    return {
+        "passed": not problems,
+        "problems": problems,
+        "files_opened_in_subset": len(inside),
+        "training_files_opened": read_training,
+        "violations": outside[:SHOWN],
+        "violation_count": len(outside),
+    }
 
 
 def data_read(opened: dict, subset_dir: Path, manifest: dict, train_splits: list[str]) -> dict:
@@ -85,8 +98,9 @@ def data_read(opened: dict, subset_dir: Path, manifest: dict, train_splits: list
     read = {rel: opened[path] for path, rel in _relative_in(subset_dir, opened).items() if "sha256" in opened[path]}
     readable = set(train_splits) | {"val"}
     outside = sorted(rel for rel in read if rel in split_of and split_of[rel] not in readable)
-    modified = sorted(rel for rel, entry in read.items()
-                      if rel in by_path and (entry["sha256"] != by_path[rel]["sha256"] or entry.get("changed")))
+    modified = sorted(
+        rel for rel, entry in read.items() if rel in by_path and (entry["sha256"] != by_path[rel]["sha256"] or entry.get("changed"))
+    )
     split_digests, missing = {}, {}
     for split in sorted(train_splits):
         entries, absent = [], 0

@@ -27,9 +27,8 @@ class ActionRecognition(Task):
 
         import torch
 
+        from viprepro.tasks.action_recognition import data, models
         from viprepro.training.estimate import Probe, scaled_image
-
-        from . import data, models
 
         recipe, classes = spec["recipe"], 101
         frames, crop = recipe["frames_per_clip"], recipe["crop_size"]
@@ -38,19 +37,33 @@ class ActionRecognition(Task):
         side, _, spatial = scaled_image(crop, crop, pixel_limit / probed)
         scale = frames / probed * spatial
         clips = lambda b: torch.randint(0, 256, (b, 3, probed, side, side), dtype=torch.uint8)  # noqa: E731
-        return Probe(self.name, lambda: models.build(spec["model"]["name"], classes, **spec["model"].get("kwargs", {})),
-                     lambda b: (clips(b), torch.randint(0, classes, (b,))), lambda b: data.model_input(clips(b), device),
-                     scale, scale, f"clips of {frames} frames at {crop}x{crop}")
+        return Probe(
+            self.name,
+            lambda: models.build(spec["model"]["name"], classes, **spec["model"].get("kwargs", {})),
+            lambda b: (clips(b), torch.randint(0, classes, (b,))),
+            lambda b: data.model_input(clips(b), device),
+            scale,
+            scale,
+            f"clips of {frames} frames at {crop}x{crop}",
+        )
 
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
         from viprepro.tasks.action_recognition.videocheck import LEVELS  # PyAV: only when the subset command is built
 
-        parser.add_argument("--verify", choices=LEVELS, default="header",
-                            help="check the selected clips before linking: header (fast, catches truncation) or full decode")
+        parser.add_argument(
+            "--verify",
+            choices=LEVELS,
+            default="header",
+            help="check the selected clips before linking: header (fast, catches truncation) or full decode",
+        )
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--class-index", type=Path, default=None,
-                            help="mod-ucf101-classInd.txt giving the classes (default: the one beside --gt, else 101 classes)")
+        parser.add_argument(
+            "--class-index",
+            type=Path,
+            default=None,
+            help="mod-ucf101-classInd.txt giving the classes (default: the one beside --gt, else 101 classes)",
+        )
         from viprepro.files.submission_io import add_text_arguments
         from viprepro.tasks.action_recognition.submission import DEFAULT_MAX_MB
 
@@ -104,7 +117,9 @@ class ActionRecognition(Task):
         train, val, opened = data.training_sets(Path(subset_dir), recipe)
         workers = loader_workers(recipe, workers)
         return Loaders(
-            train=data.make_loader(train, recipe, shuffle=True, workers=workers, generator=generator, drop_last=len(train) > recipe["batch_size"]),
+            train=data.make_loader(
+                train, recipe, shuffle=True, workers=workers, generator=generator, drop_last=len(train) > recipe["batch_size"]
+            ),
             val=None if val is None else data.make_loader(val, recipe, shuffle=False, workers=workers),
             train_size=len(train),
             opened_files=[str(p) for p in opened],
@@ -127,8 +142,9 @@ class ActionRecognition(Task):
     def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
         from viprepro.tasks.action_recognition import predict
 
-        return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers),
-                               split=split)
+        return predict.predict(
+            models_, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers), split=split
+        )
 
     def validate(self, gt, submission_path, options) -> list[str]:
         from viprepro.tasks.action_recognition import scoring, submission
@@ -136,8 +152,9 @@ class ActionRecognition(Task):
 
         names = scoring.class_names(Path(gt), options)
         truth = read_labelled_clips(Path(gt), len(names))
-        return submission.parse_strict(Path(submission_path), truth, len(names),
-                                       max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB)[1]
+        return submission.parse_strict(
+            Path(submission_path), truth, len(names), max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB
+        )[1]
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
         from viprepro.tasks.action_recognition import scoring

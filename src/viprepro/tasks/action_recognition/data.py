@@ -20,10 +20,17 @@ import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from viprepro.errors import UserError
-from viprepro.training.loading import seeded_loader
-from viprepro.tasks.action_recognition.annotations import CLASS_INDEX, SPLIT_FILES, class_names, read_class_index, read_clip_names, read_labelled_clips  # noqa: F401
+from viprepro.tasks.action_recognition.annotations import (  # noqa: F401
+    CLASS_INDEX,
+    SPLIT_FILES,
+    class_names,
+    read_class_index,
+    read_clip_names,
+    read_labelled_clips,
+)
 from viprepro.tasks.action_recognition.video_io import decode
 from viprepro.tasks.action_recognition.videocheck import raise_if_broken, survey
+from viprepro.training.loading import seeded_loader
 
 MEAN = (0.43216, 0.394666, 0.37645)
 STD = (0.22803, 0.22145, 0.216989)
@@ -47,7 +54,9 @@ def clip_indices(frames: int, recipe: dict, *, train: bool) -> list[list[int]]:
 class VideoClips(Dataset):
     """(clip, label) pairs; label is the 0-based model index (-1 for unlabelled test clips)."""
 
-    def __init__(self, paths: list[Path], labels: list[int], frames: list[int], recipe: dict, *, train: bool, cache: list[np.ndarray] | None = None):
+    def __init__(
+        self, paths: list[Path], labels: list[int], frames: list[int], recipe: dict, *, train: bool, cache: list[np.ndarray] | None = None
+    ):
         self.paths, self.labels, self.frames = paths, labels, frames
         self.recipe, self.train, self.cache = recipe, train, cache
 
@@ -120,17 +129,25 @@ def build_datasets(parts: list[tuple[list[Path], list[int], bool]], recipe: dict
         with ThreadPoolExecutor(max_workers=4) as pool:
             cache = list(pool.map(decode, paths))
         frames = [len(video) for video in cache]
-        short = [(p, f"only {n} frames decode, fewer than the {span(recipe)} the recipe samples") for p, n in zip(paths, frames) if n < span(recipe)]
+        short = [
+            (p, f"only {n} frames decode, fewer than the {span(recipe)} the recipe samples")
+            for p, n in zip(paths, frames)
+            if n < span(recipe)
+        ]
         raise_if_broken(short, where)
     datasets, offset = [], 0
     for part_paths, labels, train in parts:
         end = offset + len(part_paths)
-        datasets.append(VideoClips(part_paths, labels, frames[offset:end], recipe, train=train, cache=None if cache is None else cache[offset:end]))
+        datasets.append(
+            VideoClips(part_paths, labels, frames[offset:end], recipe, train=train, cache=None if cache is None else cache[offset:end])
+        )
         offset = end
     return datasets
 
 
-def make_loader(dataset: Dataset, recipe: dict, *, shuffle: bool, workers: int, generator: torch.Generator | None = None, drop_last: bool = False) -> DataLoader:
+def make_loader(
+    dataset: Dataset, recipe: dict, *, shuffle: bool, workers: int, generator: torch.Generator | None = None, drop_last: bool = False
+) -> DataLoader:
     return seeded_loader(dataset, recipe["batch_size"], shuffle=shuffle, workers=workers, generator=generator, drop_last=drop_last)
 
 

@@ -39,6 +39,12 @@ def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUN
         total = video_io.probe(path).frames or CLIP_FRAMES
         wanted = sorted({int(f) for f in np.linspace(0, max(0, total - 1), CLIP_FRAMES).round()})
         frames = [thumbnail(frame) for frame in video_io.decode(path, wanted)]
-        examples.append(Example(frames, f"{clips[i]}: pred {name_of(names, y_pred[i])}, true {name_of(names, y_true[i])}",
-                                y_true[i] == y_pred[i], [f"frame {f}" for f in wanted]))
+        examples.append(
+            Example(
+                frames,
+                f"{clips[i]}: pred {name_of(names, y_pred[i])}, true {name_of(names, y_true[i])}",
+                y_true[i] == y_pred[i],
+                [f"frame {f}" for f in wanted],
+            )
+        )
     return examples, f"{CLIP_FRAMES} frames spread over each clip; green: top-1 prediction right, red: wrong"

@@ -50,6 +50,8 @@ REGISTRY = {
 def build(name: str, num_classes: int, **kwargs) -> nn.Module:
     builder = REGISTRY.get(name) or (from_library(name) if name.startswith("torchvision/") else None)
     if builder is None:
-        raise UserError(f"unknown action recognition model '{name}' (known: {', '.join(sorted(REGISTRY))}, torchvision/<video model>)",
-                        where="model.name")
+        raise UserError(
+            f"unknown action recognition model '{name}' (known: {', '.join(sorted(REGISTRY))}, torchvision/<video model>)",
+            where="model.name",
+        )
     return call_builder(builder, name, num_classes=num_classes, **kwargs)

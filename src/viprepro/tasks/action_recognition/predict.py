@@ -55,15 +55,25 @@ def split_clips(subset_dir: Path, split: str) -> list[str]:
     return [clip for _, clip, _ in read_split_list(Path(subset_dir) / "annotations" / SPLIT_FILES["val"], labelled=True)]
 
 
-def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int,
-            split: str = "test") -> dict:
+def predict(
+    models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int, split: str = "test"
+) -> dict:
     started = time.perf_counter()
     subset_dir = Path(subset_dir)
     names = split_clips(subset_dir, split)
-    (dataset,) = build_datasets([([subset_dir / "videos" / n for n in names], [-1] * len(names), False)], recipe, where=subset_dir / "videos")
+    (dataset,) = build_datasets(
+        [([subset_dir / "videos" / n for n in names], [-1] * len(names), False)], recipe, where=subset_dir / "videos"
+    )
     for model in models:
         model.eval()
     probabilities, _ = video_probabilities(models, make_loader(dataset, recipe, shuffle=False, workers=workers), device)
     write_submission(out, names, ranked_labels(probabilities))
     seconds = time.perf_counter() - started
-    return {"split": split, "clips": len(names), "members": len(models), "clips_per_video": recipe["test_clips"], "seconds": seconds, "clips_per_s": len(names) / seconds}
+    return {
+        "split": split,
+        "clips": len(names),
+        "members": len(models),
+        "clips_per_video": recipe["test_clips"],
+        "seconds": seconds,
+        "clips_per_s": len(names) / seconds,
+    }

@@ -67,8 +67,9 @@ def padded(rankings: list[list[int]]) -> np.ndarray:
     return table
 
 
-def official_rankings(truth: dict[str, int], submission: Path, *,
-                      max_mb: float = text_format.DEFAULT_MAX_MB) -> tuple[np.ndarray, list[str]]:
+def official_rankings(
+    truth: dict[str, int], submission: Path, *, max_mb: float = text_format.DEFAULT_MAX_MB
+) -> tuple[np.ndarray, list[str]]:
     """Each ground-truth clip's ranking as the official script finds it, and notes on quirks.
 
     Two passes over the file, so that memory holds the test clips' rankings only, whatever
@@ -96,8 +97,11 @@ def official_rankings(truth: dict[str, int], submission: Path, *,
             path=submission,
         )
     wanted = set(first.values())
-    found = {position: labels for position, (_, _, labels) in enumerate(text_format.iter_official(submission, max_mb=max_mb))
-             if position in wanted}
+    found = {
+        position: labels
+        for position, (_, _, labels) in enumerate(text_format.iter_official(submission, max_mb=max_mb))
+        if position in wanted
+    }
     ranked = padded([found[first[clip]] for clip in truth])
     notes = []
     if lines > clips:
@@ -154,7 +158,9 @@ def score(gt: Path, submission: Path, out: Path, *, mode: str, options: dict) ->
         )
     dropped = [int(((row < 1) | (row > len(names))).sum()) for row in predicted]
     if any(dropped):
-        notes.append(f"pseudo-predictions outside 1..{len(names)} dropped from numerator and denominator (top-1/3/5: {'/'.join(map(str, dropped))})")
+        notes.append(
+            f"pseudo-predictions outside 1..{len(names)} dropped from numerator and denominator (top-1/3/5: {'/'.join(map(str, dropped))})"
+        )
     scores = {
         "task": "action_recognition",
         "mode": mode,

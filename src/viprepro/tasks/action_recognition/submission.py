@@ -6,8 +6,8 @@ labels ranked best first in the mod-UCF101 index space 1..K.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -48,8 +48,11 @@ def iter_official(path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> Iterator[tup
                 try:
                     labels = [int(label) for label in parts[1:]]
                 except ValueError as exc:
-                    raise UserError(f"the official scorer crashes on this line ({str(exc)[:200]}); strict mode lists every problem",
-                                    path=path, where=f"line {number}") from None
+                    raise UserError(
+                        f"the official scorer crashes on this line ({str(exc)[:200]}); strict mode lists every problem",
+                        path=path,
+                        where=f"line {number}",
+                    ) from None
                 yield number, parts[0], labels
     except UnicodeDecodeError as exc:
         raise UserError(f"the official scorer crashes on this file: not UTF-8 text (byte {exc.start})", path=path) from None
@@ -68,12 +71,12 @@ def read_official(path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> tuple[list[s
     return clips, labels
 
 
-def parse_strict(path: Path, truth: dict[str, int], num_classes: int, *,
-                 max_mb: float = DEFAULT_MAX_MB) -> tuple[dict[str, list[int]], list[str]]:
+def parse_strict(
+    path: Path, truth: dict[str, int], num_classes: int, *, max_mb: float = DEFAULT_MAX_MB
+) -> tuple[dict[str, list[int]], list[str]]:
     """Rankings by clip, and every problem (empty: valid), each with its line (the first
     problems of a long list, with their `total`)."""
-    text, problems = read_submission_text(path, bom_note=", which becomes part of the first clip name; save as plain UTF-8",
-                                          max_mb=max_mb)
+    text, problems = read_submission_text(path, bom_note=", which becomes part of the first clip name; save as plain UTF-8", max_mb=max_mb)
     if text is None:
         return {}, problems
     lines = text.split("\n")

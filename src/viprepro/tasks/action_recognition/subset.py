@@ -19,11 +19,20 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 
 from viprepro.errors import UserError
-from viprepro.tasks.base import SubsetResult
 from viprepro.files.fileio import atomic_path
-from viprepro.tasks.subsetting import SubsetPlan, cut, linked, written
-from viprepro.tasks.action_recognition.annotations import CLASS_INDEX, SPLIT_FILES, TEST_GT, format_class_index, format_clips, read_class_index, read_labelled_clips, read_split_list
+from viprepro.tasks.action_recognition.annotations import (
+    CLASS_INDEX,
+    SPLIT_FILES,
+    TEST_GT,
+    format_class_index,
+    format_clips,
+    read_class_index,
+    read_labelled_clips,
+    read_split_list,
+)
 from viprepro.tasks.action_recognition.videocheck import raise_if_broken, survey
+from viprepro.tasks.base import SubsetResult
+from viprepro.tasks.subsetting import SubsetPlan, cut, linked, written
 
 PREFIX = {"train": "video_train", "val": "video_validation", "test": "video_test"}
 SHOWN = 20
@@ -34,14 +43,20 @@ def read_official_classes(lists: Path, manifests: Path) -> tuple[list[str], dict
     original = read_class_index(lists / "classInd.txt")
     for position, (index, name) in enumerate(original, start=1):
         if index != position:
-            raise UserError(f"class {name!r} has index {index} on line {position}; the split files rely on line order", path=lists / "classInd.txt")
+            raise UserError(
+                f"class {name!r} has index {index} on line {position}; the split files rely on line order", path=lists / "classInd.txt"
+            )
     modified = read_class_index(manifests / CLASS_INDEX)
     names = [name for _, name in original]
     if len(modified) != len(names):
         raise UserError(f"lists {len(modified)} classes, classInd.txt lists {len(names)}", path=manifests / CLASS_INDEX)
     for line, ((_, name), expected) in enumerate(zip(modified, names), start=1):
         if name != expected:
-            raise UserError(f"class {name!r} where classInd.txt has {expected!r}: the file must follow classInd order", path=manifests / CLASS_INDEX, where=f"line {line}")
+            raise UserError(
+                f"class {name!r} where classInd.txt has {expected!r}: the file must follow classInd order",
+                path=manifests / CLASS_INDEX,
+                where=f"line {line}",
+            )
     return names, {name: new for new, name in modified}
 
 
@@ -53,9 +68,15 @@ def clips_by_class(path: Path, names: list[str], *, labelled: bool) -> dict[str,
     for number, clip, label in read_split_list(path, labelled=labelled):
         parts = PurePosixPath(clip).parts
         if len(parts) != 2 or parts[0] not in position or parts[1] in ("..", ".") or not clip.endswith(".avi"):
-            raise UserError(f"expected '<ClassName>/<clip>.avi' with a class of classInd.txt, found {clip!r}", path=path, where=f"line {number}")
+            raise UserError(
+                f"expected '<ClassName>/<clip>.avi' with a class of classInd.txt, found {clip!r}", path=path, where=f"line {number}"
+            )
         if labelled and label != position[parts[0]]:
-            raise UserError(f"label {label} does not match class {parts[0]!r} (index {position[parts[0]]} in classInd.txt)", path=path, where=f"line {number}")
+            raise UserError(
+                f"label {label} does not match class {parts[0]!r} (index {position[parts[0]]} in classInd.txt)",
+                path=path,
+                where=f"line {number}",
+            )
         if clip in seen:
             raise UserError(f"clip {clip!r} is listed twice (first on line {seen[clip]})", path=path, where=f"line {number}")
         seen[clip] = number
@@ -87,7 +108,10 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
         if not (source / folder).is_dir():
             raise UserError(f"no {folder}/ folder here: --source must hold UCF-101/ and ucfTrainTestlist/", path=source)
     splits, new_index, names = plan_splits(source, manifests)
-    renamed = {split: [(f"{PREFIX[split]}_{i:07}.avi", clip, label) for i, (clip, label) in enumerate(rows, start=1)] for split, rows in splits.items()}
+    renamed = {
+        split: [(f"{PREFIX[split]}_{i:07}.avi", clip, label) for i, (clip, label) in enumerate(rows, start=1)]
+        for split, rows in splits.items()
+    }
     class_index = format_class_index([(new_index[name], name) for name in names])
     files = {}
     for split, rows in renamed.items():
@@ -114,8 +138,17 @@ def check(plan: SubsetPlan, state, *, source: Path, verify: str) -> None:
 
 
 def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, verify: str = "header") -> SubsetResult:
-    return cut("action_recognition", source, manifests, out, hidden, link=link, plan=plan,
-               check=partial(check, source=Path(source), verify=verify), copied="clips")
+    return cut(
+        "action_recognition",
+        source,
+        manifests,
+        out,
+        hidden,
+        link=link,
+        plan=plan,
+        check=partial(check, source=Path(source), verify=verify),
+        copied="clips",
+    )
 
 
 VAL_GT = "mod-ucf101-validation-gt.txt"

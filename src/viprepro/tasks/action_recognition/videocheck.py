@@ -33,6 +33,7 @@ def survey(paths: list[Path], *, level: str = "header", min_frames: int = 1, thr
 
     PyAV releases the GIL while it demuxes and decodes, so threads run in parallel.
     """
+
     def one(path: Path) -> tuple[int, str | None]:
         try:
             frames = usable_frames(path, level)

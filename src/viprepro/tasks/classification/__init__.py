@@ -15,8 +15,11 @@ class Classification(Task):
     val_metric = "top1"
     per_class = PerClass("per_class_accuracy", "accuracy")
     figure_kinds = ("examples", "confusion_matrix")
-    model_names = ModelNames(own=("resnet18", "resnet34", "resnet50", "resnet50_fullconv", "resnet_small"),
-                             libraries=("torchvision", "timm"), torchvision_module="")
+    model_names = ModelNames(
+        own=("resnet18", "resnet34", "resnet50", "resnet50_fullconv", "resnet_small"),
+        libraries=("torchvision", "timm"),
+        torchvision_module="",
+    )
     _device_transforms: dict = {}  # recipe (by id) -> device_decode.DeviceTransform of its gpu_decode loader
     loss_keys = {
         "cross_entropy": {"name", "label_smoothing"},
@@ -31,24 +34,34 @@ class Classification(Task):
     def cost_probe(self, spec, device, pixel_limit):
         import torch
 
+        from viprepro.tasks.classification import models
         from viprepro.training.estimate import Probe, scaled_image
-
-        from . import models
 
         size, classes = spec["recipe"]["input_size"], 1000
         h, w, scale = scaled_image(size, size, pixel_limit)
         images = lambda b: torch.randn(b, 3, h, w)  # noqa: E731
-        return Probe(self.name, lambda: models.build(spec["model"]["name"], classes, **spec["model"].get("kwargs", {})),
-                     lambda b: (images(b), torch.randint(0, classes, (b,))), lambda b: images(b).to(device), scale, scale,
-                     f"input {size}x{size}")
+        return Probe(
+            self.name,
+            lambda: models.build(spec["model"]["name"], classes, **spec["model"].get("kwargs", {})),
+            lambda b: (images(b), torch.randint(0, classes, (b,))),
+            lambda b: images(b).to(device),
+            scale,
+            scale,
+            f"input {size}x{size}",
+        )
 
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--verify", choices=("none", "header", "full"), default="header",
-                            help="check source images before linking: header (fast, catches truncation) or full decode")
+        parser.add_argument(
+            "--verify",
+            choices=("none", "header", "full"),
+            default="header",
+            help="check source images before linking: header (fast, catches truncation) or full decode",
+        )
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--num-classes", type=int, default=None,
-                            help="label range 0..N-1 (default: the largest label in the ground truth + 1)")
+        parser.add_argument(
+            "--num-classes", type=int, default=None, help="label range 0..N-1 (default: the largest label in the ground truth + 1)"
+        )
         from viprepro.files.submission_io import add_text_arguments
         from viprepro.tasks.classification.submission import DEFAULT_MAX_MB
 
@@ -59,14 +72,23 @@ class Classification(Task):
 
         augment = recipe.get("augment")
         if isinstance(augment, dict) and augment.get("random_erasing_count", 1) != 1 and not augment.get("random_erasing_mode"):
-            raise UserError("random_erasing_count needs random_erasing_mode (timm's RandomErasing)", path=path,
-                            where="key 'recipe.augment.random_erasing_count'")
+            raise UserError(
+                "random_erasing_count needs random_erasing_mode (timm's RandomErasing)",
+                path=path,
+                where="key 'recipe.augment.random_erasing_count'",
+            )
         if recipe.get("gpu_decode") and recipe.get("cache_decoded"):
-            raise UserError("set either cache_decoded (decode once, on the CPU) or gpu_decode (decode every batch on the device), not both",
-                            path=path, where="key 'recipe.gpu_decode'")
+            raise UserError(
+                "set either cache_decoded (decode once, on the CPU) or gpu_decode (decode every batch on the device), not both",
+                path=path,
+                where="key 'recipe.gpu_decode'",
+            )
         if recipe.get("gpu_decode") and isinstance(augment, dict) and augment.get("timm_policy"):
-            raise UserError("timm's augmentation policies work on PIL images on the CPU: they cannot follow gpu_decode", path=path,
-                            where="key 'recipe.augment.timm_policy'")
+            raise UserError(
+                "timm's augmentation policies work on PIL images on the CPU: they cannot follow gpu_decode",
+                path=path,
+                where="key 'recipe.augment.timm_policy'",
+            )
 
     def shrink_recipe(self, recipe) -> None:
         full = recipe["input_size"]
@@ -107,7 +129,6 @@ class Classification(Task):
 
     def build_model(self, model: dict, subset_dir: Path):
         from viprepro.tasks.classification import models
-
         from viprepro.tasks.classification.submission import class_names
 
         return models.build(model["name"], len(class_names(subset_dir)), **model.get("kwargs", {}))
@@ -124,8 +145,15 @@ class Classification(Task):
             collate = device_decode.collate
             self._device_transforms[id(recipe)] = device_decode.DeviceTransform(recipe, mixer)
         return Loaders(
-            train=data.make_loader(train, recipe, shuffle=True, workers=workers, generator=generator,
-                                   drop_last=len(train) > recipe["batch_size"], collate_fn=collate),
+            train=data.make_loader(
+                train,
+                recipe,
+                shuffle=True,
+                workers=workers,
+                generator=generator,
+                drop_last=len(train) > recipe["batch_size"],
+                collate_fn=collate,
+            ),
             val=None if val is None else data.make_loader(val, recipe, shuffle=False, workers=workers),
             train_size=len(train),
             opened_files=[str(p) for p in opened],
@@ -152,21 +180,30 @@ class Classification(Task):
     def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
         from viprepro.tasks.classification import predict
 
-        return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers),
-                               split=split)
+        return predict.predict(
+            models_, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers), split=split
+        )
 
     def validate(self, gt, submission_path, options) -> list[str]:
         from viprepro.tasks.classification import submission
 
         truth = submission.read_ground_truth(gt)
         num_classes = options.get("num_classes") or max(truth.values()) + 1
-        return submission.validate(truth, submission_path, num_classes, max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB)
+        return submission.validate(
+            truth, submission_path, num_classes, max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB
+        )
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
         from viprepro.tasks.classification import scoring, submission
 
-        return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode, num_classes=options.get("num_classes"),
-                             max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB)
+        return scoring.score(
+            Path(gt),
+            Path(submission_path),
+            Path(out),
+            mode=mode,
+            num_classes=options.get("num_classes"),
+            max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB,
+        )
 
     def figure_data(self, kind, gt, submission_path, subset):
         from viprepro.tasks.classification import examples

@@ -13,10 +13,10 @@ from PIL import Image
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, default_collate
 from torchvision.transforms import v2
 
-from viprepro.training import augment as augment_
 from viprepro.errors import UserError
-from viprepro.training.loading import seeded_loader
 from viprepro.tasks.classification.submission import class_names  # noqa: F401 - the class order lives with the CSV format
+from viprepro.training import augment as augment_
+from viprepro.training.loading import seeded_loader
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -76,9 +76,15 @@ INTERPOLATION = {"bilinear": v2.InterpolationMode.BILINEAR, "bicubic": v2.Interp
 
 def _crop(size: int, augment: dict):
     """RandomResizedCrop; `random` interpolation picks bilinear or bicubic per image, as timm's."""
+
     def crop(mode: str):
-        return v2.RandomResizedCrop(size, scale=tuple(augment.get("scale", (0.08, 1.0))), ratio=tuple(augment.get("ratio", (3 / 4, 4 / 3))),
-                                    interpolation=INTERPOLATION[mode], antialias=True)
+        return v2.RandomResizedCrop(
+            size,
+            scale=tuple(augment.get("scale", (0.08, 1.0))),
+            ratio=tuple(augment.get("ratio", (3 / 4, 4 / 3))),
+            interpolation=INTERPOLATION[mode],
+            antialias=True,
+        )
 
     mode = augment.get("interpolation", "bilinear")
     return v2.RandomChoice([crop("bilinear"), crop("bicubic")]) if mode == "random" else crop(mode)
@@ -90,8 +96,10 @@ def train_transform(recipe: dict) -> v2.Compose:
     if augment.get("random_resized_crop", True):
         steps.append(_crop(size, augment))
     else:
-        steps += [v2.Resize(eval_resize(recipe), interpolation=INTERPOLATION[recipe.get("eval_interpolation", "bilinear")], antialias=True),
-                  v2.CenterCrop(size)]
+        steps += [
+            v2.Resize(eval_resize(recipe), interpolation=INTERPOLATION[recipe.get("eval_interpolation", "bilinear")], antialias=True),
+            v2.CenterCrop(size),
+        ]
     if augment.get("hflip", True):
         steps.append(v2.RandomHorizontalFlip())
     if augment.get("color_jitter"):
@@ -102,27 +110,35 @@ def train_transform(recipe: dict) -> v2.Compose:
     if augment.get("randaugment"):
         steps.append(v2.RandAugment(num_ops=augment["randaugment"].get("num_ops", 2), magnitude=augment["randaugment"].get("magnitude", 9)))
     if augment.get("timm_policy"):  # timm's policies work on PIL images
-        steps += [v2.ToPILImage(), augment_.timm_policy(augment["timm_policy"], size, MEAN, augment.get("interpolation", "bilinear")),
-                  v2.PILToTensor()]
+        steps += [
+            v2.ToPILImage(),
+            augment_.timm_policy(augment["timm_policy"], size, MEAN, augment.get("interpolation", "bilinear")),
+            v2.PILToTensor(),
+        ]
     if augment.get("trivialaugment"):
         steps.append(v2.TrivialAugmentWide())
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]
     if augment.get("random_erasing"):
         if augment.get("random_erasing_mode"):
-            steps.append(augment_.timm_random_erasing(augment["random_erasing"], augment["random_erasing_mode"],
-                                                      augment.get("random_erasing_count", 1)))
+            steps.append(
+                augment_.timm_random_erasing(
+                    augment["random_erasing"], augment["random_erasing_mode"], augment.get("random_erasing_count", 1)
+                )
+            )
         else:
             steps.append(v2.RandomErasing(p=augment["random_erasing"]))
     return v2.Compose(steps)
 
 
 def eval_transform(recipe: dict) -> v2.Compose:
-    return v2.Compose([
-        v2.Resize(eval_resize(recipe), interpolation=INTERPOLATION[recipe.get("eval_interpolation", "bilinear")], antialias=True),
-        v2.CenterCrop(recipe["input_size"]),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(MEAN, STD),
-    ])
+    return v2.Compose(
+        [
+            v2.Resize(eval_resize(recipe), interpolation=INTERPOLATION[recipe.get("eval_interpolation", "bilinear")], antialias=True),
+            v2.CenterCrop(recipe["input_size"]),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(MEAN, STD),
+        ]
+    )
 
 
 def batch_mixer(recipe: dict, num_classes: int):
@@ -148,10 +164,19 @@ class MixingCollate:
         return self.mixer(*default_collate(samples))
 
 
-def make_loader(dataset: Dataset, recipe: dict, *, shuffle: bool, workers: int, generator: torch.Generator | None = None,
-                drop_last: bool = False, collate_fn=None) -> DataLoader:
-    return seeded_loader(dataset, recipe["batch_size"], shuffle=shuffle, workers=workers, generator=generator,
-                         drop_last=drop_last, collate_fn=collate_fn)
+def make_loader(
+    dataset: Dataset,
+    recipe: dict,
+    *,
+    shuffle: bool,
+    workers: int,
+    generator: torch.Generator | None = None,
+    drop_last: bool = False,
+    collate_fn=None,
+) -> DataLoader:
+    return seeded_loader(
+        dataset, recipe["batch_size"], shuffle=shuffle, workers=workers, generator=generator, drop_last=drop_last, collate_fn=collate_fn
+    )
 
 
 def training_sets(subset_dir: Path, recipe: dict) -> tuple[Dataset, Dataset | None, list[Path]]:

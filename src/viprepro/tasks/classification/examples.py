@@ -29,7 +29,12 @@ def labels(gt: Path, submission: Path, subset: Path) -> Labels:
 def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUNT) -> tuple[list[Example], str]:
     ids, y_true, y_pred, names = _classification_pairs(gt, submission, subset)
     chosen = pick([t == p for t, p in zip(y_true, y_pred)], count)
-    examples = [Example([rgb(Path(subset) / "test" / "imgs" / ids[i])],
-                        f"{ids[i]}\npred {name_of(names, y_pred[i])}\ntrue {name_of(names, y_true[i])}", y_true[i] == y_pred[i])
-                for i in chosen]
+    examples = [
+        Example(
+            [rgb(Path(subset) / "test" / "imgs" / ids[i])],
+            f"{ids[i]}\npred {name_of(names, y_pred[i])}\ntrue {name_of(names, y_true[i])}",
+            y_true[i] == y_pred[i],
+        )
+        for i in chosen
+    ]
     return examples, "green: predicted class is right, red: wrong"

@@ -52,8 +52,13 @@ def focal_cosine(logits, target, *, gamma: float = 2.0, alpha: float = 1.0, xent
     return _cosine_term(logits, probabilities) + xent * focal_term.mean()
 
 
-LOSSES = {"cross_entropy": cross_entropy, "soft_target_cross_entropy": soft_target_cross_entropy, "focal": focal,
-          "cosine": cosine, "focal_cosine": focal_cosine}
+LOSSES = {
+    "cross_entropy": cross_entropy,
+    "soft_target_cross_entropy": soft_target_cross_entropy,
+    "focal": focal,
+    "cosine": cosine,
+    "focal_cosine": focal_cosine,
+}
 
 
 def criterion(spec: dict):

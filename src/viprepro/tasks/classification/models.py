@@ -95,6 +95,8 @@ REGISTRY = {
 def build(name: str, num_classes: int, **kwargs) -> nn.Module:
     builder = REGISTRY.get(name) or from_library(name)
     if builder is None:
-        raise UserError(f"unknown classification model '{name}' (known: {', '.join(sorted(REGISTRY))}, torchvision/<name>, timm/<name>)",
-                        where="model.name")
+        raise UserError(
+            f"unknown classification model '{name}' (known: {', '.join(sorted(REGISTRY))}, torchvision/<name>, timm/<name>)",
+            where="model.name",
+        )
     return call_builder(builder, name, num_classes=num_classes, **kwargs)

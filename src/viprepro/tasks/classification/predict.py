@@ -15,7 +15,15 @@ from pathlib import Path
 
 import torch
 
-from viprepro.tasks.classification.data import ImageFiles, class_names, eval_transform, make_loader, split_files, test_files, train_transform
+from viprepro.tasks.classification.data import (
+    ImageFiles,
+    class_names,
+    eval_transform,
+    make_loader,
+    split_files,
+    test_files,
+    train_transform,
+)
 from viprepro.tasks.classification.submission import write_submission
 
 
@@ -62,4 +70,10 @@ def predict(models, subset_dir: Path, recipe: dict, out: Path, *, device: torch.
         probabilities = ensemble_probabilities(models, loader, device, hflip=recipe.get("tta_hflip", False))
     seconds = time.perf_counter() - started
     write_submission(out, ids, probabilities.argmax(dim=1).tolist())
-    return {"split": split, "images": len(files), "members": len(models), "seconds": seconds, "images_per_s": len(files) / seconds if seconds else None}
+    return {
+        "split": split,
+        "images": len(files),
+        "members": len(models),
+        "seconds": seconds,
+        "images_per_s": len(files) / seconds if seconds else None,
+    }

@@ -31,7 +31,9 @@ def _official_table(path: Path, max_mb: float) -> pd.DataFrame:
     try:
         table = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, ValueError, OverflowError) as exc:
-        raise UserError(f"the official scorer cannot read this file ({type(exc).__name__}: {str(exc).splitlines()[0]})", path=path) from None
+        raise UserError(
+            f"the official scorer cannot read this file ({type(exc).__name__}: {str(exc).splitlines()[0]})", path=path
+        ) from None
     if table.shape[1] < 2:
         raise UserError("the official scorer needs two columns (image id, prediction)", path=path)
     table = table.iloc[:, :2]
@@ -47,7 +49,9 @@ def official_matches(gt: Path, submission: Path, *, max_mb: float = csv_format.D
     return merged["label_true"].to_numpy(), merged["label_pred"].to_numpy()
 
 
-def strict_matches(gt: Path, submission: Path, num_classes: int, *, max_mb: float = csv_format.DEFAULT_MAX_MB) -> tuple[np.ndarray, np.ndarray]:
+def strict_matches(
+    gt: Path, submission: Path, num_classes: int, *, max_mb: float = csv_format.DEFAULT_MAX_MB
+) -> tuple[np.ndarray, np.ndarray]:
     truth = csv_format.read_ground_truth(gt)
     problems = csv_format.validate(truth, submission, num_classes, max_mb=max_mb)
     if problems:
@@ -69,13 +73,16 @@ def infer_num_classes(gt: Path) -> int:
     return max(csv_format.read_ground_truth(gt).values()) + 1
 
 
-def score(gt: Path, submission: Path, out: Path, *, mode: str, num_classes: int | None = None,
-          max_mb: float = csv_format.DEFAULT_MAX_MB) -> dict:
+def score(
+    gt: Path, submission: Path, out: Path, *, mode: str, num_classes: int | None = None, max_mb: float = csv_format.DEFAULT_MAX_MB
+) -> dict:
     num_classes = num_classes or infer_num_classes(gt)
     if mode == "official":
         y_true, y_pred = official_matches(gt, submission, max_mb=max_mb)
         if len(y_true) == 0:
-            raise UserError("no image id of the submission is in the ground truth (the official scorer divides by zero here)", path=submission)
+            raise UserError(
+                "no image id of the submission is in the ground truth (the official scorer divides by zero here)", path=submission
+            )
     elif mode == "strict":
         y_true, y_pred = strict_matches(gt, submission, num_classes, max_mb=max_mb)
     else:

@@ -98,7 +98,9 @@ def check(plan: SubsetPlan, state, *, source: Path, verify: str) -> None:
     missing = [str(src) for src, fact in zip(sources, facts) if fact.problem == MISSING]
     if missing:
         shown = "\n  ".join(missing[:MISSING_SHOWN])
-        raise UserError(f"{len(missing)} source file(s) missing or unreadable (first {min(len(missing), MISSING_SHOWN)}):\n  {shown}", path=source)
+        raise UserError(
+            f"{len(missing)} source file(s) missing or unreadable (first {min(len(missing), MISSING_SHOWN)}):\n  {shown}", path=source
+        )
     broken = [(src, fact.problem) for src, fact in zip(sources, facts) if fact.problem]
     if broken:
         shown = "\n  ".join(f"{p}: {why}" for p, why in broken[:MISSING_SHOWN])
@@ -106,8 +108,9 @@ def check(plan: SubsetPlan, state, *, source: Path, verify: str) -> None:
 
 
 def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, verify: str = "header") -> SubsetResult:
-    return cut("classification", source, manifests, out, hidden, link=link, plan=plan,
-               check=partial(check, source=Path(source), verify=verify))
+    return cut(
+        "classification", source, manifests, out, hidden, link=link, plan=plan, check=partial(check, source=Path(source), verify=verify)
+    )
 
 
 def write_ground_truth(path: Path, ids: list[str], labels: list[int]) -> Path:

@@ -36,7 +36,7 @@ def class_style(index: int, classes: int) -> tuple[str, float, str]:
     """Shape, hue and texture of class `index`: neighbours differ in at least one cue."""
     shape = SHAPES[index % len(SHAPES)]
     texture = TEXTURES[(index // len(SHAPES)) % len(TEXTURES)]
-    hue = ((index * 0.61803398875) % 1.0)
+    hue = (index * 0.61803398875) % 1.0
     return shape, hue, texture
 
 

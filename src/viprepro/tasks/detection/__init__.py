@@ -28,8 +28,10 @@ class Detection(Task):
     val_metric = "ap"
     per_class = PerClass("per_category_ap", "AP")
     figure_kinds = ("examples",)
-    model_names = ModelNames(own=("cascadercnn_fpn", "fasterrcnn_resnet18_fpn", "fasterrcnn_resnet50_fpn", "fasterrcnn_small_fpn"),
-                             torchvision_module="detection")
+    model_names = ModelNames(
+        own=("cascadercnn_fpn", "fasterrcnn_resnet18_fpn", "fasterrcnn_resnet50_fpn", "fasterrcnn_small_fpn"),
+        torchvision_module="detection",
+    )
 
     full_scale_splits = {"train": 5_873, "val": 4_946, "test": 4_952}  # the VIPriors COCO subset
 
@@ -38,9 +40,8 @@ class Detection(Task):
 
         import torch
 
+        from viprepro.tasks.detection import models
         from viprepro.training.estimate import Probe, scaled_image
-
-        from . import models
 
         kwargs, classes = dict(spec["model"].get("kwargs", {})), 91
         min_size = kwargs.get("min_size", 800)
@@ -49,8 +50,11 @@ class Detection(Task):
         height, width = round(min_size), min(round(min_size * 4 / 3), max_size)  # COCO's usual 4:3
         h, w, scale = scaled_image(height, width, pixel_limit)
         shrink = h / height
-        kwargs["min_size"] = ([round(m * shrink) for m in kwargs["min_size"]] if isinstance(kwargs.get("min_size"), (list, tuple))
-                              else round(kwargs.get("min_size", 800) * shrink))
+        kwargs["min_size"] = (
+            [round(m * shrink) for m in kwargs["min_size"]]
+            if isinstance(kwargs.get("min_size"), (list, tuple))
+            else round(kwargs.get("min_size", 800) * shrink)
+        )
         kwargs["max_size"] = round(max_size * shrink)
 
         def target() -> dict:
@@ -58,27 +62,51 @@ class Detection(Task):
             wh = 16 + torch.rand(7, 2) * torch.tensor([w * 0.25, h * 0.25])
             return {"boxes": torch.cat([xy, xy + wh], dim=1), "labels": torch.randint(1, classes, (7,))}
 
-        return Probe(self.name, lambda: models.build(spec["model"]["name"], classes, **kwargs),
-                     lambda b: ([torch.rand(3, h, w) for _ in range(b)], [target() for _ in range(b)]),
-                     lambda b: [torch.rand(3, h, w).to(device) for _ in range(b)], scale, scale,
-                     f"images {height}x{width} (7 boxes each)")
+        return Probe(
+            self.name,
+            lambda: models.build(spec["model"]["name"], classes, **kwargs),
+            lambda b: ([torch.rand(3, h, w) for _ in range(b)], [target() for _ in range(b)]),
+            lambda b: [torch.rand(3, h, w).to(device) for _ in range(b)],
+            scale,
+            scale,
+            f"images {height}x{width} (7 boxes each)",
+        )
 
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--verify", choices=("none", "header", "full"), default="header",
-                            help="check source images before linking: header (fast, catches truncation) or full decode")
+        parser.add_argument(
+            "--verify",
+            choices=("none", "header", "full"),
+            default="header",
+            help="check source images before linking: header (fast, catches truncation) or full decode",
+        )
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         from viprepro.files import submission_io
         from viprepro.tasks.detection import submission
 
-        parser.add_argument("--max-submission-mb", dest="max_submission_mb", type=float, default=submission.DEFAULT_MAX_MB,
-                            help=f"refuse larger submission files (default {submission.DEFAULT_MAX_MB:g}; a valid file needs about "
-                                 "6x its size in memory to validate, 15x to score with COCOeval; hostile files no more)")
-        parser.add_argument("--max-json-depth", dest="max_json_depth", type=int, default=submission_io.DEFAULT_MAX_DEPTH,
-                            help=f"refuse JSON nested deeper (default {submission_io.DEFAULT_MAX_DEPTH}; a detection needs 3 levels)")
-        parser.add_argument("--max-item-kb", dest="max_item_kb", type=float, default=submission_io.DEFAULT_MAX_ITEM_BYTES / 1024,
-                            help=f"refuse, unparsed, list items longer than this (default {submission_io.DEFAULT_MAX_ITEM_BYTES // 1024}; "
-                                 "a detection is about 100 bytes)")
+        parser.add_argument(
+            "--max-submission-mb",
+            dest="max_submission_mb",
+            type=float,
+            default=submission.DEFAULT_MAX_MB,
+            help=f"refuse larger submission files (default {submission.DEFAULT_MAX_MB:g}; a valid file needs about "
+            "6x its size in memory to validate, 15x to score with COCOeval; hostile files no more)",
+        )
+        parser.add_argument(
+            "--max-json-depth",
+            dest="max_json_depth",
+            type=int,
+            default=submission_io.DEFAULT_MAX_DEPTH,
+            help=f"refuse JSON nested deeper (default {submission_io.DEFAULT_MAX_DEPTH}; a detection needs 3 levels)",
+        )
+        parser.add_argument(
+            "--max-item-kb",
+            dest="max_item_kb",
+            type=float,
+            default=submission_io.DEFAULT_MAX_ITEM_BYTES / 1024,
+            help=f"refuse, unparsed, list items longer than this (default {submission_io.DEFAULT_MAX_ITEM_BYTES // 1024}; "
+            "a detection is about 100 bytes)",
+        )
 
     def synthesize(self, out, *, seed, options):
         from viprepro.files.schemas_io import validate
@@ -141,21 +169,22 @@ class Detection(Task):
     def predict(self, models, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
         from viprepro.tasks.detection import predict
 
-        return predict.predict(models, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers),
-                               split=split)
+        return predict.predict(
+            models, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers), split=split
+        )
 
     def validate(self, gt, submission_path, options) -> list[str]:
         from viprepro.tasks.detection import submission
         from viprepro.tasks.detection.manifests import read_instances
 
-        return submission.read_detections(read_instances(gt), submission_path, mode="strict",
-                                          limits=submission.JsonLimits.from_options(options))[1]
+        return submission.read_detections(
+            read_instances(gt), submission_path, mode="strict", limits=submission.JsonLimits.from_options(options)
+        )[1]
 
     def score(self, gt, submission_path, out, *, mode, options) -> dict:
         from viprepro.tasks.detection import scoring, submission
 
-        return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode,
-                             limits=submission.JsonLimits.from_options(options))
+        return scoring.score(Path(gt), Path(submission_path), Path(out), mode=mode, limits=submission.JsonLimits.from_options(options))
 
     def figure_data(self, kind, gt, submission_path, subset):
         if kind != "examples":

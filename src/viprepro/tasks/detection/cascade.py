@@ -64,8 +64,16 @@ class AgnosticPredictor(nn.Module):
 class CascadeRoIHeads(nn.Module):
     """Drop-in for torchvision's RoIHeads inside a GeneralizedRCNN: (detections, losses)."""
 
-    def __init__(self, template: RoIHeads, num_classes: int, in_channels: int, representation_size: int,
-                 ious=STAGE_IOUS, weights=STAGE_WEIGHTS, reg_weights=STAGE_REG_WEIGHTS):
+    def __init__(
+        self,
+        template: RoIHeads,
+        num_classes: int,
+        in_channels: int,
+        representation_size: int,
+        ious=STAGE_IOUS,
+        weights=STAGE_WEIGHTS,
+        reg_weights=STAGE_REG_WEIGHTS,
+    ):
         super().__init__()
         if not len(ious) == len(weights) == len(reg_weights):
             raise ValueError("one IoU threshold, loss weight and regression weight per stage")
@@ -73,15 +81,21 @@ class CascadeRoIHeads(nn.Module):
         self.box_roi_pool = template.box_roi_pool
         self.stage_weights = tuple(weights)
         self.stages = nn.ModuleList(
-            RoIHeads(box_roi_pool=template.box_roi_pool,
-                     box_head=TwoMLPHead(in_channels * resolution**2, representation_size),
-                     box_predictor=AgnosticPredictor(representation_size, num_classes),
-                     fg_iou_thresh=iou, bg_iou_thresh=iou,
-                     batch_size_per_image=template.fg_bg_sampler.batch_size_per_image,
-                     positive_fraction=template.fg_bg_sampler.positive_fraction,
-                     bbox_reg_weights=reg, score_thresh=template.score_thresh, nms_thresh=template.nms_thresh,
-                     detections_per_img=template.detections_per_img)
-            for iou, reg in zip(ious, reg_weights))
+            RoIHeads(
+                box_roi_pool=template.box_roi_pool,
+                box_head=TwoMLPHead(in_channels * resolution**2, representation_size),
+                box_predictor=AgnosticPredictor(representation_size, num_classes),
+                fg_iou_thresh=iou,
+                bg_iou_thresh=iou,
+                batch_size_per_image=template.fg_bg_sampler.batch_size_per_image,
+                positive_fraction=template.fg_bg_sampler.positive_fraction,
+                bbox_reg_weights=reg,
+                score_thresh=template.score_thresh,
+                nms_thresh=template.nms_thresh,
+                detections_per_img=template.detections_per_img,
+            )
+            for iou, reg in zip(ious, reg_weights)
+        )
 
     # what detection.predict reads to fuse an ensemble, as from torchvision's RoIHeads
     @property
@@ -129,6 +143,7 @@ class CascadeRoIHeads(nn.Module):
         # torchvision's post-processing (score threshold, small boxes, per-class NMS, top-k) takes
         # logits and per-class boxes: log of the mean probabilities softmaxes back to them, and
         # the agnostic box serves every class.
-        boxes, scores, labels = last.postprocess_detections(mean.clamp_min(1e-12).log(), deltas.repeat(1, mean.shape[1]), proposals,
-                                                            image_shapes)
+        boxes, scores, labels = last.postprocess_detections(
+            mean.clamp_min(1e-12).log(), deltas.repeat(1, mean.shape[1]), proposals, image_shapes
+        )
         return [{"boxes": b, "labels": c, "scores": s} for b, s, c in zip(boxes, scores, labels)], {}

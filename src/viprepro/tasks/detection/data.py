@@ -17,9 +17,10 @@ from PIL import Image
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from viprepro.errors import UserError
-from viprepro.training.loading import seeded_loader
 from viprepro.files.subset_manifest import MANIFEST_NAME, read_manifest
 from viprepro.tasks.detection.manifests import IMAGE_FOLDERS, annotation_path, read_instances  # noqa: F401 - data.annotation_path stays importable
+from viprepro.training.loading import seeded_loader
+
 
 def num_classes(subset_dir: Path) -> int:
     """Largest category id + 1, from the subset manifest: training may not open test files."""
@@ -93,12 +94,14 @@ def collate(batch):
     return tuple(zip(*batch))
 
 
-def make_loader(dataset: Dataset, recipe: dict, *, shuffle: bool, workers: int, generator: torch.Generator | None = None,
-                drop_last: bool = False) -> DataLoader:
+def make_loader(
+    dataset: Dataset, recipe: dict, *, shuffle: bool, workers: int, generator: torch.Generator | None = None, drop_last: bool = False
+) -> DataLoader:
     """Training batches (shuffled) hold `batch_size` images, evaluation batches `eval_batch_size`."""
     batch_size = recipe["batch_size"] if shuffle else recipe.get("eval_batch_size", 8)
-    return seeded_loader(dataset, batch_size, shuffle=shuffle, workers=workers, generator=generator, drop_last=drop_last,
-                         collate_fn=collate)
+    return seeded_loader(
+        dataset, batch_size, shuffle=shuffle, workers=workers, generator=generator, drop_last=drop_last, collate_fn=collate
+    )
 
 
 def training_sets(subset_dir: Path, recipe: dict) -> tuple[Dataset, CocoImages | None, list[Path]]:

@@ -14,8 +14,7 @@ TRUE_COLOR, PRED_COLOR = (40, 200, 60), (255, 140, 0)
 
 
 def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUNT) -> tuple[list[Example], str]:
-    from viprepro.tasks.detection.manifests import IMAGE_FOLDERS, annotation_path
-    from viprepro.tasks.detection.manifests import read_instances
+    from viprepro.tasks.detection.manifests import IMAGE_FOLDERS, annotation_path, read_instances
     from viprepro.tasks.detection.submission import read_submission
 
     truth = read_instances(Path(gt))
@@ -43,7 +42,9 @@ def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUN
         for det in shown:
             draw_box(draw, det["bbox"], PRED_COLOR, f"{categories.get(det['category_id'], '?')} {det['score']:.2f}")
         image.thumbnail((320, 320))
-        examples.append(Example([np.asarray(image)], f"image {image_id}: {len(boxes.get(image_id, []))} true, {len(shown)} predicted box(es)"))
+        examples.append(
+            Example([np.asarray(image)], f"image {image_id}: {len(boxes.get(image_id, []))} true, {len(shown)} predicted box(es)")
+        )
     return examples, f"green: true boxes, orange: predicted boxes with score >= {BOX_SCORE} (at most 20 per image)"
 
 

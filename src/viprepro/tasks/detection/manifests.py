@@ -85,7 +85,9 @@ def _check_annotations(path: Path, document: dict) -> None:
             if key not in ann:
                 raise UserError(f"missing key '{key}'", path=path, where=where)
         if not _is_int(ann["id"]) or ann["id"] < 1 or ann["id"] in seen:
-            raise UserError(f"annotation id {ann['id']!r} must be a unique integer >= 1 (COCOeval reads 0 as unmatched)", path=path, where=where)
+            raise UserError(
+                f"annotation id {ann['id']!r} must be a unique integer >= 1 (COCOeval reads 0 as unmatched)", path=path, where=where
+            )
         seen.add(ann["id"])
         if ann["image_id"] not in image_ids:
             raise UserError(f"image_id {ann['image_id']!r} is not in 'images'", path=path, where=where)

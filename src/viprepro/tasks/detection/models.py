@@ -35,15 +35,22 @@ from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from viprepro.errors import UserError
+from viprepro.tasks.detection.cascade import STAGE_IOUS, STAGE_REG_WEIGHTS, STAGE_WEIGHTS, CascadeRoIHeads, TimmFPNBackbone
 from viprepro.training.library_models import call_builder, from_library
-from viprepro.tasks.detection.cascade import STAGE_IOUS, STAGE_WEIGHTS, STAGE_REG_WEIGHTS, CascadeRoIHeads, TimmFPNBackbone
 
 NORM_LAYERS = {"frozen_bn": misc_nn_ops.FrozenBatchNorm2d, "bn": nn.BatchNorm2d}
 ROI_SIZE = 7
 
 
-def _faster_rcnn(backbone: nn.Module, num_classes: int, *, anchor_sizes=None, aspect_ratios=(0.5, 1.0, 2.0),
-                 representation_size: int | None = None, **kwargs) -> FasterRCNN:
+def _faster_rcnn(
+    backbone: nn.Module,
+    num_classes: int,
+    *,
+    anchor_sizes=None,
+    aspect_ratios=(0.5, 1.0, 2.0),
+    representation_size: int | None = None,
+    **kwargs,
+) -> FasterRCNN:
     """FasterRCNN with optional anchor sizes (one list per pyramid level) and box-head width."""
     if anchor_sizes is not None:
         sizes = tuple(tuple(level) for level in anchor_sizes)
@@ -84,14 +91,29 @@ def small_resnet(widths=(16, 32, 64, 128), blocks: int = 2) -> nn.Module:
 
 def fasterrcnn_small_fpn(num_classes: int, *, widths=(16, 32, 64, 128), blocks: int = 2, fpn_channels: int = 64, **kwargs) -> FasterRCNN:
     widths = tuple(widths)
-    backbone = BackboneWithFPN(small_resnet(widths, blocks), return_layers={f"layer{i + 1}": str(i) for i in range(len(widths))},
-                               in_channels_list=list(widths), out_channels=fpn_channels, extra_blocks=LastLevelMaxPool())
+    backbone = BackboneWithFPN(
+        small_resnet(widths, blocks),
+        return_layers={f"layer{i + 1}": str(i) for i in range(len(widths))},
+        in_channels_list=list(widths),
+        out_channels=fpn_channels,
+        extra_blocks=LastLevelMaxPool(),
+    )
     return _faster_rcnn(backbone, num_classes, **kwargs)
 
 
-def cascadercnn_fpn(num_classes: int, *, backbone: str = "resnet50", norm_layer: str = "bn", trainable_layers: int = 5,
-                    fpn_channels: int = 256, backbone_kwargs: dict | None = None, stage_ious=STAGE_IOUS, stage_weights=STAGE_WEIGHTS,
-                    representation_size: int = 1024, **kwargs) -> FasterRCNN:
+def cascadercnn_fpn(
+    num_classes: int,
+    *,
+    backbone: str = "resnet50",
+    norm_layer: str = "bn",
+    trainable_layers: int = 5,
+    fpn_channels: int = 256,
+    backbone_kwargs: dict | None = None,
+    stage_ious=STAGE_IOUS,
+    stage_weights=STAGE_WEIGHTS,
+    representation_size: int = 1024,
+    **kwargs,
+) -> FasterRCNN:
     """Cascade R-CNN (three box stages, see cascade.py) on a torchvision ResNet or a timm
     backbone (`timm/<name>`, e.g. `timm/legacy_senet154`), with an FPN; the RPN and the
     budgets are Faster R-CNN's (kwargs)."""
@@ -100,12 +122,23 @@ def cascadercnn_fpn(num_classes: int, *, backbone: str = "resnet50", norm_layer:
     if backbone.startswith("timm/"):
         body = TimmFPNBackbone(backbone.partition("/")[2], fpn_channels, **(backbone_kwargs or {}))
     else:
-        body = resnet_fpn_backbone(backbone_name=backbone, weights=None, norm_layer=NORM_LAYERS[norm_layer],
-                                   trainable_layers=trainable_layers, **(backbone_kwargs or {}))
+        body = resnet_fpn_backbone(
+            backbone_name=backbone,
+            weights=None,
+            norm_layer=NORM_LAYERS[norm_layer],
+            trainable_layers=trainable_layers,
+            **(backbone_kwargs or {}),
+        )
     model = _faster_rcnn(body, num_classes, representation_size=representation_size, **kwargs)
-    model.roi_heads = CascadeRoIHeads(model.roi_heads, num_classes, body.out_channels, representation_size,
-                                      ious=tuple(stage_ious), weights=tuple(stage_weights),
-                                      reg_weights=STAGE_REG_WEIGHTS[:len(stage_ious)])
+    model.roi_heads = CascadeRoIHeads(
+        model.roi_heads,
+        num_classes,
+        body.out_channels,
+        representation_size,
+        ious=tuple(stage_ious),
+        weights=tuple(stage_weights),
+        reg_weights=STAGE_REG_WEIGHTS[: len(stage_ious)],
+    )
     return model
 
 
@@ -134,8 +167,15 @@ def _library_kwargs(name: str) -> set[str]:
     from torchvision.models import detection
 
     bare = name.partition("/")[2]
-    classes = {"fasterrcnn": detection.FasterRCNN, "maskrcnn": detection.MaskRCNN, "keypointrcnn": detection.KeypointRCNN,
-               "retinanet": detection.RetinaNet, "fcos": detection.FCOS, "ssdlite": detection.ssd.SSD, "ssd": detection.ssd.SSD}
+    classes = {
+        "fasterrcnn": detection.FasterRCNN,
+        "maskrcnn": detection.MaskRCNN,
+        "keypointrcnn": detection.KeypointRCNN,
+        "retinanet": detection.RetinaNet,
+        "fcos": detection.FCOS,
+        "ssdlite": detection.ssd.SSD,
+        "ssd": detection.ssd.SSD,
+    }
     model_class = next(cls for prefix, cls in classes.items() if bare.startswith(prefix))
     names = set()
     for function in (torchvision.models.get_model_builder(bare), model_class.__init__):
@@ -150,8 +190,9 @@ def build(name: str, num_classes: int, **kwargs) -> nn.Module:
             raise UserError(f"{name} takes no argument(s) {', '.join(unknown)}", where="model.kwargs")
         return call_builder(from_library(name), name, num_classes=num_classes, **kwargs)
     if name not in REGISTRY:
-        raise UserError(f"unknown detection model '{name}' (known: {', '.join(sorted(REGISTRY))}, torchvision/<detection model>)",
-                        where="model.name")
+        raise UserError(
+            f"unknown detection model '{name}' (known: {', '.join(sorted(REGISTRY))}, torchvision/<detection model>)", where="model.name"
+        )
     # FasterRCNN swallows unknown keyword arguments silently: a misspelt budget would go unnoticed.
     unknown = sorted(set(kwargs) - accepted_kwargs(name))
     if unknown:

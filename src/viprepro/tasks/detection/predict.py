@@ -29,8 +29,12 @@ def to_coco(image_id: int, output: dict) -> list[dict]:
     """Official rows: xywh boxes in pixels, rounded to 1/100 pixel; scores as computed."""
     xyxy = output["boxes"].tolist()
     return [
-        {"image_id": image_id, "category_id": int(label), "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
-         "score": float(score)}
+        {
+            "image_id": image_id,
+            "category_id": int(label),
+            "bbox": [round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)],
+            "score": float(score),
+        }
         for (x0, y0, x1, y1), score, label in zip(xyxy, output["scores"].tolist(), output["labels"].tolist())
     ]
 
@@ -48,8 +52,9 @@ def detect(models: list[torch.nn.Module], loader, device: torch.device) -> list[
     return detections
 
 
-def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int,
-            split: str = "test") -> dict:
+def predict(
+    models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int, split: str = "test"
+) -> dict:
     if split not in ("test", "val"):
         raise ValueError(f"no predictions for split {split!r}")
     dataset = split_dataset(subset_dir, split, train=False)
@@ -60,5 +65,12 @@ def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: 
     detections = detect(models, loader, device)
     seconds = time.perf_counter() - started
     csv_path = write_submission(out, detections)
-    return {"split": split, "images": len(dataset), "detections": len(detections), "members": len(models), "seconds": seconds,
-            "images_per_s": len(dataset) / seconds if seconds else None, "csv": str(csv_path)}
+    return {
+        "split": split,
+        "images": len(dataset),
+        "detections": len(detections),
+        "members": len(models),
+        "seconds": seconds,
+        "images_per_s": len(dataset) / seconds if seconds else None,
+        "csv": str(csv_path),
+    }

@@ -29,8 +29,7 @@ from viprepro.tasks.detection.manifests import read_instances
 
 log = logging.getLogger(__name__)
 
-STAT_KEYS = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large",
-             "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large")
+STAT_KEYS = ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large", "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large")
 SCORES_TXT = "scores.txt"
 TXT_LABELS = ("AP @ 0.50-0.95", "AP @ 0.50", "AP @ 0.75", "AP @ 0.50-0.95 (small)", "AP @ 0.50-0.95 (medium)", "AP @ 0.50-0.95 (large)")
 ENGINES = ("faster-coco-eval", "pycocotools")
@@ -49,7 +48,9 @@ def _apis(engine: str):
     raise ValueError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
 
 
-def evaluate_boxes(gt: dict, detections: list[dict], *, img_ids=None, engine: str = "faster-coco-eval") -> tuple[np.ndarray, dict[str, float]]:
+def evaluate_boxes(
+    gt: dict, detections: list[dict], *, img_ids=None, engine: str = "faster-coco-eval"
+) -> tuple[np.ndarray, dict[str, float]]:
     """The 12 COCO statistics and the AP of each category that has ground truth.
 
     `img_ids` restricts the evaluation (None: every image of `gt`). Like pycocotools' loadRes,
@@ -86,8 +87,15 @@ def _has_nan(detections: list[dict]) -> bool:
     return any(isinstance(v, float) and math.isnan(v) for d in detections for v in (d["score"], *d["bbox"]))
 
 
-def score(gt_path: Path, submission_path: Path, out: Path, *, mode: str, max_mb: float = json_format.DEFAULT_MAX_MB,
-          limits: json_format.JsonLimits | None = None) -> dict:
+def score(
+    gt_path: Path,
+    submission_path: Path,
+    out: Path,
+    *,
+    mode: str,
+    max_mb: float = json_format.DEFAULT_MAX_MB,
+    limits: json_format.JsonLimits | None = None,
+) -> dict:
     gt = read_instances(gt_path)
     limits = limits or json_format.JsonLimits(max_mb=max_mb)
     engine = "faster-coco-eval"

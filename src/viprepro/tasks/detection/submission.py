@@ -13,12 +13,12 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from viprepro.files import submission_io
 from viprepro.errors import UserError
+from viprepro.files import submission_io
 from viprepro.files.fileio import atomic_path
 from viprepro.files.submission_io import ProblemList
 
@@ -50,11 +50,13 @@ class JsonLimits:
     max_item_bytes: int = submission_io.DEFAULT_MAX_ITEM_BYTES
 
     @classmethod
-    def from_options(cls, options: dict) -> "JsonLimits":
+    def from_options(cls, options: dict) -> JsonLimits:
         defaults = cls()
-        return cls(max_mb=options.get("max_submission_mb") or defaults.max_mb,
-                   max_depth=options.get("max_json_depth") or defaults.max_depth,
-                   max_item_bytes=int((options.get("max_item_kb") or defaults.max_item_bytes / 1024) * 1024))
+        return cls(
+            max_mb=options.get("max_submission_mb") or defaults.max_mb,
+            max_depth=options.get("max_json_depth") or defaults.max_depth,
+            max_item_bytes=int((options.get("max_item_kb") or defaults.max_item_bytes / 1024) * 1024),
+        )
 
 
 def _items(path: Path, limits: JsonLimits, *, syntax_first: bool = False) -> Iterator[tuple[int, object]]:
@@ -67,8 +69,10 @@ def _items(path: Path, limits: JsonLimits, *, syntax_first: bool = False) -> Ite
     """
     data = submission_io.read_bytes(path, max_mb=limits.max_mb)
     if data.startswith(b"\xef\xbb\xbf"):
-        raise UserError("starts with a UTF-8 byte-order mark (BOM), which the official scorer's JSON reader refuses; "
-                        "save the file as plain UTF-8", path=path)
+        raise UserError(
+            "starts with a UTF-8 byte-order mark (BOM), which the official scorer's JSON reader refuses; save the file as plain UTF-8",
+            path=path,
+        )
     problem = submission_io.encoding_problem(data)
     if problem:
         raise UserError(problem, path=path)
@@ -187,8 +191,10 @@ def _official_failure_of(index: int, det, image_ids: set) -> str | None:
     if not isinstance(det, dict) or any(k not in det for k in KEYS):
         return f"detection {index} lacks one of {', '.join(KEYS)}: the official scorer crashes (KeyError)"
     if not isinstance(det["image_id"], (int, float)) or det["image_id"] not in image_ids:
-        return f"detection {index}: image_id {det['image_id']!r:.80} is not in the ground truth: the official scorer stops " \
-               "('Results do not correspond to current coco set')"
+        return (
+            f"detection {index}: image_id {det['image_id']!r:.80} is not in the ground truth: the official scorer stops "
+            "('Results do not correspond to current coco set')"
+        )
     if not isinstance(det["category_id"], (int, float, str)):
         return f"detection {index}: category_id {det['category_id']!r:.80} cannot be looked up: the official scorer crashes"
     box, score = det["bbox"], det["score"]

@@ -19,8 +19,8 @@ from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path
 from viprepro.files.imagecheck import find_broken_images
 from viprepro.tasks.base import SubsetResult
-from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked, written
 from viprepro.tasks.detection.manifests import MANIFEST_NAMES, MAPPING_NAME, read_instances, read_mapping
+from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked, written
 
 GT_NAME = "instances_test.json"
 VAL_GT_NAME = "instances_val.json"
@@ -74,10 +74,12 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
     ground_truth = json.dumps(hidden_ground_truth(val2017, mapping), separators=(",", ":"))
     return SubsetPlan(
         splits={
-            "train": [annotations("train")] + [linked(source / "train2017" / i["file_name"], f"images/{i['file_name']}") for i in train["images"]],
-            "val": [annotations("val")] + [linked(source / "train2017" / i["file_name"], f"images/{i['file_name']}") for i in val["images"]],
-            "test": [annotations("test")] + [linked(source / "val2017" / val2017_images[old]["file_name"], f"test-images/{new:012d}.jpg")
-                                             for old, new in mapping],
+            "train": [annotations("train")]
+            + [linked(source / "train2017" / i["file_name"], f"images/{i['file_name']}") for i in train["images"]],
+            "val": [annotations("val")]
+            + [linked(source / "train2017" / i["file_name"], f"images/{i['file_name']}") for i in val["images"]],
+            "test": [annotations("test")]
+            + [linked(source / "val2017" / val2017_images[old]["file_name"], f"test-images/{new:012d}.jpg") for old, new in mapping],
         },
         hidden=[written(GT_NAME, ground_truth)],
         extra={"category_ids": [c["id"] for c in train["categories"]]},
@@ -86,8 +88,16 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
 
 
 def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, verify: str = "header") -> SubsetResult:
-    return cut("detection", source, manifests, out, hidden, link=link, plan=plan,
-               check=lambda made, state: _check_images(Path(source), made.sources(), verify))
+    return cut(
+        "detection",
+        source,
+        manifests,
+        out,
+        hidden,
+        link=link,
+        plan=plan,
+        check=lambda made, state: _check_images(Path(source), made.sources(), verify),
+    )
 
 
 def write_val_ground_truth(subset_dir: Path, out: Path) -> Path:

@@ -58,8 +58,20 @@ def unit_polygon(shape: str) -> list[tuple[float, float]]:
         "rectangle": [(0, 0), (1, 0), (1, 1), (0, 1)],
         "triangle": [(0.5, 0), (1, 1), (0, 1)],
         "diamond": [(0.5, 0), (1, 0.5), (0.5, 1), (0, 0.5)],
-        "plus": [(0.35, 0), (0.65, 0), (0.65, 0.35), (1, 0.35), (1, 0.65), (0.65, 0.65), (0.65, 1), (0.35, 1),
-                 (0.35, 0.65), (0, 0.65), (0, 0.35), (0.35, 0.35)],
+        "plus": [
+            (0.35, 0),
+            (0.65, 0),
+            (0.65, 0.35),
+            (1, 0.35),
+            (1, 0.65),
+            (0.65, 0.65),
+            (0.65, 1),
+            (0.35, 1),
+            (0.35, 0.65),
+            (0, 0.65),
+            (0, 0.35),
+            (0.35, 0.35),
+        ],
         "parallelogram": [(0.3, 0), (1, 0), (0.7, 1), (0, 1)],
         "ell": [(0, 0), (0.4, 0), (0.4, 0.6), (1, 0.6), (1, 1), (0, 1)],
     }[shape]
@@ -142,8 +154,13 @@ class Painter:
         mask = self.fill(polygon, self.colour(rgb))
         xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
         bbox = [min(xs), min(ys), round(max(xs) - min(xs), 2), round(max(ys) - min(ys), 2)]
-        return {"segmentation": [[c for p in polygon for c in p]], "area": float(np.asarray(mask).sum()),
-                "iscrowd": 0, "bbox": bbox, "category_id": cat_id}
+        return {
+            "segmentation": [[c for p in polygon for c in p]],
+            "area": float(np.asarray(mask).sum()),
+            "iscrowd": 0,
+            "bbox": bbox,
+            "category_id": cat_id,
+        }
 
     def add_crowd(self) -> dict | None:
         """A cluster of tiny objects of one category, annotated once as a crowd."""
@@ -156,8 +173,9 @@ class Painter:
         mask = None
         for _ in range(self.rng.integers(5, 9)):
             s = self.rng.uniform(4, 7)
-            mask = self.fill(place(shape, x + self.rng.uniform(0, side - s), y + self.rng.uniform(0, side - s), s, s),
-                             self.colour(rgb), mask)
+            mask = self.fill(
+                place(shape, x + self.rng.uniform(0, side - s), y + self.rng.uniform(0, side - s), s, s), self.colour(rgb), mask
+            )
         pixels = np.asarray(mask, dtype=np.uint8)
         rows, cols = np.flatnonzero(pixels.any(axis=1)), np.flatnonzero(pixels.any(axis=0))
         bbox = [float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)]
@@ -218,14 +236,19 @@ def synthesize(out: Path, *, seed: int, options: dict) -> dict:
         manifests.mkdir()
         train_images, train_anns, next_id = draw_split(source / "train2017", ids[:n_train2017], rng, styles, options, 1)
         val_images, val_anns, _ = draw_split(source / "val2017", ids[n_train2017:], rng, styles, options, next_id)
-        write_json(source / "annotations" / "instances_train2017.json", coco_document(train_images, train_anns, "COCO 2017 train (synthetic)"))
+        write_json(
+            source / "annotations" / "instances_train2017.json", coco_document(train_images, train_anns, "COCO 2017 train (synthetic)")
+        )
         write_json(source / "annotations" / "instances_val2017.json", coco_document(val_images, val_anns, "COCO 2017 val (synthetic)"))
 
         chosen = rng.permutation(len(train_images))
         for split, picks in (("train", chosen[: options["train_images"]]), ("val", chosen[options["train_images"] : n_subset])):
             keep = {train_images[i]["id"] for i in picks}
-            document = coco_document([train_images[i] for i in sorted(picks)], [a for a in train_anns if a["image_id"] in keep],
-                                     f"VIPriors object detection {split} (synthetic)")
+            document = coco_document(
+                [train_images[i] for i in sorted(picks)],
+                [a for a in train_anns if a["image_id"] in keep],
+                f"VIPriors object detection {split} (synthetic)",
+            )
             write_json(manifests / MANIFEST_NAMES[split], document)
 
         annotated = {a["image_id"] for a in val_anns}
@@ -236,6 +259,12 @@ def synthesize(out: Path, *, seed: int, options: dict) -> dict:
         # No newline after the last line: the official arrange script splits on "\n" and fails on an empty line.
         mapping = "\n".join(f"{image['id']},{new}" for image, new in zip(test, new_ids))
         (manifests / MAPPING_NAME).write_text(mapping, encoding="utf-8")
-    counts = {"train2017": len(train_images), "val2017": len(val_images), "train": options["train_images"],
-              "val": options["val_images"], "test": len(test_images), "annotations": len(train_anns) + len(val_anns)}
+    counts = {
+        "train2017": len(train_images),
+        "val2017": len(val_images),
+        "train": options["train_images"],
+        "val": options["val_images"],
+        "test": len(test_images),
+        "annotations": len(train_anns) + len(val_anns),
+    }
     return {"source": out / "source", "manifests": out / "manifests", "counts": counts}

@@ -25,8 +25,10 @@ class Segmentation(Task):
     val_metric = "iou_class"
     per_class = PerClass("per_class_iou", "IoU")
     figure_kinds = ("examples",)
-    model_names = ModelNames(own=("unet", "fcn_resnet50", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large",
-                                  "lraspp_mobilenet_v3_large"), torchvision_module="segmentation")
+    model_names = ModelNames(
+        own=("unet", "fcn_resnet50", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"),
+        torchvision_module="segmentation",
+    )
     loss_keys = {
         "cross_entropy": {"name", "class_weights"},
         "ohem_cross_entropy": {"name", "class_weights", "ohem_threshold", "ohem_min_kept"},
@@ -39,23 +41,31 @@ class Segmentation(Task):
     def cost_probe(self, spec, device, pixel_limit):
         import torch
 
+        from viprepro.tasks.segmentation import models
+        from viprepro.tasks.segmentation.labels import NUM_TRAIN_CLASSES
         from viprepro.training.estimate import Probe, scaled_image
-
-        from . import models
-        from .labels import NUM_TRAIN_CLASSES
 
         recipe = spec["recipe"]
         crop, test = recipe.get("crop_size") or recipe["train_size"], recipe["test_size"]
         th, tw, train_scale = scaled_image(*crop, pixel_limit)
         ih, iw, infer_scale = scaled_image(*test, pixel_limit)
-        return Probe(self.name, lambda: models.build(spec["model"]["name"], **spec["model"].get("kwargs", {})),
-                     lambda b: (torch.randn(b, 3, th, tw), torch.randint(0, NUM_TRAIN_CLASSES, (b, th, tw))),
-                     lambda b: torch.randn(b, 3, ih, iw).to(device), train_scale, infer_scale,
-                     f"train crop {crop[0]}x{crop[1]}, test {test[0]}x{test[1]}")
+        return Probe(
+            self.name,
+            lambda: models.build(spec["model"]["name"], **spec["model"].get("kwargs", {})),
+            lambda b: (torch.randn(b, 3, th, tw), torch.randint(0, NUM_TRAIN_CLASSES, (b, th, tw))),
+            lambda b: torch.randn(b, 3, ih, iw).to(device),
+            train_scale,
+            infer_scale,
+            f"train crop {crop[0]}x{crop[1]}, test {test[0]}x{test[1]}",
+        )
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--test-names", type=Path, default=None,
-                            help="test.p mapping <int>.png predictions back to Cityscapes names (default: GT/test.p if present)")
+        parser.add_argument(
+            "--test-names",
+            type=Path,
+            default=None,
+            help="test.p mapping <int>.png predictions back to Cityscapes names (default: GT/test.p if present)",
+        )
         parser.add_argument("--workers", type=int, default=0, help="processes decoding images (0: one per CPU core)")
         from viprepro.files.submission_io import add_zip_arguments
 
@@ -144,8 +154,10 @@ class Segmentation(Task):
         tp = conf.diagonal()
         denom = conf.sum(dim=1) + conf[:, :NUM_TRAIN_CLASSES].sum(dim=0) - tp
         iou = tp / denom
-        return {"iou_class": float(iou[denom > 0].mean()) if (denom > 0).any() else float("nan"),
-                "accuracy": float(tp.sum() / conf.sum()) if conf.sum() else float("nan")}
+        return {
+            "iou_class": float(iou[denom > 0].mean()) if (denom > 0).any() else float("nan"),
+            "accuracy": float(tp.sum() / conf.sum()) if conf.sum() else float("nan"),
+        }
 
     def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
         from viprepro.tasks.segmentation import predict

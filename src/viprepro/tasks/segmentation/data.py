@@ -20,8 +20,8 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from viprepro.errors import UserError
-from viprepro.training.loading import seeded_loader
 from viprepro.tasks.segmentation.labels import ID_TO_TRAIN, VOID_TRAIN_ID
+from viprepro.training.loading import seeded_loader
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

@@ -49,9 +49,14 @@ def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUN
             truth = label_ids(label)
             hits = (predicted == truth)[truth > 0] if predicted.shape == truth.shape else np.array([])
             share = f", pixel accuracy {hits.mean():.2f}" if hits.size else ""
-            examples.append(Example([image, overlay(image, predicted, palette), overlay(image, truth, palette)],
-                                    f"{image_path.name} ({label.name.split('_gtFine')[0]}){share}", None,
-                                    ["test image", "predicted labels", "true labels"]))
+            examples.append(
+                Example(
+                    [image, overlay(image, predicted, palette), overlay(image, truth, palette)],
+                    f"{image_path.name} ({label.name.split('_gtFine')[0]}){share}",
+                    None,
+                    ["test image", "predicted labels", "true labels"],
+                )
+            )
     return examples, "Cityscapes label colours over the test image; unlabelled pixels (id 0) are left dark"
 
 

@@ -127,7 +127,9 @@ def measure(data: bytes, member: str, gt_path: Path, inst_path: Path) -> ImageRe
     if kind != "PNG":
         result.problems.append(f"{member}: {kind} data, not a PNG")
     if pred.ndim != 2:
-        result.problems.append(f"{member}: {pred.shape[2] if pred.ndim == 3 else '?'} channels (mode {mode}); expected one channel of label ids")
+        result.problems.append(
+            f"{member}: {pred.shape[2] if pred.ndim == 3 else '?'} channels (mode {mode}); expected one channel of label ids"
+        )
     elif mode in WIDE_MODES:
         result.problems.append(f"{member}: 16-bit PNG (mode {mode}); expected 8-bit label ids")
     elif mode not in SINGLE_CHANNEL_MODES:

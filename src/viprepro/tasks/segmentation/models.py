@@ -17,8 +17,8 @@ import torchvision
 from torch import nn
 
 from viprepro.errors import UserError
-from viprepro.training.library_models import call_builder
 from viprepro.tasks.segmentation.labels import NUM_TRAIN_CLASSES
+from viprepro.training.library_models import call_builder
 
 NUM_OUTPUTS = NUM_TRAIN_CLASSES + 1
 
@@ -56,9 +56,7 @@ class UNet(nn.Module):
             nn.Sequential(nn.MaxPool2d(2), double_conv(c_in, c_out, batchnorm))
             for c_in, c_out in ((w, 2 * w), (2 * w, 4 * w), (4 * w, 8 * w), (8 * w, 8 * w))
         )
-        self.ups = nn.ModuleList(
-            Up(c_in, c_out, batchnorm) for c_in, c_out in ((16 * w, 4 * w), (8 * w, 2 * w), (4 * w, w), (2 * w, w))
-        )
+        self.ups = nn.ModuleList(Up(c_in, c_out, batchnorm) for c_in, c_out in ((16 * w, 4 * w), (8 * w, 2 * w), (4 * w, w), (2 * w, w)))
         self.outc = nn.Conv2d(w, num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,6 +101,8 @@ def build(name: str, **kwargs) -> nn.Module:
     if builder is None and name.startswith("torchvision/"):
         builder = _torchvision(name.partition("/")[2])
     if builder is None:
-        raise UserError(f"unknown segmentation model '{name}' (known: {', '.join(sorted(REGISTRY))}, torchvision/<segmentation model>)",
-                        where="model.name")
+        raise UserError(
+            f"unknown segmentation model '{name}' (known: {', '.join(sorted(REGISTRY))}, torchvision/<segmentation model>)",
+            where="model.name",
+        )
     return call_builder(builder, name, **kwargs)

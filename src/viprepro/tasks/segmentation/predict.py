@@ -77,4 +77,10 @@ def predict(models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: 
             ids = label_ids(models, read_png(path, rgb=True), recipe, device)
             archive.writestr(_member(path.name), png_bytes(ids))
     seconds = time.perf_counter() - started
-    return {"split": split, "images": len(files), "members": len(models), "seconds": seconds, "images_per_s": len(files) / seconds if seconds else None}
+    return {
+        "split": split,
+        "images": len(files),
+        "members": len(models),
+        "seconds": seconds,
+        "images_per_s": len(files) / seconds if seconds else None,
+    }

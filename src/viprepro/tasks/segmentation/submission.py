@@ -51,8 +51,9 @@ def _unsafe(name: str) -> bool:
     return name.startswith("/") or "\\" in name or ".." in PurePosixPath(name).parts or re.match(r"^[A-Za-z]:", name) is not None
 
 
-def list_predictions(path: Path, test_names: dict[str, tuple[str, str]] | None, *, strict: bool,
-                     limits: ZipLimits = DEFAULT_LIMITS) -> tuple[list[Prediction], ProblemList]:
+def list_predictions(
+    path: Path, test_names: dict[str, tuple[str, str]] | None, *, strict: bool, limits: ZipLimits = DEFAULT_LIMITS
+) -> tuple[list[Prediction], ProblemList]:
     """The zip's PNG predictions and (strict) the problems of its listing.
 
     Unsafe names (absolute, '..', backslashes) are refused in both modes, and so are PNG

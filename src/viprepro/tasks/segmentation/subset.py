@@ -82,7 +82,9 @@ def _check_sources(paths: list[Path], source: Path) -> None:
         problems = [(p, why) for p, why in zip(paths, pool.map(_unreadable, paths)) if why]
     if problems:
         shown = "\n  ".join(f"{p}: {why}" for p, why in problems[:SHOWN])
-        raise UserError(f"{len(problems)} source file(s) missing or unreadable (first {min(len(problems), SHOWN)}):\n  {shown}", path=source)
+        raise UserError(
+            f"{len(problems)} source file(s) missing or unreadable (first {min(len(problems), SHOWN)}):\n  {shown}", path=source
+        )
 
 
 def plan(source: Path, manifests: Path) -> SubsetPlan:
@@ -95,9 +97,13 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
     splits: dict[str, list[Placed]] = {"train": [], "val": [], "test": []}
     for split, entries in (("train", train), ("val", val)):
         for city, name in entries:
-            splits[split].append(linked(source / "leftImg8bit/train" / city / f"{name}_leftImg8bit.png", f"leftImg8bit/{split}/{name}_leftImg8bit.png"))
+            splits[split].append(
+                linked(source / "leftImg8bit/train" / city / f"{name}_leftImg8bit.png", f"leftImg8bit/{split}/{name}_leftImg8bit.png")
+            )
             for kind in GT_KINDS:
-                splits[split].append(linked(source / "gtFine/train" / city / f"{name}_gtFine_{kind}.png", f"gtFine/{split}/{name}_gtFine_{kind}.png"))
+                splits[split].append(
+                    linked(source / "gtFine/train" / city / f"{name}_gtFine_{kind}.png", f"gtFine/{split}/{name}_gtFine_{kind}.png")
+                )
     hidden = []
     for number, (city, name) in test.items():
         splits["test"].append(linked(source / "leftImg8bit/val" / city / f"{name}_leftImg8bit.png", f"leftImg8bit/test/{number}.png"))
@@ -109,8 +115,16 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
 
 
 def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str) -> SubsetResult:
-    return cut("segmentation", source, manifests, out, hidden, link=link, plan=plan,
-               check=lambda made, state: _check_sources(made.sources(), Path(source)))
+    return cut(
+        "segmentation",
+        source,
+        manifests,
+        out,
+        hidden,
+        link=link,
+        plan=plan,
+        check=lambda made, state: _check_sources(made.sources(), Path(source)),
+    )
 
 
 def write_val_ground_truth(subset_dir: Path, out: Path) -> Path:

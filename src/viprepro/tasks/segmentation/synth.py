@@ -32,11 +32,20 @@ VAL_CITIES = ("frankfurt", "lindau", "munster")
 
 #: typical colour of each label (before per-image jitter and noise)
 COLOURS = {
-    "road": (112, 100, 118), "sidewalk": (178, 152, 166), "building": (118, 112, 104),
-    "vegetation": (64, 112, 38), "terrain": (150, 172, 96), "sky": (132, 176, 226),
-    "pole": (158, 158, 150), "traffic sign": (226, 204, 28), "traffic light": (36, 36, 30),
-    "person": (186, 52, 66), "car": (30, 40, 120), "ego vehicle": (24, 24, 28),
-    "rectification border": (0, 0, 0), "static": (96, 78, 58),
+    "road": (112, 100, 118),
+    "sidewalk": (178, 152, 166),
+    "building": (118, 112, 104),
+    "vegetation": (64, 112, 38),
+    "terrain": (150, 172, 96),
+    "sky": (132, 176, 226),
+    "pole": (158, 158, 150),
+    "traffic sign": (226, 204, 28),
+    "traffic light": (36, 36, 30),
+    "person": (186, 52, 66),
+    "car": (30, 40, 120),
+    "ego vehicle": (24, 24, 28),
+    "rectification border": (0, 0, 0),
+    "static": (96, 78, 58),
 }
 
 

@@ -1,6 +1,6 @@
 """A well-behaved external submission: the majority class of the training split (stdlib only).
 
-    python train.py --train /data/train --out /submission/output --seed 0
+python train.py --train /data/train --out /submission/output --seed 0
 """
 
 import argparse
