@@ -1,6 +1,6 @@
 """Create the MLflow store and one experiment per task, once, before jobs fan out.
 
-    python workflow_scripts/init_tracking.py --tasks classification segmentation --out results/mlflow/experiments.json
+    python workflow_scripts/init_tracking.py --tasks TASK [TASK ...] --out results/mlflow/experiments.json
 
 The same step as `viprepro init-tracking` (viprepro.steps.init_tracking).
 """

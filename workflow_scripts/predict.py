@@ -1,6 +1,6 @@
 """Predict the test split with a submission's trained member(s) and write its submission file.
 
-    python workflow_scripts/predict.py --spec SPEC --subset results/data/classification/subset \\
+    python workflow_scripts/predict.py --spec SPEC --subset results/data/TASK/subset \\
         --checkpoints .../member_0/model.pt [.../member_1/model.pt ...] --out .../submission.csv [--split val]
 
 Several checkpoints form an ensemble (probabilities averaged). The test ground truth is not

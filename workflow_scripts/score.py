@@ -1,9 +1,9 @@
 """Score a submission file against the hidden test ground truth (the only step that reads it).
 
-    python workflow_scripts/score.py --task classification --hidden results/data/classification/hidden \\
+    python workflow_scripts/score.py --task TASK --hidden results/data/TASK/hidden \\
         --submission .../submission.csv --out .../scores --mode strict --submission-name NAME --seed 0 \\
-        --subset results/data/classification/subset [--on-invalid record]
-    python workflow_scripts/score.py --task classification --val-gt results/data/classification/val_gt \\
+        --subset results/data/TASK/subset [--on-invalid record]
+    python workflow_scripts/score.py --task TASK --val-gt results/data/TASK/val_gt \\
         --submission .../seed_0/val/submission.csv --out .../seed_0/val/scores --mode strict
 
 The same step, flags and behaviour as `viprepro score` (viprepro.steps.score): it also draws

@@ -1,8 +1,8 @@
 """Cut a task's official subset out of its source dataset (never modifying the source).
 
-    python workflow_scripts/subset.py --task classification --source /data/ILSVRC2012 \\
-        --manifests /data/vipriors/manifests --out results/data/classification/subset \\
-        --hidden results/data/classification/hidden
+    python workflow_scripts/subset.py --task TASK --source /data/ILSVRC2012 \\
+        --manifests /data/vipriors/manifests --out results/data/TASK/subset \\
+        --hidden results/data/TASK/hidden
 
 The same step, flags and behaviour as `viprepro subset` (viprepro.steps.subset).
 """

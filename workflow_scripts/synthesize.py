@@ -1,6 +1,6 @@
 """Generate a task's synthetic dataset in the original layout (the embedded default's data).
 
-    python workflow_scripts/synthesize.py --task classification --out results/data/classification/synthetic \\
+    python workflow_scripts/synthesize.py --task TASK --out results/data/TASK/synthetic \\
         --seed 0 --options '{"classes": 10}'   (or --classes 10)
 
 The same step, flags and behaviour as `viprepro synth` (viprepro.steps.synth).

@@ -1,9 +1,9 @@
 """Train one ensemble member of a submission at one seed, from scratch.
 
 Runnable by hand, e.g.:
-    python workflow_scripts/train.py --spec config/submissions/classification_resnet_small.yaml \\
-        --subset results/data/classification/subset --seed 0 --member 0 \\
-        --out results/classification/resnet_small/seed_0/member_0/model.pt --threads 2
+    python workflow_scripts/train.py --spec config/submissions/SPEC.yaml \\
+        --subset results/data/TASK/subset --seed 0 --member 0 \\
+        --out results/TASK/SUBMISSION/seed_0/member_0/model.pt --threads 2
 
 A killed run resumes from its last finished epoch (state in --state-dir) and ends with the
 same weights as an uninterrupted run. The same step as `viprepro train` (viprepro.steps.train).

@@ -1,7 +1,7 @@
 """Write a task's val ground truth, in the official format, from its subset (once per dataset).
 
-    python workflow_scripts/val_ground_truth.py --task classification \\
-        --subset results/data/classification/subset --out results/data/classification/val_gt
+    python workflow_scripts/val_ground_truth.py --task TASK \\
+        --subset results/data/TASK/subset --out results/data/TASK/val_gt
 
 Val labels are public in the challenge (they ship with the subset), so this folder lives
 beside the subset, not in the hidden one. The same step as `viprepro val-ground-truth`

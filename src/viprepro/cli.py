@@ -3,8 +3,8 @@ plus validate, explain, rerun, models and spec.
 
 A pipeline step here is the same `viprepro.jobs.step.Step` as the rule's `workflow_scripts/<step>.py`:
 one implementation, one set of flags (`viprepro <step> --help`). Steps that take `--task`
-read it first, and the task adds its own options, so `viprepro synth --task detection --help`
-lists the detection generator's options.
+read it first, and the task adds its own options, so `viprepro synth --task TASK --help`
+lists that task's generator options.
 """
 
 from __future__ import annotations

@@ -128,7 +128,7 @@ class Step:
 
 class StepParser(argparse.ArgumentParser):
     """The parser of a step; when the step takes task options, `--task` is read first and the
-    task adds them, so `viprepro score --task detection --help` lists detection's options."""
+    task adds them, so `viprepro score --task TASK --help` lists that task's options."""
 
     def __init__(self, step: Step):
         super().__init__(

@@ -1,8 +1,8 @@
 """`viprepro score` and `viprepro validate`: a submission file against the test ground truth.
 
 Scoring is the only step that reads the hidden ground truth, so it also draws the figures
-that need it into OUT/figures/ (example test predictions for every task, a confusion matrix
-for classification and action recognition; the test images come from --subset); the
+that need it into OUT/figures/ (the figure kinds each task declares: example test predictions,
+a confusion matrix; the test images come from --subset); the
 certificate picks them up from there. scores.json names the task, submission, seed and split
 it belongs to, so nothing downstream reads them from folder names.
 

@@ -1,7 +1,7 @@
 """`viprepro estimate SPEC`: what a full-scale rerun will cost, measured before it starts.
 
-A full-scale rerun can take thousands of GPU-hours (the 3rd-place 2020 classification entry
-trained ten EfficientNet-B4 models for 450 epochs). This builds the spec's real model and
+A full-scale rerun can take thousands of GPU-hours (a 3rd-place 2020 entry trained
+ten EfficientNet-B4 models for 450 epochs). This builds the spec's real model and
 times a few training steps (forward, loss, backward, optimiser step) and inference passes on
 synthetic tensors of the spec's input size, at small batch sizes, on the device at hand.
 On a GPU a step is modelled as a fixed cost plus a cost per sample (the line through the two
