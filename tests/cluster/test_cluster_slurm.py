@@ -247,6 +247,7 @@ def test_one_member_as_a_two_task_slurm_job(slurm_cluster, tmp_path, helpers):
     overlay.write_text("distributed: {nnodes: 2, nproc_per_node: 1}\n")
     member = "results/classification/classification_smoke/seed_0/member_0"
     workdir = tmp_path / "slurm"
+    earlier = {job["id"] for job in _slurm_jobs(env)}  # the cluster outlives a test: other tests' jobs are listed too
     helpers.run_snakemake(
         workdir,
         "--profile",
@@ -262,7 +263,7 @@ def test_one_member_as_a_two_task_slurm_job(slurm_cluster, tmp_path, helpers):
         env=env,
     )
 
-    jobs = [job for job in _slurm_jobs(env) if job["rule"] == "train_member"]
+    jobs = [job for job in _slurm_jobs(env) if job["rule"] == "train_member" and job["id"] not in earlier]
     assert len(jobs) == 1 and jobs[0]["state"] == "COMPLETED", jobs
     shown = subprocess.run(["scontrol", "show", "job", jobs[0]["id"]], capture_output=True, text=True, env=env, timeout=30).stdout
     assert re.search(r"\bNumTasks=2\b", shown), shown
