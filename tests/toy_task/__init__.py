@@ -78,7 +78,7 @@ class Toy(Task):
         """One CSV per split; the test split loses its labels, which go to the hidden folder."""
         from viprepro.tasks.subsetting import cut
 
-        return cut(self.name, source, manifests, out, hidden, link=link, plan=self._plan, check=lambda plan, state: None)
+        return cut(self.name, source, manifests, out, hidden, link=link, plan=self._plan, check=lambda plan, read: None)
 
     def _plan(self, source: Path, manifests: Path):
         from viprepro.errors import UserError

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path, canonical_digest, sha256_bytes
-from viprepro.files.filestate import FileState, scan, subset_state
+from viprepro.files.filestate import Facts, FileState, scan, subset_state
 from viprepro.files.linking import Linker
 from viprepro.files.subset_manifest import build_manifest, record_build, reusable, write_manifest
 from viprepro.tasks.base import SubsetResult
@@ -90,12 +90,9 @@ def _place(placed: Placed, root: Path, linker: Linker) -> None:
         linker.place(placed.source, target)
 
 
-def inputs_digest(task: str, link: str, decided: SubsetPlan, state: FileState) -> str:
+def inputs_digest(task: str, link: str, decided: SubsetPlan, facts: dict[str, Facts]) -> str:
     """Everything a subset is made from: the plan, the options, and the size and sha256 of every
-    source file (files the state knows unchanged cost one stat, not a read)."""
-    placed = [p for files in (*decided.splits.values(), decided.hidden) for p in files]
-    sources = [str(p.source) for p in placed if p.source is not None]
-    facts = dict(zip(sources, scan(sources, state=state)))
+    source file (`facts`, from the driver's one scan)."""
 
     def entry(p: Placed) -> list:
         if p.source is None:
@@ -115,6 +112,19 @@ def inputs_digest(task: str, link: str, decided: SubsetPlan, state: FileState) -
     )
 
 
+def read_sources(decided: SubsetPlan, state: FileState, verify: str) -> dict[str, Facts]:
+    """Size, sha256 and (for dataset files, at level `verify`) the image check of every source,
+    each file read once on all cores, or not at all when the state knows it unchanged."""
+    placed = [p for files in (*decided.splits.values(), decided.hidden) for p in files if p.source is not None]
+    facts = {}
+    for level, paths in (
+        (verify, [str(p.source) for p in placed if p.from_dataset]),
+        ("none", [str(p.source) for p in placed if not p.from_dataset]),
+    ):
+        facts.update(zip(paths, scan(paths, state=state, level=level)))
+    return facts
+
+
 def cut(
     task: str,
     source: Path,
@@ -124,22 +134,26 @@ def cut(
     *,
     link: str,
     plan: Callable[[Path, Path], SubsetPlan],
-    check: Callable[[SubsetPlan, FileState], None],
+    check: Callable[[SubsetPlan, dict[str, Facts]], None],
+    verify: str = "none",
     copied: str = "files",
 ) -> SubsetResult:
-    """Cut a task's subset: `plan(source, manifests)` decides it, `check(plan, state)` refuses
+    """Cut a task's subset: `plan(source, manifests)` decides it, `check(plan, facts)` refuses
     broken or missing sources (before anything is written), then the subset and the hidden
     folder are staged and published together, the subset with its manifest.
 
     Every file is read once: digests are cached by (device, inode, size, mtime) in the
     subset's state file (`files.filestate`), so hard-linked subset files are not read again
-    for the manifest, and a rerun whose inputs are unchanged returns the subset in place."""
+    for the manifest, and a rerun whose inputs are unchanged returns the subset in place.
+    `verify` is the image check (`none`, `header`, `full`) applied to dataset files in the
+    same read; `check` gets every source's `Facts`."""
     source, manifests, out, hidden = Path(source), Path(manifests), Path(out), Path(hidden)
     refuse_overlap(source, out, hidden)
     decided = plan(source, manifests)
     with subset_state(out, source) as state:
-        check(decided, state)
-        inputs = inputs_digest(task, link, decided, state)
+        facts = read_sources(decided, state, verify)
+        check(decided, facts)
+        inputs = inputs_digest(task, link, decided, facts)
         manifest = reusable(out, hidden, state, inputs)
         if manifest is not None:
             return SubsetResult(

@@ -127,7 +127,7 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
     )
 
 
-def check(plan: SubsetPlan, state, *, source: Path, verify: str) -> None:
+def check(plan: SubsetPlan, read: dict, *, source: Path, verify: str) -> None:
     clips = plan.sources()
     missing = [str(p) for p in clips if not p.is_file()]
     if missing:

@@ -88,13 +88,13 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
     )
 
 
-def check(plan: SubsetPlan, state, *, source: Path, verify: str) -> None:
-    """Every source present and a readable image: checked in the same read that hashes it
-    (`files.filestate.scan`), on all cores, and remembered for the next run."""
-    from viprepro.files.filestate import MISSING, scan
+def check(plan: SubsetPlan, read: dict, *, source: Path) -> None:
+    """Every source present and a readable image: the driver checked each in the same read that
+    hashed it (`files.filestate.scan`, at the `verify` level), on all cores."""
+    from viprepro.files.filestate import MISSING
 
     sources = plan.sources()
-    facts = scan([str(src) for src in sources], state=state, level=verify)
+    facts = [read[str(src)] for src in sources]
     missing = [str(src) for src, fact in zip(sources, facts) if fact.problem == MISSING]
     if missing:
         shown = "\n  ".join(missing[:MISSING_SHOWN])
@@ -109,7 +109,7 @@ def check(plan: SubsetPlan, state, *, source: Path, verify: str) -> None:
 
 def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, verify: str = "header") -> SubsetResult:
     return cut(
-        "classification", source, manifests, out, hidden, link=link, plan=plan, check=partial(check, source=Path(source), verify=verify)
+        "classification", source, manifests, out, hidden, link=link, plan=plan, check=partial(check, source=Path(source)), verify=verify
     )
 
 

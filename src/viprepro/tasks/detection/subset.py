@@ -96,7 +96,7 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
         hidden,
         link=link,
         plan=plan,
-        check=lambda made, state: _check_images(Path(source), made.sources(), verify),
+        check=lambda made, read: _check_images(Path(source), made.sources(), verify),
     )
 
 

@@ -123,7 +123,7 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str)
         hidden,
         link=link,
         plan=plan,
-        check=lambda made, state: _check_sources(made.sources(), Path(source)),
+        check=lambda made, read: _check_sources(made.sources(), Path(source)),
     )
 
 
