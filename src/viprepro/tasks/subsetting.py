@@ -17,7 +17,7 @@ from pathlib import Path
 
 from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path, canonical_digest, sha256_bytes
-from viprepro.files.filestate import Facts, FileState, scan, subset_state
+from viprepro.files.filestate import MISSING, Facts, FileState, scan, subset_state
 from viprepro.files.linking import Linker
 from viprepro.files.subset_manifest import build_manifest, record_build, reusable, write_manifest
 from viprepro.tasks.base import SubsetResult
@@ -88,6 +88,23 @@ def _place(placed: Placed, root: Path, linker: Linker) -> None:
         shutil.copyfile(placed.source, target)
     else:
         linker.place(placed.source, target)
+
+
+def refuse_unreadable(
+    plan: SubsetPlan, facts: dict[str, Facts], source: Path, *, shown: int = 20, missing_as: str = "source file(s) missing or unreadable"
+) -> None:
+    """Refuse missing dataset files, then corrupt images, from the driver's one read of each
+    (`read_sources`, at the task's `verify` level): one error naming the first `shown`."""
+
+    sources = plan.sources()
+    missing = [str(src) for src in sources if facts[str(src)].problem == MISSING]
+    if missing:
+        listed = "\n  ".join(missing[:shown])
+        raise UserError(f"{len(missing)} {missing_as} (first {min(len(missing), shown)}):\n  {listed}", path=source)
+    broken = [(src, facts[str(src)].problem) for src in sources if facts[str(src)].problem]
+    if broken:
+        listed = "\n  ".join(f"{p}: {why}" for p, why in broken[:shown])
+        raise UserError(f"{len(broken)} corrupt or truncated image(s) (first {min(len(broken), shown)}):\n  {listed}", path=source)
 
 
 def inputs_digest(task: str, link: str, decided: SubsetPlan, facts: dict[str, Facts]) -> str:

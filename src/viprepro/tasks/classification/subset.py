@@ -15,7 +15,7 @@ from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path
 from viprepro.files.safe_pickle import load_plain_pickle
 from viprepro.tasks.base import SubsetResult
-from viprepro.tasks.subsetting import SubsetPlan, cut, linked, written
+from viprepro.tasks.subsetting import SubsetPlan, cut, linked, refuse_unreadable, written
 
 GT_NAME = "test_gt.csv"
 VAL_GT_NAME = "val_gt.csv"
@@ -88,28 +88,17 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
     )
 
 
-def check(plan: SubsetPlan, read: dict, *, source: Path) -> None:
-    """Every source present and a readable image: the driver checked each in the same read that
-    hashed it (`files.filestate.scan`, at the `verify` level), on all cores."""
-    from viprepro.files.filestate import MISSING
-
-    sources = plan.sources()
-    facts = [read[str(src)] for src in sources]
-    missing = [str(src) for src, fact in zip(sources, facts) if fact.problem == MISSING]
-    if missing:
-        shown = "\n  ".join(missing[:MISSING_SHOWN])
-        raise UserError(
-            f"{len(missing)} source file(s) missing or unreadable (first {min(len(missing), MISSING_SHOWN)}):\n  {shown}", path=source
-        )
-    broken = [(src, fact.problem) for src, fact in zip(sources, facts) if fact.problem]
-    if broken:
-        shown = "\n  ".join(f"{p}: {why}" for p, why in broken[:MISSING_SHOWN])
-        raise UserError(f"{len(broken)} corrupt or truncated image(s) (first {min(len(broken), MISSING_SHOWN)}):\n  {shown}", path=source)
-
-
 def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, verify: str = "header") -> SubsetResult:
     return cut(
-        "classification", source, manifests, out, hidden, link=link, plan=plan, check=partial(check, source=Path(source)), verify=verify
+        "classification",
+        source,
+        manifests,
+        out,
+        hidden,
+        link=link,
+        plan=plan,
+        check=partial(refuse_unreadable, source=Path(source), shown=MISSING_SHOWN),
+        verify=verify,
     )
 
 

@@ -13,14 +13,14 @@ renamed `train2017`): the source stays as it is and the subset is built beside i
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path
-from viprepro.files.imagecheck import find_broken_images
 from viprepro.tasks.base import SubsetResult
 from viprepro.tasks.detection.manifests import MANIFEST_NAMES, MAPPING_NAME, read_instances, read_mapping
-from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked, written
+from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked, refuse_unreadable, written
 
 GT_NAME = "instances_test.json"
 VAL_GT_NAME = "instances_val.json"
@@ -38,17 +38,6 @@ def hidden_ground_truth(val2017: dict, mapping: list[tuple[int, int]]) -> dict:
         "annotations": [{**ann, "image_id": new_id[ann["image_id"]]} for ann in val2017["annotations"] if ann["image_id"] in new_id],
         "categories": val2017["categories"],
     }
-
-
-def _check_images(source: Path, images: list[Path], verify: str) -> None:
-    missing = [str(src) for src in images if not src.is_file()]
-    if missing:
-        shown = "\n  ".join(missing[:SHOWN])
-        raise UserError(f"{len(missing)} source image(s) missing (first {min(len(missing), SHOWN)}):\n  {shown}", path=source)
-    broken = find_broken_images(images, level=verify)
-    if broken:
-        shown = "\n  ".join(f"{p}: {why}" for p, why in broken[:SHOWN])
-        raise UserError(f"{len(broken)} corrupt or truncated image(s) (first {min(len(broken), SHOWN)}):\n  {shown}", path=source)
 
 
 def plan(source: Path, manifests: Path) -> SubsetPlan:
@@ -96,7 +85,8 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
         hidden,
         link=link,
         plan=plan,
-        check=lambda made, read: _check_images(Path(source), made.sources(), verify),
+        check=partial(refuse_unreadable, source=Path(source), shown=SHOWN, missing_as="source image(s) missing"),
+        verify=verify,
     )
 
 
