@@ -14,6 +14,7 @@ from viprepro.jobs.provenance import code_version
 from viprepro.files.schemas_io import validate as validate_options
 from viprepro.specs.load import load_spec
 from viprepro.tasks import configure as configure_tasks, get_task
+from viprepro.tasks.base import resolve_edition
 
 validate(config, "../config/schemas/config.schema.yaml")
 try:
@@ -36,6 +37,7 @@ def _check_dataset(task):
     dataset = config["datasets"][task]
     where = f"config key 'datasets.{task}'"
     try:
+        dataset["edition"] = resolve_edition(get_task(task), dataset["edition"], where=f"config key 'datasets.{task}.edition'")
         if dataset["source"] == "synthetic":
             validate_options(
                 dataset["synthetic"]["options"], get_task(task).schema("synthetic"), where=f"config key 'datasets.{task}.synthetic.options'"
@@ -271,6 +273,12 @@ def external_limit(wildcards, key):
 def job_options(rule_name):
     """The flags every job takes (viprepro.jobs.step.add_job_arguments); every job is an MLflow run."""
     return f"--rule {rule_name} --device {config['device']} --determinism {config['determinism']} --config-hash {CONFIG_HASH} --track"
+
+
+def edition_flag(wildcards):
+    """`--edition YEAR` for a task that ran in several editions (the config's, checked above), else nothing."""
+    edition = config["datasets"][wildcards.task]["edition"]
+    return "" if edition is None else f"--edition {edition}"
 
 
 def option_flags(options):

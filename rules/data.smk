@@ -18,12 +18,13 @@ rule synthesize_dataset:
         runtime=30,
     params:
         script=script("synthesize.py"),
+        edition=edition_flag,
         seed=lambda w: config["datasets"][w.task]["synthetic"]["seed"],
         options=lambda w: option_flags(config["datasets"][w.task]["synthetic"]["options"]),
         job=job_options("synthesize_dataset"),
     shell:
         "python {params.script} --task {wildcards.task} --out {output} --seed {params.seed}"
-        " {params.options} --threads {threads} {params.job} > {log} 2>&1"
+        " {params.options} {params.edition} --threads {threads} {params.job} > {log} 2>&1"
 
 
 rule subset_dataset:
@@ -45,10 +46,11 @@ rule subset_dataset:
         runtime=120,
     params:
         script=script("subset.py"),
+        edition=edition_flag,
         paths=source_paths,
         link=lambda w: config["datasets"][w.task]["link"],
         job=job_options("subset_dataset"),
     shell:
         "python {params.script} --task {wildcards.task} --source {params.paths[source]}"
         " --manifests {params.paths[manifests]} --out {output.subset} --hidden {output.hidden}"
-        " --link {params.link} --threads {threads} {params.job} > {log} 2>&1"
+        " --link {params.link} {params.edition} --threads {threads} {params.job} > {log} 2>&1"

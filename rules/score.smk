@@ -28,12 +28,13 @@ rule score_submission:
         runtime=60,
     params:
         script=script("score.py"),
+        edition=edition_flag,
         mode=config["scoring_mode"],
         job=job_options("score_submission"),
     shell:
         "python {params.script} --task {wildcards.task} --hidden {input.hidden} --submission {input.submission}"
         " --out {output} --mode {params.mode} --on-invalid record --submission-name {wildcards.submission} --seed {wildcards.seed}"
-        " --subset {input.subset} --threads {threads} {params.job} > {log} 2>&1"
+        " --subset {input.subset} {params.edition} --threads {threads} {params.job} > {log} 2>&1"
 
 
 rule val_ground_truth:
@@ -84,9 +85,10 @@ rule score_val:
         runtime=60,
     params:
         script=script("score.py"),
+        edition=edition_flag,
         mode=config["scoring_mode"],
         job=job_options("score_val"),
     shell:
         "python {params.script} --task {wildcards.task} --val-gt {input.val_gt} --submission {input.submission}"
         " --out {output} --mode {params.mode} --on-invalid record --submission-name {wildcards.submission} --seed {wildcards.seed}"
-        " --subset {input.subset} --no-figures --threads {threads} {params.job} > {log} 2>&1"
+        " --subset {input.subset} --no-figures {params.edition} --threads {threads} {params.job} > {log} 2>&1"

@@ -53,6 +53,8 @@ def test_the_tiny_config_is_valid(tmp_path):
         (lambda c: c["datasets"]["classification"]["synthetic"]["options"].update(classes="ten"), "'ten' is not of type 'integer'"),
         (lambda c: c["datasets"]["classification"]["synthetic"]["options"].update(colours=3), "unknown key(s)"),
         (lambda c: c["datasets"]["classification"].update(submissions=["config/submissions/nope.yaml"]), "nope.yaml: file not found"),
+        (lambda c: c["datasets"]["classification"].update(edition="2021"), "the classification task has a single edition"),
+        (lambda c: c["datasets"]["classification"].update(edition="21"), "does not match"),
     ],
 )
 def test_bad_config_fails_before_any_job(tmp_path, change, expected):

@@ -169,8 +169,24 @@ class StepParser(argparse.ArgumentParser):
         # nothing here lists them (or the step's own flags) by name.
         probe = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
         self.step.task_arguments(probe, task)
+        _add_edition_argument(probe, task)
         self.task_option_names = list(vars(probe.parse_known_args([])[0]))
-        self.step.task_arguments(self.add_argument_group(f"options of the {task.name} task"), task)
+        group = self.add_argument_group(f"options of the {task.name} task")
+        self.step.task_arguments(group, task)
+        _add_edition_argument(group, task)
+
+
+def _add_edition_argument(parser, task) -> None:
+    """`--edition` for a task that ran in several editions: the data procedure and scorer of
+    that year's toolkit (task.editions); it reaches the task as `options["edition"]`."""
+    if task.editions:
+        parser.add_argument(
+            "--edition",
+            choices=sorted(task.editions),
+            default=task.default_edition,
+            help=f"the challenge edition whose official procedure is followed (default: {task.default_edition}); "
+            + ", ".join(f"{name} = toolkit {commit[:7]}" for name, commit in sorted(task.editions.items())),
+        )
 
 
 class _Untracked:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from viprepro.errors import UserError
 from viprepro.files.fileio import canonical_digest, read_json
+from viprepro.tasks.base import edition_record
 
 
 @dataclass
@@ -133,10 +134,12 @@ def record(
 
     spec = run.spec
     verdict, why = overall(judgements, audits=audits, problems=problems, resource_limits=resource_limits)
+    edition = scored_edition(run)
     made = {
         "task": run.task.name,
         "submission": spec["name"],
         "kind": run.kind,
+        "edition": edition_record(run.task, edition),
         "verdict": verdict,
         "score_verdict": judgements[0]["verdict"],
         "reason": why,
@@ -163,6 +166,21 @@ def record(
     if trajectory is not None:
         made["trajectory"] = trajectory
     return made
+
+
+def scored_edition(run: Run) -> str | None:
+    """The edition every seed was scored to (scores.json `edition`); seeds scored to different
+    editions' rules cannot be judged together, so that is refused."""
+    editions = {
+        scores.get("edition")
+        for records in (run.test_scores, run.val_scores)
+        for scores in records.values()
+        if scores.get("status") == "scored"
+    }
+    if len(editions) > 1:
+        named = ", ".join(sorted(str(e) for e in editions))
+        raise UserError(f"the seeds were scored to different editions ({named}); score them all to one", path=run.spec_path)
+    return next(iter(editions), None)
 
 
 def _engine(run: Run, *, determinism_level: str, config_hash: str, scan_spec_folder: bool) -> dict:

@@ -45,6 +45,8 @@ COLUMNS = (
     "reason",
     # `smoke`: the spec was shrunk to a CPU run (viprepro/specs/scale.py); its score says nothing about the claim
     "scale",
+    # the challenge edition (and its toolkit commit) a task of several editions was scored to; empty for the 2020 tasks
+    "edition",
 )
 BAND_KEYS = ("n", "mean", "std", "min", "max", "interval_low", "interval_high", "robust_low", "robust_high")
 
@@ -84,9 +86,15 @@ def build_rows(verdict_paths: list[Path]) -> list[dict]:
                 "data_manifest_digest": record["provenance"]["data_manifest_digest"],
                 "spec_digest": record["provenance"]["spec_digest"],
                 "scale": (record.get("spec") or {}).get("scale", "full"),
+                "edition": edition_text(record.get("edition")),
             }
         )
     return sorted(rows, key=lambda r: (r["task"], r["submission"]))
+
+
+def edition_text(edition: dict | None) -> str:
+    """`2022 (toolkit 8490d7a)`, or empty for a task of one edition."""
+    return "" if not edition else f"{edition['edition']} (toolkit {edition['toolkit_commit'][:7]})"
 
 
 def _blank(value):

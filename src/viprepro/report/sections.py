@@ -69,7 +69,7 @@ def certificate(evidence, drawn: dict, inputs: dict) -> Document:
             kind,
         ),
         Paragraph(
-            f"Task `{verdict['task']}`, submission `{verdict['submission']}`. Certificate written "
+            f"Task `{verdict['task']}`{_edition(verdict.get('edition'))}, submission `{verdict['submission']}`. Certificate written "
             f"{dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')} from the records of the run; it needs "
             "neither the repository nor the MLflow store to be read."
         ),
@@ -92,6 +92,13 @@ def certificate(evidence, drawn: dict, inputs: dict) -> Document:
             _digests(evidence),
         ],
     )
+
+
+def _edition(edition: dict | None) -> str:
+    """The edition whose official procedure the run followed (tasks that ran in several)."""
+    if not edition:
+        return ""
+    return f" (edition {edition['edition']}: data procedure and scorer of the official toolkit at `{edition['toolkit_commit']}`)"
 
 
 def _claimed(evidence) -> Section:

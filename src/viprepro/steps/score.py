@@ -82,7 +82,11 @@ def run_validate(job: Job) -> str:
 
 
 def _identity(args) -> dict:
-    return {"submission": args.submission_name, "seed": args.seed, "split": split_of(args)}
+    """Whose scores these are; the edition scored to (a task of several editions) goes with them to the verdict."""
+    made = {"submission": args.submission_name, "seed": args.seed, "split": split_of(args)}
+    if args.task_options.get("edition") is not None:
+        made["edition"] = args.task_options["edition"]
+    return made
 
 
 def run_score(job: Job) -> str:

@@ -52,9 +52,11 @@ def options_of(args: argparse.Namespace, task) -> dict:
     """--options, then each option's own flag, then the schema's defaults; refused if unknown or out of range."""
     from viprepro.files.schemas_io import validate
 
-    options = {**args.options, **{key: value for key, value in args.task_options.items() if value is not None}}
+    chosen = {key: value for key, value in args.task_options.items() if value is not None}
+    edition = chosen.pop("edition", None)  # not a generator option: the year whose layout is written
+    options = {**args.options, **chosen}
     validate(options, _schema(task), where="synthetic options")
-    return options
+    return options if edition is None else {**options, "edition": edition}
 
 
 def run(job: Job) -> str:

@@ -92,6 +92,13 @@ class Task(abc.ABC):
     model_names: ClassVar[ModelNames] = ModelNames(own=())
     #: keys each loss of `recipe.loss.name` reads (viprepro.specs.recipe_keys refuses the others).
     loss_keys: ClassVar[dict[str, set[str]]] = {}
+    #: the editions of the challenge the task ran in (2021, 2022, ...), each pinned to the full
+    #: commit of the official toolkit its data procedure and scorer are read at; empty for a
+    #: task of one edition. The edition a job works to reaches `synthesize`, `subset`,
+    #: `validate` and `score` as `options["edition"]`.
+    editions: ClassVar[dict[str, str]] = {}
+    #: the edition used when a config or command names none (the newest, where they differ).
+    default_edition: ClassVar[str | None] = None
 
     @property
     def main_metric(self) -> MetricSpec:
@@ -232,6 +239,30 @@ class Task(abc.ABC):
         `mode` is `official` (the official scorer's numbers and quirks) or `strict` (refuse
         anything `validate` objects to). Returns the scores dict written to scores.json.
         """
+
+
+def resolve_edition(task: Task, requested: str | None, *, where: str) -> str | None:
+    """The edition a job of `task` works to: `requested`, or the task's default when none is
+    named. An edition the task never ran in, or any edition for a task of one edition, is
+    refused (naming `where` it was asked for) rather than silently scored by another year's rules."""
+    from viprepro.errors import UserError
+
+    if not task.editions:
+        if requested is not None:
+            raise UserError(f"the {task.name} task has a single edition; no edition can be chosen (got {requested!r})", where=where)
+        return None
+    edition = task.default_edition if requested is None else str(requested)
+    if edition not in task.editions:
+        raise UserError(f"the {task.name} task has no edition {edition!r} (editions: {', '.join(sorted(task.editions))})", where=where)
+    return edition
+
+
+def edition_record(task: Task, edition: str | None) -> dict | None:
+    """What verdicts and certificates record of an edition: its name and the toolkit commit
+    whose data procedure and scorer it follows."""
+    if edition is None:
+        return None
+    return {"edition": edition, "toolkit_commit": task.editions[edition]}
 
 
 def loader_workers(recipe: dict, workers: int) -> int:
