@@ -36,8 +36,9 @@ class Placed:
     from_dataset: bool = True
 
 
-def linked(source: Path, rel: str) -> Placed:
-    return Placed(rel, source=Path(source))
+def linked(source: Path | str, rel: str) -> Placed:
+    # A Path is kept as it is: parsing it again costs more than the rest of a rerun's plan.
+    return Placed(rel, source=source if isinstance(source, Path) else Path(source))
 
 
 def written(rel: str, text: str) -> Placed:
