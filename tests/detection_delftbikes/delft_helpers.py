@@ -23,7 +23,14 @@ def shifted_detections(gt: dict, seed: int = 0, *, skip_images: int = 0, false_p
             continue
         x, y, w, h = ann["bbox"]
         dx, dy = rng.integers(-2, 3, size=2)
-        rows.append({"image_id": ann["image_id"], "category_id": ann["category_id"], "bbox": [x + dx, y + dy, w, h], "score": round(float(rng.uniform(0.2, 1)), 3)})
+        rows.append(
+            {
+                "image_id": ann["image_id"],
+                "category_id": ann["category_id"],
+                "bbox": [x + dx, y + dy, w, h],
+                "score": round(float(rng.uniform(0.2, 1)), 3),
+            }
+        )
     for image in gt["images"]:
         if image["id"] in skipped:
             continue

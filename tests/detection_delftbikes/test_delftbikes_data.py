@@ -51,8 +51,14 @@ def _reference_ground_truth(folder: Path, labels: dict) -> dict:
                 loc = lab["absolute_bounding_box"]
                 xmin, ymin, xmax, ymax = loc["left"], loc["top"], loc["left"] + loc["width"], loc["top"] + loc["height"]
                 annotations.append(
-                    {"image_id": idx, "bbox": [xmin, ymin, xmax - xmin, ymax - ymin], "category_id": ind + 1,
-                     "area": (ymax - ymin) * (xmax - xmin), "iscrowd": 0, "id": len(annotations) + 1}
+                    {
+                        "image_id": idx,
+                        "bbox": [xmin, ymin, xmax - xmin, ymax - ymin],
+                        "category_id": ind + 1,
+                        "area": (ymax - ymin) * (xmax - xmin),
+                        "iscrowd": 0,
+                        "id": len(annotations) + 1,
+                    }
                 )
                 seen.add(ind + 1)
     return {"images": images, "annotations": annotations, "categories": [{"id": i} for i in sorted(seen)]}
@@ -85,7 +91,9 @@ def test_synthesis_is_seeded_and_its_options_checked(task, tmp_path):
 def test_arrangement_follows_valset_generate_of_the_edition(task, bikes, synth, edition):
     subset = bikes[edition]["subset"]
     labels = read_json(synth["source"] / "train_annotations.json")
-    val_list, val_dict, new_train = _reference_valset(sorted(os.listdir(synth["source"] / "train")), labels, TINY["valset_size"], fixed=edition == "2023")
+    val_list, val_dict, new_train = _reference_valset(
+        sorted(os.listdir(synth["source"] / "train")), labels, TINY["valset_size"], fixed=edition == "2023"
+    )
     assert sorted(os.listdir(subset / "val")) == sorted(val_list)
     assert sorted(os.listdir(subset / "train")) == sorted(set(labels) - set(val_list))
     assert read_json(subset / "val_annotations.json") == val_dict
@@ -180,7 +188,38 @@ def test_unknown_edition_and_oversized_valset_are_refused(task, synth, tmp_path)
 
 
 def test_cli_synth_and_subset(tmp_path, capsys):
-    assert main(["synth", "--task", "detection_delftbikes", "--out", str(tmp_path / "d"), "--train-images", "6", "--test-images", "2", "--valset-size", "2", "--image-width", "48", "--image-height", "36"]) == 0
-    argv = ["subset", "--task", "detection_delftbikes", "--source", str(tmp_path / "d/source"), "--manifests", str(tmp_path / "d/manifests"), "--out", str(tmp_path / "s")]
+    assert (
+        main(
+            [
+                "synth",
+                "--task",
+                "detection_delftbikes",
+                "--out",
+                str(tmp_path / "d"),
+                "--train-images",
+                "6",
+                "--test-images",
+                "2",
+                "--valset-size",
+                "2",
+                "--image-width",
+                "48",
+                "--image-height",
+                "36",
+            ]
+        )
+        == 0
+    )
+    argv = [
+        "subset",
+        "--task",
+        "detection_delftbikes",
+        "--source",
+        str(tmp_path / "d/source"),
+        "--manifests",
+        str(tmp_path / "d/manifests"),
+        "--out",
+        str(tmp_path / "s"),
+    ]
     assert main(argv + ["--listing-order", "sorted", "--valset-size", "1"]) == 0
     assert len(os.listdir(tmp_path / "s/val")) == 1 and len(os.listdir(tmp_path / "s.hidden")) == 1

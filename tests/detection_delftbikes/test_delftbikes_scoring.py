@@ -141,8 +141,8 @@ def test_problems_are_bounded(task, gt_path, tmp_path):
         ({"submission.json": "[]", "extra.txt": "x"}, "exactly one JSON file"),
         ({"folder/submission.json": "[]"}, "exactly one JSON file"),
         ({"submission.csv": "a,b"}, "exactly one JSON file"),
-        ({"submission.json": "[{\"image_id\": 0,"}, "JSON"),
-        ({"submission.json": "{\"image_id\": 0}"}, "list"),
+        ({"submission.json": '[{"image_id": 0,'}, "JSON"),
+        ({"submission.json": '{"image_id": 0}'}, "list"),
     ],
 )
 def test_hostile_zips_get_one_line_errors(task, gt_path, tmp_path, members, message):
@@ -175,7 +175,17 @@ def test_a_plain_json_file_is_read_as_the_zipped_one(task, gt_path, gt_doc, tmp_
 
 def test_cli_validate_and_score(gt_path, good_submission, tmp_path, capsys):
     assert main(["validate", "--task", "detection_delftbikes", "--gt", str(gt_path), "--submission", str(good_submission)]) == 0
-    argv = ["score", "--task", "detection_delftbikes", "--gt", str(gt_path), "--submission", str(good_submission), "--out", str(tmp_path / "s")]
+    argv = [
+        "score",
+        "--task",
+        "detection_delftbikes",
+        "--gt",
+        str(gt_path),
+        "--submission",
+        str(good_submission),
+        "--out",
+        str(tmp_path / "s"),
+    ]
     assert main(argv + ["--mode", "official"]) == 0
     scores = read_json(tmp_path / "s/scores.json")
     assert scores["mode"] == "official" and 0 < scores["ap"] <= 1 and set(scores["per_category_ap"]) <= set(_part_names())

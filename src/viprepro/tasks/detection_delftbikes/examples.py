@@ -23,7 +23,12 @@ def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUN
     categories = {c["id"]: c["name"] for c in truth["categories"]}
     by_image: dict = {}
     for det in detections if isinstance(detections, list) else []:
-        if isinstance(det, dict) and isinstance(det.get("score"), (int, float)) and det["score"] >= BOX_SCORE and len(det.get("bbox", [])) == 4:
+        if (
+            isinstance(det, dict)
+            and isinstance(det.get("score"), (int, float))
+            and det["score"] >= BOX_SCORE
+            and len(det.get("bbox", [])) == 4
+        ):
             by_image.setdefault(det.get("image_id"), []).append(det)
     boxes: dict = {}
     for annotation in truth["annotations"]:
@@ -33,8 +38,8 @@ def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUN
     for image_id in spread(sorted(files), count):
         with Image.open(Path(subset) / "test" / files[image_id]) as opened:
             image = opened.convert("RGB")
-        image = image.resize((image.width * 3, image.height * 3)) if image.width < 320 else image
-        factor = image.width / truth["images"][image_id]["width"] if truth["images"][image_id]["id"] == image_id else 1.0
+        factor = max(1, 320 // image.width)  # small images are enlarged so that the labels stay readable
+        image = image.resize((image.width * factor, image.height * factor))
         draw = ImageDraw.Draw(image)
         for annotation in boxes.get(image_id, []):
             draw_box(draw, [v * factor for v in annotation["bbox"]], TRUE_COLOR, categories.get(annotation["category_id"], "?"))
@@ -43,6 +48,12 @@ def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUN
             draw_box(draw, [v * factor for v in det["bbox"]], PRED_COLOR, f"{categories.get(det['category_id'], '?')} {det['score']:.2f}")
         image.thumbnail((480, 480))
         shown_examples.append(
-            Example([np.asarray(image)], f"image {image_id} ({files[image_id]}): {len(boxes.get(image_id, []))} present parts, {len(shown)} predicted box(es)")
+            Example(
+                [np.asarray(image)],
+                f"image {image_id} ({files[image_id]}): {len(boxes.get(image_id, []))} present parts, {len(shown)} predicted box(es)",
+            )
         )
-    return shown_examples, f"green: present parts (absent ones are not counted), orange: predicted boxes with score >= {BOX_SCORE} (at most 20 per image)"
+    return (
+        shown_examples,
+        f"green: present parts (absent ones are not counted), orange: predicted boxes with score >= {BOX_SCORE} (at most 20 per image)",
+    )

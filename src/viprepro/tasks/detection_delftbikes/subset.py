@@ -79,7 +79,7 @@ def valset_size(manifests: Path, override: int | None) -> int:
     try:
         value = json.loads(path.read_text(encoding="utf-8")).get("valset_size")
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
-        raise UserError(f"expected {{\"valset_size\": <integer>}} ({exc})", path=path) from None
+        raise UserError(f'expected {{"valset_size": <integer>}} ({exc})', path=path) from None
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise UserError(f"'valset_size' must be a positive integer, not {value!r}", path=path)
     return value
@@ -114,8 +114,11 @@ def _sizes(paths: list[Path]) -> list[tuple[int, int]]:
 def plan(source: Path, manifests: Path, *, edition: str, commit: str, order: str, size: int | None) -> SubsetPlan:
     for required in (source / "train", source / "test", source / TRAIN_LABELS, source / FAKE_TEST_LABELS, manifests / TEST_LABELS):
         if not required.exists():
-            raise UserError("not found: a DelftBikes copy has train/, test/, train_annotations.json and fake_test_annotations.json; "
-                            "the manifests folder the organisers' test_annotations.json", path=required)
+            raise UserError(
+                "not found: a DelftBikes copy has train/, test/, train_annotations.json and fake_test_annotations.json; "
+                "the manifests folder the organisers' test_annotations.json",
+                path=required,
+            )
     labels = read_annotations(source / TRAIN_LABELS)
     test_labels = read_annotations(manifests / TEST_LABELS)
     train_names = listing(source / "train", order)
@@ -126,10 +129,17 @@ def plan(source: Path, manifests: Path, *, edition: str, commit: str, order: str
             raise UserError(f"{len(unlabelled)} image(s) have no labels here, e.g. {unlabelled[:3]}", path=path)
     size = valset_size(manifests, size)
     if size >= len(train_names):
-        raise UserError(f"valset_size {size} leaves no train image ({len(train_names)} in {source / 'train'})", path=manifests / ARRANGEMENT)
+        raise UserError(
+            f"valset_size {size} leaves no train image ({len(train_names)} in {source / 'train'})", path=manifests / ARRANGEMENT
+        )
     val_names, remaining, val_dict, new_train = arrangement(train_names, labels, size, edition)
     test_paths = [source / "test" / name for name in test_names]
-    truth = coco_document(test_names, test_labels, _sizes(test_paths), "DelftBikes test ground truth: present parts, image id = index in the sorted test listing")
+    truth = coco_document(
+        test_names,
+        test_labels,
+        _sizes(test_paths),
+        "DelftBikes test ground truth: present parts, image id = index in the sorted test listing",
+    )
 
     def dumped(document) -> str:
         return json.dumps(document, separators=(",", ":"))
@@ -165,7 +175,17 @@ def plan(source: Path, manifests: Path, *, edition: str, commit: str, order: str
 
 
 def subset(
-    source: Path, manifests: Path, out: Path, hidden: Path, *, link: str, edition: str, commit: str, order: str, size: int | None, verify: str
+    source: Path,
+    manifests: Path,
+    out: Path,
+    hidden: Path,
+    *,
+    link: str,
+    edition: str,
+    commit: str,
+    order: str,
+    size: int | None,
+    verify: str,
 ) -> SubsetResult:
     return cut(
         "detection_delftbikes",

@@ -87,7 +87,12 @@ def _bike(rng: np.random.Generator, width: int, height: int, options: dict) -> t
         w, h = w * bw * rng.uniform(0.9, 1.1), h * bh * rng.uniform(0.9, 1.1)
         left = int(round(np.clip(ox + (cx + jitter[0]) * bw - w / 2, 0, width - 2)))
         top = int(round(np.clip(oy + (cy + jitter[1]) * bh - h / 2, 0, height - 2)))
-        box = {"left": left, "top": top, "width": int(max(2, min(round(w), width - left))), "height": int(max(2, min(round(h), height - top)))}
+        box = {
+            "left": left,
+            "top": top,
+            "width": int(max(2, min(round(w), width - left))),
+            "height": int(max(2, min(round(h), height - top))),
+        }
         parts[name] = {"object_state": states[name], "absolute_bounding_box": box}
     for name in DRAW_ORDER:
         state, box = states[name], parts[name]["absolute_bounding_box"]
@@ -131,7 +136,9 @@ def synthesize(out: Path, *, seed: int, options: dict) -> dict:
         manifests.mkdir()
         _write_json(source / "train_annotations.json", labels["train"])
         placeholder = {"object_state": "intact", "absolute_bounding_box": {"left": 0, "top": 0, "width": 1, "height": 1}}
-        _write_json(source / "fake_test_annotations.json", {name: {"parts": dict.fromkeys(PART_NAMES, placeholder)} for name in names["test"]})
+        _write_json(
+            source / "fake_test_annotations.json", {name: {"parts": dict.fromkeys(PART_NAMES, placeholder)} for name in names["test"]}
+        )
         _write_json(manifests / "test_annotations.json", labels["test"])
         _write_json(manifests / "valset_generate.json", {"valset_size": options["valset_size"]})
     return {"source": Path(out) / "source", "manifests": Path(out) / "manifests"}
