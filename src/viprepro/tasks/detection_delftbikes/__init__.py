@@ -43,6 +43,12 @@ class DetectionDelftBikes(Task):
 
     full_scale_splits = {"train": 7_000, "val": 1_000, "test": 2_000}  # DelftBikes after valset_generate.py
 
+    def cost_probe(self, spec, device, pixel_limit):
+        from viprepro.tasks.detection import Detection
+        from viprepro.tasks.detection_delftbikes.data import NUM_CLASSES
+
+        return Detection.cost_probe(self, spec, device, pixel_limit, classes=NUM_CLASSES)
+
     def edition_of(self, options: dict) -> str:
         edition = str(options.get("edition") or self.default_edition)
         if edition not in self.editions:
