@@ -44,4 +44,4 @@ def test_delftbikes_runs_through_the_pipeline(tmp_path):
     manifest = json.loads((results / "data/detection_delftbikes/subset/subset_manifest.json").read_text())
     assert manifest["edition"] == "2023" and manifest["listing_order"]["order"] == "sorted"
     verdict = json.loads((results / "detection_delftbikes/delftbikes_pipeline_tiny/verdict.json").read_text())
-    assert verdict["task"] == "detection_delftbikes" and verdict["seeds"] == [0, 1] and verdict["metrics"][0]["metric"] == "ap"
+    assert verdict["task"] == "detection_delftbikes" and verdict["seeds"] == [0] and verdict["metrics"][0]["metric"] == "ap"
