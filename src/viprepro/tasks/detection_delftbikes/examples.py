@@ -50,10 +50,10 @@ def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUN
         shown_examples.append(
             Example(
                 [np.asarray(image)],
-                f"image {image_id} ({files[image_id]}): {len(boxes.get(image_id, []))} present parts, {len(shown)} predicted box(es)",
+                f"#{image_id} {files[image_id]}: {len(boxes.get(image_id, []))} parts, {len(shown)} boxes",
             )
         )
     return (
         shown_examples,
-        f"green: present parts (absent ones are not counted), orange: predicted boxes with score >= {BOX_SCORE} (at most 20 per image)",
+        f"#: image id (index in the sorted test listing); green: present parts (absent ones are not counted), orange: predicted boxes with score >= {BOX_SCORE} (at most 20 per image)",
     )
