@@ -85,6 +85,15 @@ def test_synthesis_is_seeded_and_its_options_checked(task, tmp_path):
     assert _tree_digest(a["source"]) == _tree_digest(b["source"])
     with pytest.raises(UserError, match="valset_size must be smaller"):
         task.synthesize(tmp_path / "c", seed=0, options={**TINY, "valset_size": TINY["train_images"]})
+    with pytest.raises(UserError, match="must not exceed 1"):
+        task.synthesize(tmp_path / "c", seed=0, options={**TINY, "absent_fraction": 0.6, "occluded_fraction": 0.5})
+    assert not (tmp_path / "c").exists()
+
+
+def test_an_image_without_labels_is_refused(task, synth, source_copy, tmp_path):
+    shutil.copy(source_copy / "train" / sorted(os.listdir(source_copy / "train"))[0], source_copy / "train" / "99999.jpg")
+    with pytest.raises(UserError, match="1 image\\(s\\) have no labels here, e.g. \\['99999.jpg'\\]"):
+        task.subset(source_copy, synth["manifests"], tmp_path / "s", tmp_path / "h", link="copy", options={})
 
 
 @pytest.mark.parametrize("edition", ["2021", "2022", "2023"])

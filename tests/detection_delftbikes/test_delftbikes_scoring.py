@@ -198,3 +198,26 @@ def _part_names():
     from viprepro.tasks.detection_delftbikes.annotations import PART_NAMES
 
     return PART_NAMES
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('[{"image_id": 0}]'.encode("utf-16"), "UTF-"),
+        (b"\xef\xbb\xbf[]", "byte-order mark"),
+        (b"[" * 100 + b"]" * 100, "nested deeper than 64 levels"),
+        (b"\x00\x01 not json", "NUL bytes"),
+        (b'[{"image_id": 0', "hostile.zip"),
+    ],
+)
+def test_hostile_json_in_the_zip_is_one_line_and_exit_1_on_the_command_line(gt_path, tmp_path, capsys, content, message):
+    path = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("submission.json", content)
+    for command in ("validate", "score"):
+        argv = [command, "--task", "detection_delftbikes", "--gt", str(gt_path), "--submission", str(path)]
+        argv += ["--out", str(tmp_path / "o"), "--mode", "official"] if command == "score" else []
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
