@@ -115,8 +115,8 @@ def plan(source: Path, manifests: Path, *, edition: str, commit: str, order: str
     for required in (source / "train", source / "test", source / TRAIN_LABELS, source / FAKE_TEST_LABELS, manifests / TEST_LABELS):
         if not required.exists():
             raise UserError(
-                "not found: a DelftBikes copy has train/, test/, train_annotations.json and fake_test_annotations.json; "
-                "the manifests folder the organisers' test_annotations.json",
+                "not found: a DelftBikes copy holds train/, test/, train_annotations.json and fake_test_annotations.json, "
+                "and the manifests folder the organisers' test_annotations.json",
                 path=required,
             )
     labels = read_annotations(source / TRAIN_LABELS)
@@ -165,7 +165,7 @@ def plan(source: Path, manifests: Path, *, edition: str, commit: str, order: str
                 "train_listing_sha256": sha256_bytes("\n".join(train_names).encode("utf-8")),
             },
             "new_train_annotations": "the val dict (valset_generate.py bug of 2021/2022)"
-            if edition in ("2021", "2022")
+            if edition in BUGGY_EDITIONS
             else "the train images left after the move",
             "train_labels": train_labels_file(edition),
             "category_ids": list(range(1, 23)),
