@@ -35,7 +35,9 @@ class Detection(Task):
 
     full_scale_splits = {"train": 5_873, "val": 4_946, "test": 4_952}  # the VIPriors COCO subset
 
-    def cost_probe(self, spec, device, pixel_limit):
+    def cost_probe(self, spec, device, pixel_limit, *, classes: int = 91):
+        """Probe of a detector spec on 4:3 images with 7 boxes each; `classes` includes the
+        background (91 for COCO's ids; tasks built on this one pass theirs)."""
         import statistics
 
         import torch
@@ -43,7 +45,7 @@ class Detection(Task):
         from viprepro.tasks.detection import models
         from viprepro.training.estimate import Probe, scaled_image
 
-        kwargs, classes = dict(spec["model"].get("kwargs", {})), 91
+        kwargs = dict(spec["model"].get("kwargs", {}))
         min_size = kwargs.get("min_size", 800)
         min_size = statistics.mean(min_size) if isinstance(min_size, (list, tuple)) else min_size
         max_size = kwargs.get("max_size", 1333)

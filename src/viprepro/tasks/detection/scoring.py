@@ -95,18 +95,22 @@ def score(
     mode: str,
     max_mb: float = json_format.DEFAULT_MAX_MB,
     limits: json_format.JsonLimits | None = None,
+    task: str = "detection",
+    data: bytes | None = None,
 ) -> dict:
+    """Score a detection file (or its `data`, read from a zip, named by `submission_path`)
+    against a COCO ground truth; `task` names the task in scores.json."""
     gt = read_instances(gt_path)
     limits = limits or json_format.JsonLimits(max_mb=max_mb)
     engine = "faster-coco-eval"
     if mode == "strict":
-        detections, problems = json_format.read_detections(gt, submission_path, mode=mode, limits=limits)
+        detections, problems = json_format.read_detections(gt, submission_path, mode=mode, limits=limits, data=data)
         if problems:
             raise ValidationFailed(submission_path, problems)
         img_ids = None
         n_images = len(gt["images"])
     elif mode == "official":
-        detections, _ = json_format.read_detections(gt, submission_path, mode=mode, limits=limits)
+        detections, _ = json_format.read_detections(gt, submission_path, mode=mode, limits=limits, data=data)
         img_ids = {d["image_id"] for d in detections}
         n_images = len(img_ids)
         if _has_nan(detections):
@@ -117,7 +121,7 @@ def score(
     n_detections = len(detections)
     stats, per_category = evaluate_boxes(gt, detections, img_ids=img_ids, engine=engine)
     scores = {
-        "task": "detection",
+        "task": task,
         "mode": mode,
         **{key: float(value) for key, value in zip(STAT_KEYS, stats)},
         "n_scored": n_images,

@@ -59,15 +59,17 @@ class JsonLimits:
         )
 
 
-def _items(path: Path, limits: JsonLimits, *, syntax_first: bool = False) -> Iterator[tuple[int, object]]:
+def _items(path: Path, limits: JsonLimits, *, syntax_first: bool = False, data: bytes | None = None) -> Iterator[tuple[int, object]]:
     """(position in the list, item) of every top-level item, parsed a batch at a time.
 
     The whole file's structure is checked before the first item is yielded; with
     `syntax_first` every batch is parsed once more beforehand, so that, as with the official
     scorer's `json.load`, a syntax error anywhere wins over a bad item. An item longer than
-    `max_item_bytes` is yielded as `Oversize` without being parsed.
+    `max_item_bytes` is yielded as `Oversize` without being parsed. `data` is the file's
+    content when it was read elsewhere (a zip member); errors still name `path`.
     """
-    data = submission_io.read_bytes(path, max_mb=limits.max_mb)
+    if data is None:
+        data = submission_io.read_bytes(path, max_mb=limits.max_mb)
     if data.startswith(b"\xef\xbb\xbf"):
         raise UserError(
             "starts with a UTF-8 byte-order mark (BOM), which the official scorer's JSON reader refuses; save the file as plain UTF-8",
@@ -104,12 +106,15 @@ def read_submission(path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> list:
     return [item for _, item in _items(Path(path), JsonLimits(max_mb=max_mb))]
 
 
-def read_detections(gt: dict, path: Path, *, mode: str, limits: JsonLimits = JsonLimits()) -> tuple[list[dict], ProblemList]:
+def read_detections(
+    gt: dict, path: Path, *, mode: str, limits: JsonLimits = JsonLimits(), data: bytes | None = None
+) -> tuple[list[dict], ProblemList]:
     """The detections of a file and what strict mode refuses, item by item in bounded memory.
 
     `strict`: every problem is counted (the first ones kept), and detections are kept only
     while there is none. `official`: stops (UserError) where the official scorer would, and
-    keeps each detection's four keys (the only ones COCOeval reads for boxes).
+    keeps each detection's four keys (the only ones COCOeval reads for boxes). `data`: the
+    file's bytes when they come from elsewhere (a zipped submission), named by `path`.
     """
     path = Path(path)
     image_ids = {image["id"] for image in gt["images"]}
@@ -117,7 +122,7 @@ def read_detections(gt: dict, path: Path, *, mode: str, limits: JsonLimits = Jso
     detections: list[dict] = []
     problems = ProblemList()
     count = 0
-    for index, det in _items(path, limits, syntax_first=mode == "official"):
+    for index, det in _items(path, limits, syntax_first=mode == "official", data=data):
         count += 1
         if mode == "official":
             failure = _official_failure_of(index, det, image_ids)
