@@ -32,13 +32,28 @@ def gather(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """As `gather`, but gradients flow back to the rank each slice came from (SimCLR's negatives)."""
+    """As `gather`, but gradients flow back to the rank each slice came from (SimCLR's negatives).
+
+    The backward sums every rank's gradient of the gathered tensor and keeps this rank's slice,
+    with an all-reduce (gloo has no reduce-scatter): each rank's share then carries the
+    gradient of every rank's loss, as if one process had computed them all."""
     _, size = world()
     if size == 1:
         return tensor
-    from torch.distributed.nn.functional import all_gather
+    return _GatherWithGrad.apply(tensor)
 
-    return torch.cat(all_gather(tensor.contiguous()))
+
+class _GatherWithGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor):
+        ctx.rank, ctx.rows = dist.get_rank(), len(tensor)
+        return gather(tensor)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
 
 
 @torch.no_grad()
