@@ -95,3 +95,19 @@ def test_keys_are_what_the_code_reads():
     assert pretext_keys("moco_v2") == {"name", "augment", "dim", "queue", "momentum", "temperature", "mlp", "margin", "shuffle_groups"}
     assert pretext_keys("rotation") == {"name", "augment"}
     assert "color_strength" in augment_keys("simclr") and "color_strength" not in augment_keys("moco_v2")
+
+
+@pytest.mark.parametrize(
+    "augment,key",
+    [
+        ({"blur_p": 1.5}, "augment.blur_p"),
+        ({"scale": [0.8, 0.2]}, "augment.scale"),
+        ({"scale": 0.5}, "augment.scale"),
+        ({"color_jitter": [0.4, 0.4, 0.4]}, "augment.color_jitter"),
+        ({"blur_sigma": [0.0, 2.0]}, "augment.blur_sigma"),
+        ({"hflip": "yes"}, "augment.hflip"),
+    ],
+)
+def test_bad_augment_values_are_refused_by_key(augment, key):
+    with pytest.raises(ValueError, match=f"key '{key}'"):
+        resolve({"name": "moco_v2", "augment": augment})

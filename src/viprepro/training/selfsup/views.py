@@ -107,7 +107,38 @@ def resolve(method: dict) -> tuple[str, dict, dict]:
     if unknown:
         raise ValueError(f"unknown key 'augment.{unknown[0]}' for pretext method '{name}' (known: {', '.join(sorted(augment_keys(name)))})")
     settings = {**METHOD_DEFAULTS[name], **{k: v for k, v in method.items() if k not in ("name", "augment")}}
-    return name, settings, {**AUGMENT_DEFAULTS[name], **augment}
+    augment = {**AUGMENT_DEFAULTS[name], **augment}
+    _check_augment(augment)
+    return name, settings, augment
+
+
+def _numbers(value, count: int) -> bool:
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == count
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
+    )
+
+
+def _check_augment(augment: dict) -> None:
+    """Values torchvision would refuse later with a message that names no key, refused here by key."""
+    for key, value in augment.items():
+        if key.endswith("_p") and value is not None and not (isinstance(value, (int, float)) and 0 <= value <= 1):
+            raise ValueError(f"key 'augment.{key}' must be a probability in [0, 1] (got {value!r})")
+    if not (_numbers(augment["scale"], 2) and 0 < augment["scale"][0] <= augment["scale"][1] <= 1):
+        raise ValueError(f"key 'augment.scale' must be [low, high] with 0 < low <= high <= 1 (got {augment['scale']!r})")
+    if "blur_sigma" in augment and not (_numbers(augment["blur_sigma"], 2) and 0 < augment["blur_sigma"][0] <= augment["blur_sigma"][1]):
+        raise ValueError(f"key 'augment.blur_sigma' must be [low, high] with 0 < low <= high (got {augment['blur_sigma']!r})")
+    if "color_jitter" in augment and not (
+        _numbers(augment["color_jitter"], 4) and all(x >= 0 for x in augment["color_jitter"]) and augment["color_jitter"][3] <= 0.5
+    ):
+        raise ValueError(
+            f"key 'augment.color_jitter' must be [brightness, contrast, saturation, hue], non-negative, hue <= 0.5 (got {augment['color_jitter']!r})"
+        )
+    if "color_strength" in augment and not (isinstance(augment["color_strength"], (int, float)) and 0 <= augment["color_strength"] <= 2.5):
+        raise ValueError(f"key 'augment.color_strength' must be in [0, 2.5] (hue jitter 0.2 s <= 0.5) (got {augment['color_strength']!r})")
+    if not isinstance(augment["hflip"], bool):
+        raise ValueError(f"key 'augment.hflip' must be true or false (got {augment['hflip']!r})")
 
 
 def _known(name: str) -> None:
