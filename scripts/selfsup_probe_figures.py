@@ -54,7 +54,13 @@ class Views(Dataset):
 
 def subset(workdir: Path, classes: int, per_class: int, seed: int) -> Path:
     task = get_task("classification")
-    options = {"classes": classes, "subset_per_class": per_class, "extra_train_per_class": 0, "val_per_class": max(10, per_class // 2), "image_size": 48}
+    options = {
+        "classes": classes,
+        "subset_per_class": per_class,
+        "extra_train_per_class": 0,
+        "val_per_class": max(10, per_class // 2),
+        "image_size": 48,
+    }
     made = task.synthesize(workdir / "synthetic", seed=seed, options=options)
     task.subset(made["source"], made["manifests"], workdir / "subset", workdir / "hidden", link="hardlink", options={})
     return workdir / "subset"
@@ -106,7 +112,12 @@ def main() -> None:
         pretext = build_pretext(method, backbone, features)
         generator = torch.Generator()
         loader = seeded_loader(
-            Views(images, pretext_views(method, args.input_size)), args.batch_size, shuffle=True, workers=0, generator=generator, drop_last=True
+            Views(images, pretext_views(method, args.input_size)),
+            args.batch_size,
+            shuffle=True,
+            workers=0,
+            generator=generator,
+            drop_last=True,
         )
         parameters = [p for p in pretext.parameters() if p.requires_grad]
         optimizer = torch.optim.SGD(parameters, lr=args.lr, momentum=0.9, weight_decay=5e-4)
