@@ -31,12 +31,10 @@ from viprepro.training.loading import seeded_loader
 from viprepro.training.selfsup import (
     backbone_of,
     build_pretext,
-    extract_features,
-    knn_accuracy,
-    linear_probe_accuracy,
     pretext_backbone,
     pretext_views,
 )
+from viprepro.training.selfsup.probe import probe_accuracies
 
 
 class Views(Dataset):
@@ -69,18 +67,14 @@ def subset(workdir: Path, classes: int, per_class: int, seed: int) -> Path:
 def probe(backbone, subset_dir: Path, input_size: int, classes: int, seed: int) -> dict:
     recipe = {"input_size": input_size, "batch_size": 128}
     names = data.class_names(subset_dir)
-    sets = {}
+    loaders = {}
     for split in ("train", "val"):
         files, labels = data.split_files(subset_dir, split, names)
-        dataset = data.ImageFiles(files, labels, data.eval_transform(recipe), cache=True)
-        sets[split] = extract_features(backbone, data.make_loader(dataset, recipe, shuffle=False, workers=0), torch.device("cpu"))
-    (train, train_labels), (val, val_labels) = sets["train"], sets["val"]
-    return {
-        "knn": knn_accuracy(train, train_labels, val, val_labels, classes=classes),
-        "linear": linear_probe_accuracy(
-            train, train_labels, val, val_labels, classes=classes, generator=torch.Generator().manual_seed(derive_seed(seed, 9))
-        ),
-    }
+        loaders[split] = data.make_loader(
+            data.ImageFiles(files, labels, data.eval_transform(recipe), cache=True), recipe, shuffle=False, workers=0
+        )
+    generator = torch.Generator().manual_seed(derive_seed(seed, 9))
+    return probe_accuracies(backbone, loaders["train"], loaders["val"], torch.device("cpu"), classes=classes, generator=generator)
 
 
 def main() -> None:
