@@ -124,7 +124,14 @@ def test_inconsistent_documents_are_refused(target, change, expected, task, sour
     source, manifests = source_copy
     if expected is None:  # an image id shared by two splits
         train_id = read_json(source / "train.json")["images"][0]["id"]
-        change, expected = (lambda d: d["images"][0].__setitem__("id", train_id)), f"image id {train_id} is in both"
+        expected = f"image id {train_id} is in both"
+
+        def change(document):
+            old = document["images"][0]["id"]
+            document["images"][0]["id"] = train_id
+            for ann in document["annotations"]:
+                ann["image_id"] = train_id if ann["image_id"] == old else ann["image_id"]
+
     path = manifests / "test.json" if target.startswith("manifests/") else source / target
     _edit(path, change)
     with pytest.raises(UserError, match=expected):
