@@ -113,7 +113,7 @@ def _edit(path: Path, change) -> None:
     "target, change, expected",
     [
         ("val.json", None, None),
-        ("manifests/test.json", lambda d: d["images"].pop(), "test labels' images differ"),
+        ("manifests/test.json", lambda d: d["images"][0].__setitem__("file_name", "other.png"), "test labels' images differ"),
         ("val.json", lambda d: d["categories"].reverse(), "categories differ"),
         ("train.json", lambda d: d["annotations"][0].__setitem__("segmentation", {"size": [1, 1], "counts": "1"}), "is not the image's"),
         ("train.json", lambda d: d["annotations"][0].__setitem__("segmentation", [[1, 2]]), "at least three points"),
