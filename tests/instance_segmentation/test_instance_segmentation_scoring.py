@@ -158,3 +158,22 @@ def test_cli_validate_and_score(courts, good_submission, tmp_path, capsys):
     assert main(["validate", "--task", "instance_segmentation", "--gt", gt, "--submission", str(bad)]) != 0
     captured = capsys.readouterr()
     assert "image_id -1 is not a test image" in captured.out + captured.err
+
+
+def test_scoring_imports_no_torch(courts, good_submission, tmp_path):
+    """A score job scores a real submission (both modes, and validates it) without torch."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, json\n"
+        "from viprepro.tasks import get_task\n"
+        "task = get_task('instance_segmentation')\n"
+        "for mode in ('strict', 'official'):\n"
+        "    task.score(sys.argv[1], sys.argv[2], sys.argv[3] + mode, mode=mode, options={})\n"
+        "assert task.validate(sys.argv[1], sys.argv[2], {}) == []\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(courts["gt"]), str(good_submission), str(tmp_path / "o")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1]) == []
