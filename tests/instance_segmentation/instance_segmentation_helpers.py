@@ -61,7 +61,14 @@ def noisy_instances(gt: dict, seed: int = 0, *, skip_images: int = 0, false_posi
             continue
         mask = gt_mask(ann, image["height"], image["width"])
         mask = np.roll(mask, tuple(rng.integers(-2, 3, size=2)), axis=(0, 1))
-        rows.append({"image_id": ann["image_id"], "category_id": ann["category_id"], "segmentation": rle(mask), "score": round(float(rng.uniform(0.3, 1)), 4)})
+        rows.append(
+            {
+                "image_id": ann["image_id"],
+                "category_id": ann["category_id"],
+                "segmentation": rle(mask),
+                "score": round(float(rng.uniform(0.3, 1)), 4),
+            }
+        )
     for image in gt["images"]:
         if image["id"] in skipped:
             continue
@@ -69,7 +76,14 @@ def noisy_instances(gt: dict, seed: int = 0, *, skip_images: int = 0, false_posi
             mask = np.zeros((image["height"], image["width"]), np.uint8)
             y, x = rng.integers(0, image["height"] - 10), rng.integers(0, image["width"] - 10)
             mask[y : y + 8, x : x + 6] = 1
-            rows.append({"image_id": image["id"], "category_id": int(rng.integers(1, 3)), "segmentation": rle(mask), "score": round(float(rng.uniform(0, 0.5)), 4)})
+            rows.append(
+                {
+                    "image_id": image["id"],
+                    "category_id": int(rng.integers(1, 3)),
+                    "segmentation": rle(mask),
+                    "score": round(float(rng.uniform(0, 0.5)), 4),
+                }
+            )
     return rows
 
 

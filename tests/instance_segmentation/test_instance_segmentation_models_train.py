@@ -93,7 +93,9 @@ def test_train_predict_validate_and_score(task, courts, gt_doc, spec, tmp_path):
     assert [h["epoch"] for h in final["history"]] == [1, 2] and "val_ap" in final["history"][-1]
     model, _ = engine.load_trained_model(task, tmp_path / "model.pt", courts["subset"], torch.device("cpu"))
     model.roi_heads.score_thresh = 0.0  # an untrained model scores low: keep its instances
-    summary = task.predict([model, model], courts["subset"], spec["recipe"], tmp_path / "submission.zip", device=torch.device("cpu"), workers=0)
+    summary = task.predict(
+        [model, model], courts["subset"], spec["recipe"], tmp_path / "submission.zip", device=torch.device("cpu"), workers=0
+    )
     assert summary["images"] == len(gt_doc["images"]) and summary["members"] == 2 and summary["instances"] > 0
     assert task.validate(courts["gt"], tmp_path / "submission.zip", {}) == []
     for mode in ("strict", "official"):

@@ -94,8 +94,17 @@ def test_strict_scores_every_image_and_valid_files_score_alike(courts, gt_doc, t
         from instance_segmentation_helpers import gt_mask
 
         image = next(i for i in gt_doc["images"] if i["id"] == ann["image_id"])
-        exact.append({"image_id": ann["image_id"], "category_id": ann["category_id"], "segmentation": rle(gt_mask(ann, image["height"], image["width"])), "score": 1.0})
-    assert task.score(courts["gt"], write_zip(tmp_path / "exact.zip", exact), tmp_path / "e", mode="strict", options={})["ap"] == pytest.approx(1.0)
+        exact.append(
+            {
+                "image_id": ann["image_id"],
+                "category_id": ann["category_id"],
+                "segmentation": rle(gt_mask(ann, image["height"], image["width"])),
+                "score": 1.0,
+            }
+        )
+    assert task.score(courts["gt"], write_zip(tmp_path / "exact.zip", exact), tmp_path / "e", mode="strict", options={})[
+        "ap"
+    ] == pytest.approx(1.0)
     assert perfect  # the noisy copy is not perfect, the exact one is
 
 
@@ -103,7 +112,10 @@ def test_strict_scores_every_image_and_valid_files_score_alike(courts, gt_doc, t
     "rows, expected",
     [
         ([], "empty"),
-        ([{"image_id": 123456789, "category_id": 1, "segmentation": {"size": [1, 1], "counts": "1"}, "score": 1}], "Results do not correspond"),
+        (
+            [{"image_id": 123456789, "category_id": 1, "segmentation": {"size": [1, 1], "counts": "1"}, "score": 1}],
+            "Results do not correspond",
+        ),
         ([{"category_id": 1, "score": 1}], "not an object with an 'image_id'"),
         (["text"], "not an object"),
     ],
@@ -121,7 +133,14 @@ def test_official_mode_reports_pycocotools_crashes(courts, gt_doc, task, tmp_pat
     for bad in (
         [{**rows[0], "bbox": [0, 0, 5, 5]}, *rows[1:]],  # a box on the first item only: KeyError 'bbox' on the second
         [{"image_id": image["id"], "category_id": 1, "score": 0.5}],
-        [{"image_id": image["id"], "category_id": 1, "score": 0.5, "segmentation": {"size": [image["height"], image["width"]], "counts": [0, 10]}}],
+        [
+            {
+                "image_id": image["id"],
+                "category_id": 1,
+                "score": 0.5,
+                "segmentation": {"size": [image["height"], image["width"]], "counts": [0, 10]},
+            }
+        ],
         [{"image_id": image["id"], "category_id": 1, "score": 0.5, "segmentation": [[0, 0, 5, 0, 5, 5]]}],
     ):
         with pytest.raises(UserError, match="official scorer crashes") as caught:
@@ -174,6 +193,8 @@ def test_scoring_imports_no_torch(courts, good_submission, tmp_path):
         "assert task.validate(sys.argv[1], sys.argv[2], {}) == []\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision'))))\n"
     )
-    out = subprocess.run([sys.executable, "-c", script, str(courts["gt"]), str(good_submission), str(tmp_path / "o")], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(courts["gt"]), str(good_submission), str(tmp_path / "o")], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[-1]) == []

@@ -82,7 +82,9 @@ def test_an_empty_list_is_a_problem(task, courts, tmp_path):
 
 def test_the_zip_holds_one_json_and_nothing_else(task, courts, gt_doc, tmp_path):
     extra = write_zip(tmp_path / "extra.zip", [_row(gt_doc)], extra={"notes.txt": "hi"})
-    assert task.validate(courts["gt"], extra, {}) == ["notes.txt: not the submission's JSON (the zip holds one .json file and nothing else)"]
+    assert task.validate(courts["gt"], extra, {}) == [
+        "notes.txt: not the submission's JSON (the zip holds one .json file and nothing else)"
+    ]
     two = write_zip(tmp_path / "two.zip", [_row(gt_doc)], extra={"b.json": "[]"})
     for mode in ("strict", "official"):
         with pytest.raises(UserError, match="exactly one .json file, it holds 2"):

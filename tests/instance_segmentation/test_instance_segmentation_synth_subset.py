@@ -154,4 +154,7 @@ def test_unknown_edition_is_refused(task, courts, tmp_path):
 
 def test_val_ground_truth_is_the_val_file(task, courts, tmp_path):
     gt = task.write_val_ground_truth(courts["subset"], tmp_path / "val_gt")
-    assert gt == task.val_ground_truth(tmp_path / "val_gt") and read_json(gt)["annotations"] == read_json(courts["subset"] / "val.json")["annotations"]
+    assert (
+        gt == task.val_ground_truth(tmp_path / "val_gt")
+        and read_json(gt)["annotations"] == read_json(courts["subset"] / "val.json")["annotations"]
+    )

@@ -41,7 +41,11 @@ def targets_of(annotations: list[dict], height: int, width: int) -> dict:
     boxes[:, 2:] += boxes[:, :2]
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
-    masks = torch.from_numpy(np.stack([mask_of(a["segmentation"], height, width) for a in kept])) if kept else torch.zeros((0, height, width), dtype=torch.uint8)
+    masks = (
+        torch.from_numpy(np.stack([mask_of(a["segmentation"], height, width) for a in kept]))
+        if kept
+        else torch.zeros((0, height, width), dtype=torch.uint8)
+    )
     labels = torch.tensor([a["category_id"] for a in kept], dtype=torch.int64)
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]) & (masks.flatten(1) > 0).any(1)
     return {"boxes": boxes[keep], "labels": labels[keep], "masks": masks[keep]}

@@ -32,7 +32,17 @@ from viprepro.errors import UserError
 from viprepro.tasks.detection import models as detection_models
 
 ROI_SIZE = 7
-MODULES = {"backbone", "rpn_anchor_generator", "rpn_head", "box_roi_pool", "box_head", "box_predictor", "mask_roi_pool", "mask_head", "mask_predictor"}
+MODULES = {
+    "backbone",
+    "rpn_anchor_generator",
+    "rpn_head",
+    "box_roi_pool",
+    "box_head",
+    "box_predictor",
+    "mask_roi_pool",
+    "mask_head",
+    "mask_predictor",
+}
 
 
 def _mask_rcnn(
@@ -71,7 +81,14 @@ def maskrcnn_resnet50_fpn(num_classes: int, *, norm_layer: str = "frozen_bn", tr
 
 
 def maskrcnn_small_fpn(
-    num_classes: int, *, widths=(16, 32, 64, 128), blocks: int = 2, fpn_channels: int = 64, representation_size: int = 256, mask_layers=(64, 64), **kwargs
+    num_classes: int,
+    *,
+    widths=(16, 32, 64, 128),
+    blocks: int = 2,
+    fpn_channels: int = 64,
+    representation_size: int = 256,
+    mask_layers=(64, 64),
+    **kwargs,
 ) -> MaskRCNN:
     backbone = detection_models.small_fpn_backbone(widths, blocks, fpn_channels)
     return _mask_rcnn(backbone, num_classes, representation_size=representation_size, mask_layers=mask_layers, **kwargs)

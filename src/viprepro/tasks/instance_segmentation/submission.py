@@ -69,9 +69,13 @@ def json_bytes(path: Path, limits: Limits, problems: ProblemList | None) -> tupl
         names = [info.filename for info in archive.infos]
         jsons = [name for name in names if name.lower().endswith(".json") and not name.startswith("__MACOSX/")]
         if len(jsons) != 1:
-            raise UserError(f"the zip must hold exactly one .json file, it holds {len(jsons)} ({', '.join(jsons[:5]) or 'none'})", path=path)
+            raise UserError(
+                f"the zip must hold exactly one .json file, it holds {len(jsons)} ({', '.join(jsons[:5]) or 'none'})", path=path
+            )
         if problems is not None:
-            problems += (f"{name}: not the submission's JSON (the zip holds one .json file and nothing else)" for name in names if name != jsons[0])
+            problems += (
+                f"{name}: not the submission's JSON (the zip holds one .json file and nothing else)" for name in names if name != jsons[0]
+            )
         return archive.read(jsons[0]), path / jsons[0]
 
 
@@ -124,7 +128,9 @@ def item_problems(item, images: dict, category_ids: set) -> list[str]:
     if not isinstance(item, dict):
         return [f"expected an object, found {type(item).__name__}"]
     found = [f"missing key '{k}'" for k in KEYS if k not in item]
-    found += [f"unknown key {k!r:.60}" + (" (the official scorer takes areas from it)" if k == "bbox" else "") for k in item if k not in KEYS]
+    found += [
+        f"unknown key {k!r:.60}" + (" (the official scorer takes areas from it)" if k == "bbox" else "") for k in item if k not in KEYS
+    ]
     image_id, category_id, segmentation, score = (item.get(k) for k in KEYS)
     image = None
     if "image_id" in item:

@@ -41,11 +41,15 @@ def plan(source: Path, manifests: Path, *, edition: str, commit: str) -> SubsetP
                 raise UserError(f"image id {image['id']} is in both {SPLIT_FILES[seen[image['id']]]} and {SPLIT_FILES[split]}", path=source)
             seen[image["id"]] = split
     if not _same_images(labels, documents["test"]):
-        raise UserError(f"the test labels' images differ from those of {SPLIT_FILES['test']} (ids, file names or sizes)", path=manifests / TEST_LABELS)
+        raise UserError(
+            f"the test labels' images differ from those of {SPLIT_FILES['test']} (ids, file names or sizes)", path=manifests / TEST_LABELS
+        )
     categories = documents["train"]["categories"]
     for name, document in (*((SPLIT_FILES[s], documents[s]) for s in ("val", "test")), (TEST_LABELS, labels)):
         if document["categories"] != categories:
-            raise UserError(f"its categories differ from those of {SPLIT_FILES['train']}", path=(manifests if name == TEST_LABELS else source) / name)
+            raise UserError(
+                f"its categories differ from those of {SPLIT_FILES['train']}", path=(manifests if name == TEST_LABELS else source) / name
+            )
 
     def images(split: str) -> list[Placed]:
         folder = IMAGE_FOLDERS[split]
