@@ -198,3 +198,12 @@ def test_scoring_imports_no_torch(courts, good_submission, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[-1]) == []
+
+
+def test_example_figure_draws_masks_and_skips_what_it_cannot_decode(courts, gt_doc, task, tmp_path):
+    rows = noisy_instances(gt_doc, seed=1)
+    hostile = {**rows[0], "segmentation": {"size": [0, 0], "counts": "Z0k"}, "score": 1.0}
+    submission = write_zip(tmp_path / "s.zip", [hostile, *rows])
+    examples, note = task.figure_data("examples", courts["gt"], submission, courts["subset"])
+    assert examples and "predicted masks" in note
+    assert all(example.panels[0].ndim == 3 and example.panels[0].dtype.name == "uint8" for example in examples)

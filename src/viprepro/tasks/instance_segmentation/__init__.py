@@ -35,6 +35,7 @@ class InstanceSegmentation(Task):
     submission_filename = "submission.zip"
     val_metric = "ap"
     per_class = PerClass("per_category_ap", "mask AP")
+    figure_kinds = ("examples",)
     model_names = ModelNames(own=("maskrcnn_resnet50_fpn", "maskrcnn_small_fpn"), torchvision_module="detection")
 
     #: toolkit commit of each edition (VIPriors/vipriors-challenges-toolkit).
@@ -182,6 +183,13 @@ class InstanceSegmentation(Task):
             limits=submission.Limits.from_options(options),
             edition=self.edition(options),
         )
+
+    def figure_data(self, kind, gt, submission_path, subset):
+        if kind != "examples":
+            return super().figure_data(kind, gt, submission_path, subset)
+        from viprepro.tasks.instance_segmentation import examples
+
+        return examples.examples(Path(gt), Path(submission_path), Path(subset))
 
 
 TASK = InstanceSegmentation()
