@@ -30,3 +30,15 @@ def test_the_declaration_imports_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert not {"torch", "torchvision", "pycocotools"} & set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def test_shipped_specs():
+    from testutils import REPO
+
+    from viprepro.specs.load import load_spec
+
+    tiny = load_spec(REPO / "config/submissions/instance_segmentation_tiny_cpu.yaml")
+    assert tiny["embedded_default"] and list(tiny["claimed"]) == ["ap"] and "seeds 0-4" in tiny["environment"]["measured"]
+    baseline = load_spec(REPO / "config/submissions/instance_segmentation_maskrcnn_r50_baseline.yaml")
+    assert baseline["model"]["name"] == "maskrcnn_resnet50_fpn" and baseline["recipe"]["batch_size"] == 10
+    assert baseline["recipe"]["optimizer"]["lr"] == 0.0001 and any("placeholder" in u for u in baseline["unknowns"])
