@@ -207,3 +207,15 @@ def test_example_figure_draws_masks_and_skips_what_it_cannot_decode(courts, gt_d
     examples, note = task.figure_data("examples", courts["gt"], submission, courts["subset"])
     assert examples and "predicted masks" in note
     assert all(example.panels[0].ndim == 3 and example.panels[0].dtype.name == "uint8" for example in examples)
+
+
+@pytest.mark.parametrize("mode", ["strict", "official"])
+def test_a_refused_zip_is_recorded_as_an_invalid_submission(mode, courts, tmp_path):
+    """Errors inside the zip name the submission file (and the member), so the pipeline's
+    `score --on-invalid record` records the refusal instead of failing the job."""
+    bad = write_zip(tmp_path / "bad.zip", "[{not json")
+    out = tmp_path / "o"
+    argv = ["score", "--task", "instance_segmentation", "--gt", str(courts["gt"]), "--submission", str(bad), "--out", str(out)]
+    assert main([*argv, "--mode", mode, "--on-invalid", "record"]) == 0
+    record = json.loads((out / "scores.json").read_text())
+    assert record["status"] == "invalid" and record["problems"][0].startswith("prediction.json")

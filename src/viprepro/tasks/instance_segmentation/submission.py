@@ -54,8 +54,8 @@ class Limits:
         return cls(json=json_limits, zip=ZipLimits(member_mb=max_mb, total_mb=max_mb, members=defaults.zip.members, file_mb=max_mb))
 
 
-def json_bytes(path: Path, limits: Limits, problems: ProblemList | None) -> tuple[bytes, Path]:
-    """The JSON's bytes and the name errors give them (`file.zip/prediction.json`).
+def json_bytes(path: Path, limits: Limits, problems: ProblemList | None) -> tuple[bytes, str | None]:
+    """The JSON's bytes and, for a zip, the member they come from.
 
     A zip must hold exactly one `.json` file; strict mode (`problems` given) lists any other
     member, official mode reads the one JSON as the server's unzipped folder did."""
@@ -64,7 +64,7 @@ def json_bytes(path: Path, limits: Limits, problems: ProblemList | None) -> tupl
     with open(path, "rb") as fh:
         zipped = fh.read(4) == b"PK\x03\x04"
     if not zipped:
-        return submission_io.read_bytes(path, max_mb=limits.json.max_mb), path
+        return submission_io.read_bytes(path, max_mb=limits.json.max_mb), None
     with SafeZip(path, limits.zip) as archive:
         names = [info.filename for info in archive.infos]
         jsons = [name for name in names if name.lower().endswith(".json") and not name.startswith("__MACOSX/")]
@@ -76,7 +76,26 @@ def json_bytes(path: Path, limits: Limits, problems: ProblemList | None) -> tupl
             problems += (
                 f"{name}: not the submission's JSON (the zip holds one .json file and nothing else)" for name in names if name != jsons[0]
             )
-        return archive.read(jsons[0]), path / jsons[0]
+        return archive.read(jsons[0]), jsons[0]
+
+
+def _member(where: str | None, member: str | None) -> str | None:
+    return ", ".join(filter(None, (member, where))) or None
+
+
+def items(path: Path, limits: Limits, problems: ProblemList | None, *, syntax_first: bool = False):
+    """(member, iterator of (position, item)) of the submission's JSON list. Every error names
+    the submission file itself (the pipeline records a refused submission only then) and the
+    zip member in `where`."""
+    data, member = json_bytes(path, limits, problems)
+
+    def iterate():
+        try:
+            yield from json_items(data, Path(path), limits.json, syntax_first=syntax_first)
+        except UserError as error:
+            raise UserError(error.problem, path=path, where=_member(error.where, member)) from None
+
+    return member, iterate()
 
 
 def read_instances(gt: dict, path: Path, *, mode: str, limits: Limits = Limits()) -> tuple[list[dict], ProblemList]:
@@ -87,17 +106,17 @@ def read_instances(gt: dict, path: Path, *, mode: str, limits: Limits = Limits()
     `loadRes` reads more than the four keys: a `bbox` on the first item changes the areas).
     """
     problems = ProblemList()
-    data, named = json_bytes(path, limits, problems if mode == "strict" else None)
+    member, listed = items(path, limits, problems if mode == "strict" else None, syntax_first=mode == "official")
     images = {image["id"]: image for image in gt["images"]}
     category_ids = {category["id"] for category in gt["categories"]}
     instances: list[dict] = []
     count = 0
-    for index, item in json_items(data, named, limits.json, syntax_first=mode == "official"):
+    for index, item in listed:
         count += 1
         if mode == "official":
             failure = official_failure(index, item, images)
             if failure:
-                raise UserError(failure, path=named)
+                raise UserError(failure, path=path, where=member)
             instances.append(item)
             continue
         found = item_problems(item, images, category_ids)
@@ -108,7 +127,9 @@ def read_instances(gt: dict, path: Path, *, mode: str, limits: Limits = Limits()
             instances.append(item)
     if not count:
         if mode == "official":
-            raise UserError("the submission is empty: the official scorer crashes on an empty list (COCO() has no annotations)", path=named)
+            raise UserError(
+                "the submission is empty: the official scorer crashes on an empty list (COCO() has no annotations)", path=path, where=member
+            )
         problems.append("the list is empty: no instances to score")
     return instances, problems
 
@@ -214,8 +235,7 @@ def official_hazard(index: int, segmentation) -> str | None:
 
 def read_rows(path: Path, limits: Limits = Limits()) -> list:
     """Every item of the submission's JSON (any type: the callers judge it), within the limits."""
-    data, named = json_bytes(path, limits, None)
-    return [item for _, item in json_items(data, named, limits.json)]
+    return [item for _, item in items(path, limits, None)[1]]
 
 
 def zip_of(rows: list, member: str = MEMBER) -> bytes:
