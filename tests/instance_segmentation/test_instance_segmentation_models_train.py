@@ -104,3 +104,22 @@ def test_train_predict_validate_and_score(task, courts, gt_doc, spec, tmp_path):
     val = task.predict([model], courts["subset"], spec["recipe"], tmp_path / "val.zip", device=torch.device("cpu"), workers=0, split="val")
     gt = task.write_val_ground_truth(courts["subset"], tmp_path / "val_gt")
     assert val["split"] == "val" and task.validate(gt, tmp_path / "val.zip", {}) == []
+
+
+@pytest.mark.slow
+def test_the_baseline_spec_runs_at_smoke_scale(task, courts, gt_doc, tmp_path):
+    """The shipped full-scale baseline, shrunk by `scale: smoke` (one epoch, 128 px, batch 4),
+    trains, predicts and scores: every field of the spec is read by the code that runs it."""
+    from testutils import REPO
+
+    text = (REPO / "config/submissions/instance_segmentation_maskrcnn_r50_baseline.yaml").read_text()
+    path = tmp_path / "baseline.yaml"
+    path.write_text(text + "scale: smoke\n")
+    spec = load_spec(path)
+    assert spec["recipe"]["epochs"] == 1 and spec["model"]["kwargs"]["max_size"] == 128
+    run = engine.TrainingRun(task=task, spec=spec, subset_dir=courts["subset"], seed=0)
+    engine.train(run, tmp_path / "model.pt", tmp_path / "state")
+    model, _ = engine.load_trained_model(task, tmp_path / "model.pt", courts["subset"], torch.device("cpu"))
+    task.predict([model], courts["subset"], spec["recipe"], tmp_path / "submission.zip", device=torch.device("cpu"), workers=0)
+    scores = task.score(courts["gt"], tmp_path / "submission.zip", tmp_path / "scores", mode="official", options={})
+    assert 0 <= scores["ap"] <= 1
