@@ -89,16 +89,20 @@ def small_resnet(widths=(16, 32, 64, 128), blocks: int = 2) -> nn.Module:
     return body
 
 
-def fasterrcnn_small_fpn(num_classes: int, *, widths=(16, 32, 64, 128), blocks: int = 2, fpn_channels: int = 64, **kwargs) -> FasterRCNN:
+def small_fpn_backbone(widths=(16, 32, 64, 128), blocks: int = 2, fpn_channels: int = 64) -> BackboneWithFPN:
+    """`small_resnet` under an FPN with a max-pooled extra level (the CPU detectors' backbone)."""
     widths = tuple(widths)
-    backbone = BackboneWithFPN(
+    return BackboneWithFPN(
         small_resnet(widths, blocks),
         return_layers={f"layer{i + 1}": str(i) for i in range(len(widths))},
         in_channels_list=list(widths),
         out_channels=fpn_channels,
         extra_blocks=LastLevelMaxPool(),
     )
-    return _faster_rcnn(backbone, num_classes, **kwargs)
+
+
+def fasterrcnn_small_fpn(num_classes: int, *, widths=(16, 32, 64, 128), blocks: int = 2, fpn_channels: int = 64, **kwargs) -> FasterRCNN:
+    return _faster_rcnn(small_fpn_backbone(widths, blocks, fpn_channels), num_classes, **kwargs)
 
 
 def cascadercnn_fpn(

@@ -17,12 +17,12 @@ from viprepro.tasks.detection.data import make_loader, split_dataset
 from viprepro.tasks.detection.submission import write_submission
 
 
-def _fuse(outputs: list[dict], nms_thresh: float, max_dets: int) -> dict:
+def fuse(outputs: list[dict], nms_thresh: float, max_dets: int) -> dict:
     if len(outputs) == 1:
         return outputs[0]
-    boxes, scores, labels = (torch.cat([o[k] for o in outputs]) for k in ("boxes", "scores", "labels"))
-    keep = batched_nms(boxes, scores, labels, nms_thresh)[:max_dets]
-    return {"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]}
+    pooled = {key: torch.cat([o[key] for o in outputs]) for key in outputs[0]}  # masks too, for Mask R-CNN
+    keep = batched_nms(pooled["boxes"], pooled["scores"], pooled["labels"], nms_thresh)[:max_dets]
+    return {key: value[keep] for key, value in pooled.items()}
 
 
 def to_coco(image_id: int, output: dict) -> list[dict]:
@@ -47,7 +47,7 @@ def detect(models: list[torch.nn.Module], loader, device: torch.device) -> list[
         images = [image.to(device, non_blocking=True) for image in images]
         per_model = [[{k: v.cpu() for k, v in o.items()} for o in model(images)] for model in models]
         for index, target in enumerate(targets):
-            fused = _fuse([outputs[index] for outputs in per_model], heads.nms_thresh, heads.detections_per_img)
+            fused = fuse([outputs[index] for outputs in per_model], heads.nms_thresh, heads.detections_per_img)
             detections += to_coco(target["image_id"], fused)
     return detections
 

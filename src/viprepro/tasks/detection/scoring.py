@@ -35,28 +35,29 @@ TXT_LABELS = ("AP @ 0.50-0.95", "AP @ 0.50", "AP @ 0.75", "AP @ 0.50-0.95 (small
 ENGINES = ("faster-coco-eval", "pycocotools")
 
 
-def _apis(engine: str):
+def _apis(engine: str, iou_type: str = "bbox"):
     if engine == "faster-coco-eval":
         from faster_coco_eval import COCO, COCOeval_faster
 
-        return COCO, lambda gt, dt: COCOeval_faster(gt, dt, "bbox", print_function=lambda *args: None)
+        return COCO, lambda gt, dt: COCOeval_faster(gt, dt, iou_type, print_function=lambda *args: None)
     if engine == "pycocotools":
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
 
-        return COCO, lambda gt, dt: COCOeval(gt, dt, "bbox")
+        return COCO, lambda gt, dt: COCOeval(gt, dt, iou_type)
     raise ValueError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
 
 
 def evaluate_boxes(
-    gt: dict, detections: list[dict], *, img_ids=None, engine: str = "faster-coco-eval"
+    gt: dict, detections: list[dict], *, img_ids=None, engine: str = "faster-coco-eval", iou_type: str = "bbox"
 ) -> tuple[np.ndarray, dict[str, float]]:
     """The 12 COCO statistics and the AP of each category that has ground truth.
 
     `img_ids` restricts the evaluation (None: every image of `gt`). Like pycocotools' loadRes,
-    this annotates the detection dicts in place (ids, areas).
+    this annotates the detection dicts in place (ids, areas). `iou_type` "segm" evaluates
+    masks (the instance segmentation task) with the same plumbing.
     """
-    COCO, COCOeval = _apis(engine)
+    COCO, COCOeval = _apis(engine, iou_type)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its progress
         coco_gt = COCO()
         coco_gt.dataset = gt

@@ -70,6 +70,11 @@ def _items(path: Path, limits: JsonLimits, *, syntax_first: bool = False, data: 
     """
     if data is None:
         data = submission_io.read_bytes(path, max_mb=limits.max_mb)
+    yield from json_items(data, path, limits, syntax_first=syntax_first)
+
+
+def json_items(data: bytes, path: Path, limits: JsonLimits, *, syntax_first: bool = False) -> Iterator[tuple[int, object]]:
+    """`_items` of bytes already read (a zip member, say); `path` names them in errors."""
     if data.startswith(b"\xef\xbb\xbf"):
         raise UserError(
             "starts with a UTF-8 byte-order mark (BOM), which the official scorer's JSON reader refuses; save the file as plain UTF-8",
