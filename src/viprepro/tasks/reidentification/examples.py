@@ -34,5 +34,5 @@ def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUN
         panels = [rgb(folder / FOLDERS[("test", "query")] / f"{query}.jpeg", 128)]
         panels += [rgb(folder / FOLDERS[("test", "gallery")] / f"{int(matrix.gallery_ids[g])}.jpeg", 128) for g in ranked[i]]
         titles = ["query"] + [f"{rank} {'✓' if hit else '✗'}" for rank, hit in enumerate(hits[i], start=1)]
-        shown.append(Example(panels, f"query {query}: {sum(hits[i])} of the top {len(hits[i])} are the same person", hits[i][0], titles))
+        shown.append(Example(panels, f"query {query}: ranks 1-{len(hits[i])} {''.join('✓' if hit else '✗' for hit in hits[i])}", hits[i][0], titles))
     return shown, f"each row: a test query, then its {RANKS_SHOWN} nearest gallery images (✓ same person); green: rank 1 is right"
