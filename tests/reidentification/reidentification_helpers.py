@@ -3,24 +3,11 @@ ranking functions written out as the 2021 toolkit has them (the reference proced
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import numpy as np
 from sklearn.metrics import average_precision_score
 
 #: the smallest SynergyReID that still has train, val and test identities
 TINY = {"train_ids": 4, "val_ids": 2, "test_ids": 3, "frames": 3, "image_height": 24, "image_width": 12}
-
-
-def files_digest(root: Path) -> str:
-    """Digest of every path, its bytes and its mtime under root: proves nothing changed."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(root).rglob("*")):
-        digest.update(str(path.relative_to(root)).encode() + str(path.lstat().st_mtime_ns).encode())
-        if path.is_file():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def reference_cmc(distmat, query_ids, gallery_ids, query_cams, gallery_cams, topk=100, first_match_break=False):

@@ -116,7 +116,10 @@ MUTATIONS = {
     "unknown gallery id": (_set_cell(0, 1, "999999999"), "line 1, column 2: unknown gallery id 999999999"),
     "duplicated gallery id": (lambda lines: _set_cell(0, 2, _cells(lines[0])[1])(lines), "gallery id(s) duplicated"),
     "gallery ids out of order": (_swap_header, "line 1, column 2: gallery ids are not in the official order"),
-    "query rows out of order": (lambda lines: [lines[0], lines[2], lines[1], *lines[3:]], "line 2, column 1: query ids are not in the official order"),
+    "query rows out of order": (
+        lambda lines: [lines[0], lines[2], lines[1], *lines[3:]],
+        "line 2, column 1: query ids are not in the official order",
+    ),
     "short row (not (m+1)x(n+1))": (lambda lines: [lines[0], lines[1].rsplit(",", 1)[0], *lines[2:]], "line 2: expected"),
     "missing gallery column": (lambda lines: [line.rsplit(",", 1)[0] for line in lines], "gallery id(s) missing"),
     "NaN distance": (_set_cell(2, 3, "nan"), "line 3, column 4: distance is NaN"),

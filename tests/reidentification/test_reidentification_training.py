@@ -15,7 +15,13 @@ SPEC = {
     "name": "reid_e2e",
     "task": "reidentification",
     "model": {"name": "small_reid", "kwargs": {"widths": [8, 16], "num_features": 16}},
-    "recipe": {"epochs": 1, "batch_size": 4, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}, "input_height": 24, "input_width": 12},
+    "recipe": {
+        "epochs": 1,
+        "batch_size": 4,
+        "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+        "input_height": 24,
+        "input_width": 12,
+    },
     "claimed": {"map": {"value": 0.5}},
 }
 

@@ -56,12 +56,9 @@ class Reidentification(Task):
         )
 
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--verify",
-            choices=("none", "header", "full"),
-            default="header",
-            help="check source images before linking: header (fast, catches truncation) or full decode",
-        )
+        from viprepro.tasks.classification import Classification  # the same image check (--verify)
+
+        Classification.add_subset_arguments(self, parser)
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         from viprepro.files.submission_io import add_text_arguments
@@ -136,7 +133,9 @@ class Reidentification(Task):
 
         images, targets = batch
         logits = model(images.to(device, non_blocking=True))
-        return F.cross_entropy(logits, targets.to(device, non_blocking=True), label_smoothing=recipe.get("loss", {}).get("label_smoothing", 0.0))
+        return F.cross_entropy(
+            logits, targets.to(device, non_blocking=True), label_smoothing=recipe.get("loss", {}).get("label_smoothing", 0.0)
+        )
 
     def evaluate(self, model, loader, device) -> dict[str, float]:
         from viprepro.tasks.reidentification import predict, scoring
@@ -148,7 +147,9 @@ class Reidentification(Task):
     def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
         from viprepro.tasks.reidentification import predict
 
-        return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers), split=split)
+        return predict.predict(
+            models_, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers), split=split
+        )
 
     def validate(self, gt, submission_path, options) -> list[str]:
         from viprepro.tasks.reidentification import submission

@@ -21,7 +21,16 @@ from torchvision.transforms.v2 import functional as TF
 
 from viprepro.errors import UserError
 from viprepro.tasks.classification.data import MEAN, STD, ImageFiles, make_loader
-from viprepro.tasks.reidentification.layout import FOLDERS, ROLES, TRAIN_DIR, listing, parse_number_name, parse_person_name, test_order, val_order
+from viprepro.tasks.reidentification.layout import (
+    FOLDERS,
+    ROLES,
+    TRAIN_DIR,
+    listing,
+    parse_number_name,
+    parse_person_name,
+    test_order,
+    val_order,
+)
 
 
 def _person_files(folder: Path, names: list[str]) -> tuple[list[Path], list[int]]:
@@ -123,6 +132,8 @@ def training_sets(subset_dir: Path, recipe: dict) -> tuple[Dataset, Dataset | No
 
 def loaders(subset_dir: Path, recipe: dict, *, workers: int, generator: torch.Generator):
     train, val, opened = training_sets(Path(subset_dir), recipe)
-    train_loader = make_loader(train, recipe, shuffle=True, workers=workers, generator=generator, drop_last=len(train) > recipe["batch_size"])
+    train_loader = make_loader(
+        train, recipe, shuffle=True, workers=workers, generator=generator, drop_last=len(train) > recipe["batch_size"]
+    )
     val_loader = None if val is None else make_loader(val, recipe, shuffle=False, workers=workers)
     return train_loader, val_loader, len(train), opened

@@ -25,7 +25,10 @@ def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUN
     for k in rows:
         order = [int(g) for g in np.argsort(matrix.distances[k]) if gallery_known[g]][:RANKS_SHOWN]
         ranked.append(order)
-    hits = [[gallery_person[int(matrix.gallery_ids[g])] == query_person[int(matrix.query_ids[k])] for g in order] for k, order in zip(rows, ranked)]
+    hits = [
+        [gallery_person[int(matrix.gallery_ids[g])] == query_person[int(matrix.query_ids[k])] for g in order]
+        for k, order in zip(rows, ranked)
+    ]
     chosen = pick([bool(h and h[0]) for h in hits], count)
     folder = Path(subset)
     shown = []
@@ -34,5 +37,7 @@ def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUN
         panels = [rgb(folder / FOLDERS[("test", "query")] / f"{query}.jpeg", 128)]
         panels += [rgb(folder / FOLDERS[("test", "gallery")] / f"{int(matrix.gallery_ids[g])}.jpeg", 128) for g in ranked[i]]
         titles = ["query"] + [f"{rank} {'✓' if hit else '✗'}" for rank, hit in enumerate(hits[i], start=1)]
-        shown.append(Example(panels, f"query {query}: ranks 1-{len(hits[i])} {''.join('✓' if hit else '✗' for hit in hits[i])}", hits[i][0], titles))
+        shown.append(
+            Example(panels, f"query {query}: ranks 1-{len(hits[i])} {''.join('✓' if hit else '✗' for hit in hits[i])}", hits[i][0], titles)
+        )
     return shown, f"each row: a test query, then its {RANKS_SHOWN} nearest gallery images (✓ same person); green: rank 1 is right"

@@ -68,7 +68,9 @@ class ReIDNet(nn.Module):
         return self(x) if self.feature == "logits" else self.embedding(x)
 
 
-def openreid_resnet(num_classes: int, *, depth: int = 50, num_features: int = 128, dropout: float = 0.5, feature: str = "logits") -> ReIDNet:
+def openreid_resnet(
+    num_classes: int, *, depth: int = 50, num_features: int = 128, dropout: float = 0.5, feature: str = "logits"
+) -> ReIDNet:
     if depth not in DEPTHS:
         raise ValueError(f"depth must be one of {sorted(DEPTHS)}, got {depth}")
     resnet = getattr(torchvision.models, DEPTHS[depth])(weights=None)
@@ -77,7 +79,12 @@ def openreid_resnet(num_classes: int, *, depth: int = 50, num_features: int = 12
 
 
 def small_reid(
-    num_classes: int, *, widths: list[int] | tuple[int, ...] = (16, 32, 64), num_features: int = 64, dropout: float = 0.0, feature: str = "logits"
+    num_classes: int,
+    *,
+    widths: list[int] | tuple[int, ...] = (16, 32, 64),
+    num_features: int = 64,
+    dropout: float = 0.0,
+    feature: str = "logits",
 ) -> ReIDNet:
     """Conv-BN-ReLU pairs, one stride-2 stage per width: a CPU-sized trunk for the embedded default."""
     layers, channels = [], 3

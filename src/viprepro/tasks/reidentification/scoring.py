@@ -88,7 +88,11 @@ def score(gt: Path, submission: Path, out: Path, *, mode: str, max_mb: float = D
     if len(matrix.query_ids) == 0:
         raise UserError("no query rows: Open-ReID raises 'No valid query'", path=submission)
     gallery = _person_ids(
-        matrix.gallery_ids, truth.person_of("gallery"), "gallery", [f"line 1, column {c + 2}" for c in range(len(matrix.gallery_ids))], submission
+        matrix.gallery_ids,
+        truth.person_of("gallery"),
+        "gallery",
+        [f"line 1, column {c + 2}" for c in range(len(matrix.gallery_ids))],
+        submission,
     )
     queries = _person_ids(matrix.query_ids, truth.person_of("query"), "query", [f"line {n}, column 1" for n in matrix.lines], submission)
     try:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path
 from viprepro.files.submission_io import ProblemList, check_file, encoding_problem
 from viprepro.tasks.reidentification.layout import Identities
@@ -121,7 +120,9 @@ def read_matrix(path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> tuple[Matrix |
                 continue
             cells = text.split(b",")
             if len(cells) != width:
-                problems.append(f"line {line}: expected {width} comma-separated cells (a query id and {width - 1} distances), found {len(cells)}")
+                problems.append(
+                    f"line {line}: expected {width} comma-separated cells (a query id and {width - 1} distances), found {len(cells)}"
+                )
                 dropped += 1
                 continue
             query = _integer(cells[0])
