@@ -34,7 +34,7 @@ from viprepro.errors import UserError, ValidationFailed
 from viprepro.files.scores_io import write_scores
 from viprepro.tasks.reidentification import ranking
 from viprepro.tasks.reidentification.layout import read_identities
-from viprepro.tasks.reidentification.submission import DEFAULT_MAX_MB, read_matrix, validate
+from viprepro.tasks.reidentification.submission import DEFAULT_MAX_MB, read_checked, read_matrix
 
 SCORES_TXT = "scores.txt"
 TOPK = (1, 5, 10)
@@ -78,10 +78,11 @@ def score(gt: Path, submission: Path, out: Path, *, mode: str, max_mb: float = D
         raise ValueError(f"unknown mode {mode!r}")
     truth = read_identities(gt)
     if mode == "strict":
-        problems = validate(truth, submission, max_mb=max_mb)
+        matrix, problems = read_checked(truth, submission, max_mb=max_mb)
         if problems:
             raise ValidationFailed(submission, problems)
-    matrix, problems = read_matrix(submission, max_mb=max_mb)
+    else:
+        matrix, problems = read_matrix(submission, max_mb=max_mb)
     if matrix is None or problems:
         more = f" ({problems.total} problems)" if problems.total > 1 else ""
         raise UserError(f"the toolkit's evaluation cannot read this matrix: {problems[0]}{more}", path=submission)

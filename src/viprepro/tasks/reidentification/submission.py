@@ -139,7 +139,9 @@ def read_matrix(path: Path, *, max_mb: float = DEFAULT_MAX_MB) -> tuple[Matrix |
         problems.append("no query rows after the header")
     if any(g is None for g in gallery):
         return None, problems
-    distances = np.vstack(rows) if rows else np.zeros((0, len(gallery)))
+    distances = np.empty((len(rows), len(gallery)))
+    for index in range(len(rows)):  # row by row, releasing each: the matrix is never held twice
+        distances[index], rows[index] = rows[index], None
     return Matrix(np.asarray(queries, dtype=np.int64), np.asarray(gallery, dtype=np.int64), distances, lines, dropped), problems
 
 
@@ -166,16 +168,22 @@ def _id_problems(where: str, kind: str, found: list[int], expected: list[int], p
 
 def validate(truth: Identities, submission: Path, *, max_mb: float = DEFAULT_MAX_MB) -> ProblemList:
     """Every problem of a submission against the ground truth; empty: valid."""
+    return read_checked(truth, submission, max_mb=max_mb)[1]
+
+
+def read_checked(truth: Identities, submission: Path, *, max_mb: float = DEFAULT_MAX_MB) -> tuple[Matrix | None, ProblemList]:
+    """The matrix (read once) and every problem of the file and of its ids against the ground truth."""
     if not Path(submission).exists() and not Path(submission).is_symlink():
-        return ProblemList(["file not found"])
+        return None, ProblemList(["file not found"])
     matrix, problems = read_matrix(submission, max_mb=max_mb)
     if matrix is None:
-        return problems
+        return None, problems
     gallery = matrix.gallery_ids.tolist()
     problems += _id_problems(
         "line 1", "gallery", gallery, truth.ids["gallery"], [f"line 1, column {c}" for c in range(2, len(gallery) + 2)]
     )
-    if matrix.dropped:  # rows left out: the query ids cannot be compared
-        return problems
-    problems += _id_problems("rows", "query", matrix.query_ids.tolist(), truth.ids["query"], [f"line {n}, column 1" for n in matrix.lines])
-    return problems
+    if not matrix.dropped:  # with rows left out, the query ids cannot be compared
+        problems += _id_problems(
+            "rows", "query", matrix.query_ids.tolist(), truth.ids["query"], [f"line {n}, column 1" for n in matrix.lines]
+        )
+    return matrix, problems
