@@ -169,6 +169,12 @@ def test_official_mode_scores_what_strict_refuses(task, reid, tmp_path):
     assert cheat["map"] > honest["map"] and cheat["queries"] == len(truth.ids["query"]) - 1
     with pytest.raises(ValidationFailed, match="query id\\(s\\) missing"):
         task.score(reid["gt"], dropped, tmp_path / "c", mode="strict", options={})
+    doubled = tmp_path / "doubled.csv"
+    write_matrix(doubled, np.vstack([distances[:1], distances]), truth.ids["query"][:1] + truth.ids["query"], truth.ids["gallery"])
+    twice = task.score(reid["gt"], doubled, tmp_path / "d", mode="official", options={})
+    assert twice["queries"] == len(truth.ids["query"]) + 1 and twice["map"] < honest["map"]  # the bad query counts twice
+    with pytest.raises(ValidationFailed, match="query id\\(s\\) duplicated"):
+        task.score(reid["gt"], doubled, tmp_path / "e", mode="strict", options={})
 
 
 @pytest.mark.parametrize(

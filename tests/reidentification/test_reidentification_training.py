@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from testutils import REPO
 
 from viprepro.files.schemas_io import validate
+from viprepro.specs.load import load_spec
+from viprepro.specs.scale import at_scale
 from viprepro.tasks.reidentification import data, models, predict
 from viprepro.tasks.reidentification.layout import read_identities
 from viprepro.training import engine
@@ -90,3 +93,14 @@ def test_squared_distances_are_open_reids():
     q, g = torch.randn(3, 5), torch.randn(4, 5)
     expected = ((q.double()[:, None, :] - g.double()[None, :, :]) ** 2).sum(-1)
     np.testing.assert_allclose(predict.squared_distances(q, g).numpy(), expected.numpy(), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_the_baseline_spec_runs_at_smoke_scale(task, reid, tmp_path):
+    """The Open-ReID ResNet-50 recipe, shrunk to a CPU run: every code path of the full spec."""
+    spec = at_scale(load_spec(REPO / "config/submissions/reidentification_resnet50_baseline.yaml"), "smoke")
+    run = engine.TrainingRun(task=task, spec=spec, subset_dir=reid["subset"], seed=1, identity={"spec": "smoke"})
+    engine.train(run, tmp_path / "model.pt", tmp_path / "state")
+    model, _ = engine.load_trained_model(task, tmp_path / "model.pt", reid["subset"], torch.device("cpu"))
+    task.predict([model], reid["subset"], spec["recipe"], tmp_path / "submission.csv", device=torch.device("cpu"), workers=0)
+    assert task.score(reid["gt"], tmp_path / "submission.csv", tmp_path / "scores", mode="strict", options={})["map"] > 0
