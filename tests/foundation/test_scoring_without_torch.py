@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import viprepro.tasks
 from viprepro.tasks import get_task
 
-OWN = ("action_recognition", "classification", "detection", "segmentation")
+#: viprepro's own tasks: every package under viprepro/tasks (2020 and the later editions), found as the registry finds them
+OWN = tuple(sorted(p.parent.name for p in (Path(viprepro.tasks.__file__).parent).glob("*/__init__.py")))
 HEAVY = ("torch", "torchvision")
 
 SCRIPT = f"""

@@ -18,20 +18,7 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 
 from viprepro.tasks.detection.data import decode
-from viprepro.tasks.instance_segmentation.layout import IMAGE_FOLDERS, annotation_path, read_coco
-
-
-def mask_of(segmentation, height: int, width: int) -> np.ndarray:
-    """A COCO annotation's mask as an HxW uint8 array (pycocotools' annToMask)."""
-    from pycocotools import mask as mask_util
-
-    if isinstance(segmentation, list):
-        rle = mask_util.merge(mask_util.frPyObjects(segmentation, height, width))
-    elif isinstance(segmentation["counts"], list):
-        rle = mask_util.frPyObjects(segmentation, height, width)
-    else:
-        rle = segmentation
-    return mask_util.decode(rle)
+from viprepro.tasks.instance_segmentation.layout import IMAGE_FOLDERS, annotation_path, mask_of, read_coco
 
 
 def targets_of(annotations: list[dict], height: int, width: int) -> dict:

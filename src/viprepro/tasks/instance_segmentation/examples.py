@@ -44,8 +44,7 @@ def _outline(mask: np.ndarray) -> np.ndarray:
 def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUNT) -> tuple[list[Example], str]:
     from PIL import ImageDraw
 
-    from viprepro.tasks.instance_segmentation.data import mask_of
-    from viprepro.tasks.instance_segmentation.layout import IMAGE_FOLDERS, read_coco
+    from viprepro.tasks.instance_segmentation.layout import IMAGE_FOLDERS, mask_of, read_coco
     from viprepro.tasks.instance_segmentation.submission import read_rows
 
     truth = read_coco(Path(gt))

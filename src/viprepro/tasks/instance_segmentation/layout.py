@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from viprepro.errors import UserError
 from viprepro.tasks.detection.manifests import read_instances
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: COCO file of each split in the dataset root and in the subset.
 SPLIT_FILES = {"train": "train.json", "val": "val.json", "test": "test_nolabels.json"}
@@ -84,3 +88,16 @@ def read_coco(path: str | Path, *, annotations: bool = True) -> dict:
         if problem:
             raise UserError(problem, path=path, where=f"annotations[{index}].segmentation")
     return document
+
+
+def mask_of(segmentation, height: int, width: int) -> np.ndarray:
+    """A COCO annotation's mask as an HxW uint8 array (pycocotools' annToMask)."""
+    from pycocotools import mask as mask_util
+
+    if isinstance(segmentation, list):
+        rle = mask_util.merge(mask_util.frPyObjects(segmentation, height, width))
+    elif isinstance(segmentation["counts"], list):
+        rle = mask_util.frPyObjects(segmentation, height, width)
+    else:
+        rle = segmentation
+    return mask_util.decode(rle)
