@@ -88,7 +88,7 @@ def parse_strict(
     first_line: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         line = line[:-1] if line.endswith("\r") else line
-        problem = _layout_problem(line)
+        problem = layout_problem(line)
         if problem:
             problems.append(f"line {number}: {problem}")
             continue
@@ -108,7 +108,7 @@ def parse_strict(
     return rankings, problems
 
 
-def _layout_problem(line: str) -> str | None:
+def layout_problem(line: str) -> str | None:
     if not line.strip():
         return "blank line (the official scorer shifts the labels of every later line)"
     if "\t" in line:
