@@ -100,6 +100,7 @@ def _task_code(task: str) -> str:
         )
     ]
     sources += sorted((SRC / "tasks" / task).glob("*.py"))
+    sources += sorted(get_task(task).schema("recipe").parent.glob("*.py"))  # a task may share another task's recipe keys
     return "\n".join(p.read_text() for p in sources)
 
 
