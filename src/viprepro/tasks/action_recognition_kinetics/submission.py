@@ -78,8 +78,11 @@ def layout_problem(line: str) -> str | None:
 
 def label_problems(labels: list[str], num_classes: int) -> tuple[list[int], list[str]]:
     problems, values = [], []
-    if len(labels) < READ:
-        problems.append(f"{len(labels)} label(s); give at least {READ} (the official scorer draws an unseeded random label for a top-k miss without a k-th label)")
+    wanted = min(READ, num_classes)  # fewer classes than five: every class once
+    if len(labels) < wanted:
+        problems.append(
+            f"{len(labels)} label(s); give at least {wanted} (the official scorer draws an unseeded random label for a top-k miss without a k-th label)"
+        )
     for label in labels:
         if not (label.isascii() and label.isdigit()):
             problems.append(f"label {label!r} is not a positive integer")
@@ -96,7 +99,7 @@ def parse_strict(
     path: Path, expected: list[str], blocked: set[str], num_classes: int, *, max_mb: float = DEFAULT_MAX_MB
 ) -> tuple[dict[str, list[int]], list[str]]:
     """Rankings by video and every problem (empty: valid): exactly one line per expected video,
-    at least five distinct labels in 1..K each. A line for a blocked video is allowed and ignored."""
+    at least five (or K, if fewer) distinct labels in 1..K each. A line for a blocked video is allowed and ignored."""
     text, problems = read_submission_text(path, bom_note=", which becomes part of the first videoid; save as plain UTF-8", max_mb=max_mb)
     if text is None:
         return {}, problems
