@@ -35,7 +35,10 @@ def test_synth_subset_validate_and_score_command_lines(tmp_path, capsys):
     perfect.write_text("".join(f"{v} {ranked[names.index(label) + 1]}\n" for label, v, _ in rows))
     assert main(["validate", "--task", TASK, "--gt", str(gt), "--submission", str(perfect)]) == 0
     for mode in ("official", "strict"):
-        assert main(["score", "--task", TASK, "--gt", str(gt), "--submission", str(perfect), "--out", str(tmp_path / mode), "--mode", mode]) == 0
+        assert (
+            main(["score", "--task", TASK, "--gt", str(gt), "--submission", str(perfect), "--out", str(tmp_path / mode), "--mode", mode])
+            == 0
+        )
     scores = json.loads((tmp_path / "official" / "scores.json").read_text())
     assert scores["top1"] == 1.0 and scores["edition"] == "2022" and scores["n_scored"] == 5
     assert json.loads((tmp_path / "strict" / "scores.json").read_text())["top5"] == 1.0
@@ -70,4 +73,7 @@ def test_scoring_path_imports_no_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[-1]) == []
-    assert get_task(TASK).editions == {"2021": "1d8b23703e17c14dab9899b986827dd01c583b59", "2022": "8490d7a40785ca7ce2e04a3de25da0855661868b"}
+    assert get_task(TASK).editions == {
+        "2021": "1d8b23703e17c14dab9899b986827dd01c583b59",
+        "2022": "8490d7a40785ca7ce2e04a3de25da0855661868b",
+    }

@@ -17,7 +17,17 @@ SUBMISSION = "action_recognition_kinetics_smoke"
 @pytest.mark.slow
 def test_kinetics_runs_through_the_pipeline(tmp_path):
     result = subprocess.run(
-        [*snakemake_command(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(HERE / "config.yaml"), "--cores", "2"],
+        [
+            *snakemake_command(),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--configfile",
+            str(HERE / "config.yaml"),
+            "--cores",
+            "2",
+        ],
         capture_output=True,
         text=True,
         env=pipeline_env(),

@@ -19,10 +19,14 @@ from kinetics_helpers import class_names, video_ids, write_class_index, write_gr
 from viprepro.errors import UserError, ValidationFailed
 
 pd = pytest.importorskip("pandas", reason="the reference procedure reads the files with pandas, as the official script does")
-sklearn_metrics = pytest.importorskip("sklearn.metrics", reason="the reference uses sklearn's confusion matrix, as the official script does")
+sklearn_metrics = pytest.importorskip(
+    "sklearn.metrics", reason="the reference uses sklearn's confusion matrix, as the official script does"
+)
 
 
-def reference_scores(pred: Path, gt: Path, class_index: Path, num_classes: int, *, edition: str, corrupted: Path | None, seed: int) -> list[float]:
+def reference_scores(
+    pred: Path, gt: Path, class_index: Path, num_classes: int, *, edition: str, corrupted: Path | None, seed: int
+) -> list[float]:
     random.seed(seed)
     blocked = [Path(line).name.split(".")[0] for line in corrupted.read_text().splitlines()] if edition == "2022" else []
     clips, columns = [], [[] for _ in range(5)]
@@ -83,7 +87,9 @@ def generated_case(folder: Path, num_classes: int, videos: int, seed: int) -> di
     write_class_index(folder / "clsIdx.csv", names)
     write_ground_truth(folder / "gt.csv", truth, names)
     blocked = rng.sample(ids, 3)
-    (folder / "corrupted.txt").write_text("".join(f"/elsewhere/data/test/{v}.mp4\n" for v in blocked) + "/elsewhere/data/train/zzzzzzzzzz.mp4\n")
+    (folder / "corrupted.txt").write_text(
+        "".join(f"/elsewhere/data/test/{v}.mp4\n" for v in blocked) + "/elsewhere/data/train/zzzzzzzzzz.mp4\n"
+    )
     lines = []
     for v, label in truth.items():
         ranking = [str(rng.randint(1, num_classes)) for _ in range(rng.randint(1, 7))]
@@ -92,7 +98,9 @@ def generated_case(folder: Path, num_classes: int, videos: int, seed: int) -> di
         if rng.random() < 0.3:
             ranking[rng.randrange(len(ranking))] = str(num_classes)  # class K: in no confusion row, not a valid fallback
         if rng.random() < 0.15:
-            ranking[rng.randrange(len(ranking))] = rng.choice(["0", "-3", str(num_classes + 1), "1000", "x", "2.5", "", "+2", "99999999999999999999"])
+            ranking[rng.randrange(len(ranking))] = rng.choice(
+                ["0", "-3", str(num_classes + 1), "1000", "x", "2.5", "", "+2", "99999999999999999999"]
+            )
         lines.append(" ".join([v, *ranking]))
     lines += [lines[3].split(" ")[0] + " 1 1 1 1 1", "unknownvid 1 2 3 4 5", f"{blocked[0]} 1 2 3 4 5"]
     order = list(range(len(lines) - 3))
@@ -123,7 +131,9 @@ def test_another_draw_seed_is_another_run_of_the_script_inside_the_stated_range(
     case = generated_case(tmp_path, 6, 60, 1)
     runs = []
     for seed in range(6):
-        scores = task.score(case["gt"], case["s"], tmp_path / f"out{seed}", mode="official", options={"draw_seed": seed, "corrupted": case["corr"]})
+        scores = task.score(
+            case["gt"], case["s"], tmp_path / f"out{seed}", mode="official", options={"draw_seed": seed, "corrupted": case["corr"]}
+        )
         runs.append(scores["top5"])
         assert runs[-1] == reference_scores(case["s"], case["gt"], case["cls"], 6, edition="2022", corrupted=case["corr"], seed=seed)[2]
         low, high = scores["official_draws"]["range"]["top5"]

@@ -29,7 +29,7 @@ def test_synthetic_layout_and_formats_are_the_challenges(kinetics):
     train = rows(manifests / "kinetics400ViPriors-train.csv")
     assert train[0] == ["label", "videoid", "split"] and len(train) == 1 + 3 * TINY["train_per_class"]
     assert rows(manifests / "kinetics400ViPriors-test-public.csv")[0] == ["videoid", "split"]
-    for label, videoid, split in train[1:]:
+    for _, videoid, split in train[1:]:
         assert len(videoid) == 10 and videoid.isalpha() and split == "train" and (source / "train" / f"{videoid}.mp4").is_file()
     blocked = read_corrupted(manifests / CORRUPTED)
     assert len(blocked) == 3  # one per split
@@ -53,7 +53,9 @@ def test_subset_2022_blocks_the_listed_videos_and_hides_the_test_labels(kinetics
     assert manifest["blocked"] == {"train": 1, "val": 1, "test": 1}
     for split in ("train", "val", "test"):
         on_disk = {p.stem for p in (subset / split).glob("*.mp4")}
-        listed = {r[-2] for r in rows(subset / "annotations" / f"kinetics400ViPriors-{'test-public' if split == 'test' else split}.csv")[1:]}
+        listed = {
+            r[-2] for r in rows(subset / "annotations" / f"kinetics400ViPriors-{'test-public' if split == 'test' else split}.csv")[1:]
+        }
         assert on_disk == listed and not on_disk & blocked
     assert rows(subset / "annotations" / "kinetics400ViPriors-test-public.csv")[0] == ["videoid", "split"]
     assert not list(subset.rglob("kinetics400ViPriors-test.csv"))  # test labels only in hidden
@@ -87,7 +89,9 @@ def test_a_corrupt_video_not_on_the_list_is_refused_naming_it(task, kinetics, tm
 
 def test_edition_2021_refuses_the_videos_only_2022_lists(task, kinetics, tmp_path):
     with pytest.raises(UserError, match="edition 2021 has no list of corrupted videos") as error:
-        task.subset(kinetics["source"], kinetics["manifests"], tmp_path / "out", tmp_path / "hidden", link="hardlink", options={"edition": "2021"})
+        task.subset(
+            kinetics["source"], kinetics["manifests"], tmp_path / "out", tmp_path / "hidden", link="hardlink", options={"edition": "2021"}
+        )
     assert "\n" not in str(error.value) and ".mp4" in str(error.value)
 
 

@@ -61,7 +61,9 @@ def predict(
     subset_dir = Path(subset_dir)
     names = split_clips(subset_dir, split)
     videos = subset_dir / "videos"
-    return predict_videos(models, [videos / n for n in names], names, recipe, out, device=device, workers=workers, split=split, where=videos)
+    return predict_videos(
+        models, [videos / n for n in names], names, recipe, out, device=device, workers=workers, split=split, where=videos
+    )
 
 
 def predict_videos(

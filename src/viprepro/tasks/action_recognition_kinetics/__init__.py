@@ -77,7 +77,13 @@ class ActionRecognitionKinetics(ActionRecognition):
         from viprepro.tasks.action_recognition_kinetics import subset
 
         return subset.subset(
-            Path(source), Path(manifests), Path(out), Path(hidden), link=link, edition=edition_of(options), verify=options.get("verify", "header")
+            Path(source),
+            Path(manifests),
+            Path(out),
+            Path(hidden),
+            link=link,
+            edition=edition_of(options),
+            verify=options.get("verify", "header"),
         )
 
     def hidden_ground_truth(self, hidden: Path) -> Path:
@@ -108,7 +114,9 @@ class ActionRecognitionKinetics(ActionRecognition):
         train, val, opened = training_sets(Path(subset_dir), recipe)
         workers = loader_workers(recipe, workers)
         return Loaders(
-            train=data.make_loader(train, recipe, shuffle=True, workers=workers, generator=generator, drop_last=len(train) > recipe["batch_size"]),
+            train=data.make_loader(
+                train, recipe, shuffle=True, workers=workers, generator=generator, drop_last=len(train) > recipe["batch_size"]
+            ),
             val=None if val is None else data.make_loader(val, recipe, shuffle=False, workers=workers),
             train_size=len(train),
             opened_files=[str(p) for p in opened],
@@ -117,7 +125,9 @@ class ActionRecognitionKinetics(ActionRecognition):
     def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
         from viprepro.tasks.action_recognition_kinetics import predict
 
-        return predict.predict(models_, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers), split=split)
+        return predict.predict(
+            models_, Path(subset_dir), recipe, Path(out), device=device, workers=loader_workers(recipe, workers), split=split
+        )
 
     def validate(self, gt, submission_path, options) -> list[str]:
         from viprepro.tasks.action_recognition_kinetics import scoring, submission

@@ -20,7 +20,11 @@ from pathlib import Path, PurePath
 from viprepro.errors import UserError
 
 CLASS_INDEX = "clsIdx.csv"
-SPLIT_FILES = {"train": "kinetics400ViPriors-train.csv", "val": "kinetics400ViPriors-val.csv", "test": "kinetics400ViPriors-test-public.csv"}
+SPLIT_FILES = {
+    "train": "kinetics400ViPriors-train.csv",
+    "val": "kinetics400ViPriors-val.csv",
+    "test": "kinetics400ViPriors-test-public.csv",
+}
 TEST_GT = "kinetics400ViPriors-test.csv"
 CORRUPTED = "kinetics400ViPriors_corrupted_videos.txt"
 LABELLED_HEADER = ["label", "videoid", "split"]
@@ -38,7 +42,9 @@ def _rows(path: Path, header: list[str]) -> list[tuple[int, list[str]]]:
     except IsADirectoryError:
         raise UserError("is a folder, not a CSV file", path=path) from None
     if raw.startswith(b"\xef\xbb\xbf"):
-        raise UserError("starts with a UTF-8 byte-order mark (BOM); pandas would read it into the first column name", path=path, where="line 1")
+        raise UserError(
+            "starts with a UTF-8 byte-order mark (BOM); pandas would read it into the first column name", path=path, where="line 1"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -61,7 +67,9 @@ def read_class_index(path: Path) -> list[str]:
     names = []
     for position, (number, (label, index)) in enumerate(_rows(path, ["label", "idx"]), start=1):
         if index != str(position):
-            raise UserError(f"class {label!r} has idx {index!r}; the classes must be numbered 1..K in line order", path=path, where=f"line {number}")
+            raise UserError(
+                f"class {label!r} has idx {index!r}; the classes must be numbered 1..K in line order", path=path, where=f"line {number}"
+            )
         if label in names:
             raise UserError(f"class {label!r} is listed twice", path=path, where=f"line {number}")
         names.append(label)

@@ -14,4 +14,6 @@ def predict(models, subset_dir: Path, recipe: dict, out: Path, *, device, worker
     if split not in ("test", "val"):
         raise ValueError(f"no predictions for split {split!r}")
     paths, _, ids = split_items(Path(subset_dir), split, class_names(subset_dir))
-    return predict_videos(models, paths, ids, recipe, Path(out), device=device, workers=workers, split=split, where=Path(subset_dir) / split)
+    return predict_videos(
+        models, paths, ids, recipe, Path(out), device=device, workers=workers, split=split, where=Path(subset_dir) / split
+    )

@@ -94,7 +94,9 @@ def replay_draws(truth: np.ndarray, pseudo: np.ndarray, num_classes: int, seed: 
     return drawn
 
 
-def official_mean(truth: np.ndarray, predicted: np.ndarray, num_classes: int, kept_miss: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+def official_mean(
+    truth: np.ndarray, predicted: np.ndarray, num_classes: int, kept_miss: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
     """sklearn's confusion_matrix with labels=range(1, K), its row-normalised diagonal and
     np.mean over it, in the same float64 operations. `kept_miss` marks misses counted in
     their class whatever their label (the range of the random draws)."""

@@ -27,7 +27,9 @@ def official_label(fields: list[str], position: int) -> int:
     return value if abs(value) < 2**62 else -1
 
 
-def read_official(path: Path, wanted: set[str], blocked: set[str], *, max_mb: float = DEFAULT_MAX_MB) -> tuple[dict[str, list[int]], dict[str, int]]:
+def read_official(
+    path: Path, wanted: set[str], blocked: set[str], *, max_mb: float = DEFAULT_MAX_MB
+) -> tuple[dict[str, list[int]], dict[str, int]]:
     """The first five labels of each wanted video as the official scorer finds them (its first
     line; lines of blocked videos skipped, as the 2022 `-corr` does), and counts of the lines
     it ignores. A line with fewer than two space-separated fields makes the scorer crash

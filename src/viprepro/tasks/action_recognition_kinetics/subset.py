@@ -112,7 +112,9 @@ def check(plan: SubsetPlan, facts: dict, *, verify: str, edition: str) -> None:
     broken = survey(videos, level=verify)[1]
     if broken:
         path, why = broken[0]
-        hint = "and not on the list of corrupted videos" if has_corrupted_list(edition) else "(edition 2021 has no list of corrupted videos)"
+        hint = (
+            "and not on the list of corrupted videos" if has_corrupted_list(edition) else "(edition 2021 has no list of corrupted videos)"
+        )
         raise UserError(f"{why.rstrip('.')}: unreadable {hint}; {len(broken)} such video(s) in all", path=path)
 
 
