@@ -228,8 +228,8 @@ def test_strict_mode_lists_every_problem(task, tmp_path):
     ]
     problems = task.validate(gt, write_lines(tmp_path / "s.txt", lines), {"edition": "2021"})
     expected = [
-        "line 2: duplicate videoid",
-        "line 3: unknown videoid 'unknownvid'",
+        "line 2: duplicate video",
+        "line 3: unknown video 'unknownvid'",
         "line 4: 3 label(s); give at least 5",
         "line 5: label 7 is outside 1..6",
         "line 6: label 'x' is not a positive integer",

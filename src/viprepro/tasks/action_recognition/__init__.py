@@ -112,10 +112,16 @@ class ActionRecognition(Task):
 
         return models.build(model["name"], len(class_names(subset_dir)), **model.get("kwargs", {}))
 
+    def training_sets(self, subset_dir: Path, recipe: dict):
+        """(train dataset, val dataset or None, clips opened): the part of `loaders` that knows the layout."""
+        from viprepro.tasks.action_recognition import data
+
+        return data.training_sets(Path(subset_dir), recipe)
+
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
         from viprepro.tasks.action_recognition import data
 
-        train, val, opened = data.training_sets(Path(subset_dir), recipe)
+        train, val, opened = self.training_sets(Path(subset_dir), recipe)
         workers = loader_workers(recipe, workers)
         return Loaders(
             train=data.make_loader(

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from viprepro.errors import UserError
 from viprepro.tasks.action_recognition import ActionRecognition
-from viprepro.tasks.base import Loaders, SubsetResult, loader_workers
+from viprepro.tasks.base import SubsetResult, loader_workers
 
 #: toolkit commits the editions are read at (vipriors-challenges-toolkit, action-recognition/)
 EDITIONS = {"2021": "1d8b23703e17c14dab9899b986827dd01c583b59", "2022": "8490d7a40785ca7ce2e04a3de25da0855661868b"}
@@ -107,20 +107,10 @@ class ActionRecognitionKinetics(ActionRecognition):
 
         return models.build(model["name"], len(class_names(subset_dir)), **model.get("kwargs", {}))
 
-    def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
-        from viprepro.tasks.action_recognition import data
+    def training_sets(self, subset_dir: Path, recipe: dict):
         from viprepro.tasks.action_recognition_kinetics.data import training_sets
 
-        train, val, opened = training_sets(Path(subset_dir), recipe)
-        workers = loader_workers(recipe, workers)
-        return Loaders(
-            train=data.make_loader(
-                train, recipe, shuffle=True, workers=workers, generator=generator, drop_last=len(train) > recipe["batch_size"]
-            ),
-            val=None if val is None else data.make_loader(val, recipe, shuffle=False, workers=workers),
-            train_size=len(train),
-            opened_files=[str(p) for p in opened],
-        )
+        return training_sets(Path(subset_dir), recipe)
 
     def predict(self, models_, subset_dir, recipe, out, *, device, workers, split="test") -> dict:
         from viprepro.tasks.action_recognition_kinetics import predict

@@ -6,11 +6,12 @@ spaces, classes ranked best first as idx of clsIdx.csv; the scorer reads the fir
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from viprepro.errors import UserError
-from viprepro.files.fileio import read_submission_text
 from viprepro.files.submission_io import check_file, encoding_problem
+from viprepro.tasks.action_recognition.submission import parse_ranked_lines
 
 READ = 5  # the scorer reads cls1..cls5
 MISSING_LABEL = 1000  # what the scorer puts where int() fails or the line has fewer labels
@@ -78,62 +79,41 @@ def layout_problem(line: str) -> str | None:
     return None
 
 
-def label_problems(labels: list[str], num_classes: int) -> tuple[list[int], list[str]]:
-    problems, values = [], []
+def checked_labels(labels: list[str], problems: list[str], number: int, *, num_classes: int) -> list[int] | None:
+    """The first five labels of a line, or None when a label is bad (each problem appended)."""
+    found = len(problems)
     wanted = min(READ, num_classes)  # fewer classes than five: every class once
     if len(labels) < wanted:
         problems.append(
-            f"{len(labels)} label(s); give at least {wanted} (the official scorer draws an unseeded random label for a top-k miss without a k-th label)"
+            f"line {number}: {len(labels)} label(s); give at least {wanted} "
+            "(the official scorer draws an unseeded random label for a top-k miss without a k-th label)"
         )
+    values: list[int] = []
     for label in labels:
         if not (label.isascii() and label.isdigit()):
-            problems.append(f"label {label!r} is not a positive integer")
+            problems.append(f"line {number}: label {label!r} is not a positive integer")
         elif not 1 <= int(label) <= num_classes:
-            problems.append(f"label {int(label)} is outside 1..{num_classes}")
+            problems.append(f"line {number}: label {int(label)} is outside 1..{num_classes}")
         elif int(label) in values:
-            problems.append(f"label {int(label)} is ranked twice")
+            problems.append(f"line {number}: label {int(label)} is ranked twice")
         else:
             values.append(int(label))
-    return values, problems
+    return values[:READ] if len(problems) == found else None
 
 
 def parse_strict(
     path: Path, expected: list[str], blocked: set[str], num_classes: int, *, max_mb: float = DEFAULT_MAX_MB
 ) -> tuple[dict[str, list[int]], list[str]]:
     """Rankings by video and every problem (empty: valid): exactly one line per expected video,
-    at least five (or K, if fewer) distinct labels in 1..K each. A line for a blocked video is allowed and ignored."""
-    text, problems = read_submission_text(path, bom_note=", which becomes part of the first videoid; save as plain UTF-8", max_mb=max_mb)
-    if text is None:
-        return {}, problems
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    if not lines:
-        return {}, problems + ["the file is empty"]
-    wanted = set(expected)
-    rankings: dict[str, list[int]] = {}
-    first_line: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        line = line[:-1] if line.endswith("\r") else line
-        problem = layout_problem(line)
-        if problem:
-            problems.append(f"line {number}: {problem}")
-            continue
-        clip, *labels = line.split(" ")
-        if clip in blocked:
-            continue
-        if clip not in wanted:
-            problems.append(f"line {number}: unknown videoid {clip!r}")
-        elif clip in first_line:
-            problems.append(f"line {number}: duplicate videoid {clip!r} (first on line {first_line[clip]})")
-        else:
-            first_line[clip] = number
-        values, found = label_problems(labels, num_classes)
-        for p in found:
-            problems.append(f"line {number}: {p}")
-        if not found and clip not in rankings:
-            rankings[clip] = values[:READ]
-    missing = [clip for clip in expected if clip not in first_line]
-    if missing:
-        problems.append(f"{len(missing)} test video(s) have no line, e.g. {', '.join(missing[:5])}")
-    return rankings, problems
+    at least five (or K, if fewer) distinct labels in 1..K each. A line for a blocked video is
+    allowed and ignored."""
+    return parse_ranked_lines(
+        path,
+        expected,
+        layout=layout_problem,
+        labels=partial(checked_labels, num_classes=num_classes),
+        noun="video",
+        ignored=blocked,
+        bom_note=", which becomes part of the first videoid; save as plain UTF-8",
+        max_mb=max_mb,
+    )
