@@ -232,7 +232,7 @@ def test_strict_mode_lists_every_problem(task, tmp_path):
         "line 3: unknown video 'unknownvid'",
         "line 4: 3 label(s); give at least 5",
         "line 5: label 7 is outside 1..6",
-        "line 6: label 'x' is not a positive integer",
+        "line 6: label 'x' is not an integer",
         "line 7: contains a tab",
         "line 8: blank line",
         "line 9: label 1 is ranked twice",

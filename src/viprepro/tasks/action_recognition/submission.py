@@ -80,7 +80,7 @@ def parse_strict(
         path,
         truth,
         layout=layout_problem,
-        labels=lambda labels, problems, number: _labels(labels, num_classes, problems, number),
+        labels=lambda labels, problems, number: checked_labels(labels, num_classes, problems, number),
         bom_note=", which becomes part of the first clip name; save as plain UTF-8",
         max_mb=max_mb,
     )
@@ -150,10 +150,14 @@ def layout_problem(line: str) -> str | None:
     return None
 
 
-def _labels(labels: list[str], num_classes: int, problems: list[str], number: int) -> list[int] | None:
+def checked_labels(
+    labels: list[str], num_classes: int, problems: list[str], number: int, *, most: int | None = MAX_LABELS
+) -> list[int] | None:
+    """The labels of line `number` as integers, or None when one is bad (each problem appended):
+    integers in 1..K, none twice, at most `most` of them (None: any number)."""
     found = len(problems)
-    if len(labels) > MAX_LABELS:
-        problems.append(f"line {number}: {len(labels)} labels; give 1 to {MAX_LABELS}")
+    if most is not None and len(labels) > most:
+        problems.append(f"line {number}: {len(labels)} labels; give 1 to {most}")
     values = []
     for label in labels:
         if not (label.isascii() and label.lstrip("-").isdigit() and label.count("-") <= 1):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from viprepro.errors import UserError
 from viprepro.files.submission_io import check_file, encoding_problem
+from viprepro.tasks.action_recognition.submission import checked_labels as checked
 from viprepro.tasks.action_recognition.submission import parse_ranked_lines
 
 READ = 5  # the scorer reads cls1..cls5
@@ -80,25 +81,18 @@ def layout_problem(line: str) -> str | None:
 
 
 def checked_labels(labels: list[str], problems: list[str], number: int, *, num_classes: int) -> list[int] | None:
-    """The first five labels of a line, or None when a label is bad (each problem appended)."""
-    found = len(problems)
-    wanted = min(READ, num_classes)  # fewer classes than five: every class once
+    """The first five labels of a line, or None when a label is bad (each problem appended):
+    the mod-UCF101 checks, any number of labels but at least five (K if fewer classes)."""
+    wanted = min(READ, num_classes)
     if len(labels) < wanted:
         problems.append(
             f"line {number}: {len(labels)} label(s); give at least {wanted} "
             "(the official scorer draws an unseeded random label for a top-k miss without a k-th label)"
         )
-    values: list[int] = []
-    for label in labels:
-        if not (label.isascii() and label.isdigit()):
-            problems.append(f"line {number}: label {label!r} is not a positive integer")
-        elif not 1 <= int(label) <= num_classes:
-            problems.append(f"line {number}: label {int(label)} is outside 1..{num_classes}")
-        elif int(label) in values:
-            problems.append(f"line {number}: label {int(label)} is ranked twice")
-        else:
-            values.append(int(label))
-    return values[:READ] if len(problems) == found else None
+        checked(labels, num_classes, problems, number, most=None)
+        return None
+    values = checked(labels, num_classes, problems, number, most=None)
+    return None if values is None else values[:READ]
 
 
 def parse_strict(
