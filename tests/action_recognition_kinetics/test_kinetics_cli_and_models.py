@@ -77,3 +77,20 @@ def test_scoring_path_imports_no_torch(tmp_path):
         "2021": "1d8b23703e17c14dab9899b986827dd01c583b59",
         "2022": "8490d7a40785ca7ce2e04a3de25da0855661868b",
     }
+
+
+def test_figures_read_the_hidden_folder_of_either_edition(task, kinetics, tmp_path):
+    import shutil
+
+    rows = list(csv.reader(kinetics["gt"].open()))[1:]
+    names = [r[0] for r in list(csv.reader((kinetics["hidden"] / "clsIdx.csv").open()))[1:]]
+    sub = tmp_path / "s.txt"
+    sub.write_text("".join(f"{v} {names.index(label) + 1}\n" for label, v, _ in rows))
+    labels = task.figure_data("confusion_matrix", kinetics["gt"], sub, kinetics["subset"])
+    assert len(labels.y_true) == 5  # the blocked test video left out
+    hidden_2021 = tmp_path / "hidden"
+    shutil.copytree(kinetics["hidden"], hidden_2021)
+    (hidden_2021 / "kinetics400ViPriors_corrupted_videos.txt").unlink()
+    assert len(task.figure_data("confusion_matrix", hidden_2021 / kinetics["gt"].name, sub, kinetics["subset"]).y_true) == 6
+    examples, note = task.figure_data("examples", kinetics["gt"], sub, kinetics["subset"])
+    assert examples and "frames" in note
