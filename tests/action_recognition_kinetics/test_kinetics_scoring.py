@@ -115,7 +115,7 @@ def generated_case(folder: Path, num_classes: int, videos: int, seed: int) -> di
 @pytest.mark.parametrize(("num_classes", "videos", "seed"), [(6, 60, 1), (6, 45, 2), (400, 800, 3)])
 def test_official_equals_the_reference_procedure_of_each_edition(task, tmp_path, edition, num_classes, videos, seed):
     case = generated_case(tmp_path, num_classes, videos, seed)
-    options = {"edition": edition, "corrupted": case["corr"], "draw_seed": seed}  # 2021 ignores the list (no -corr)
+    options = {"edition": edition, "draw_seed": seed, **({"corrupted": case["corr"]} if edition == "2022" else {})}
     scores = task.score(case["gt"], case["s"], tmp_path / "out", mode="official", options=options)
     expected = reference_scores(case["s"], case["gt"], case["cls"], num_classes, edition=edition, corrupted=case["corr"], seed=seed)
     assert [scores["top1"], scores["top3"], scores["top5"]] == expected
@@ -271,7 +271,9 @@ def test_unreadable_submissions_are_one_line_errors(task, tmp_path, content, mat
     assert "\n" not in str(error.value) and "s.txt" in str(error.value)
 
 
-def test_an_unknown_edition_is_refused(task, tmp_path):
+def test_an_unknown_edition_and_a_list_for_2021_are_refused(task, tmp_path):
     gt, _ = small_case(tmp_path)
+    with pytest.raises(UserError, match="edition 2021 has no list of corrupted videos"):
+        task.score(gt, tmp_path / "s.txt", tmp_path / "o", mode="official", options={"edition": "2021", "corrupted": gt})
     with pytest.raises(UserError, match="unknown edition '2020'"):
         task.score(gt, tmp_path / "s.txt", tmp_path / "o", mode="official", options={"edition": "2020"})

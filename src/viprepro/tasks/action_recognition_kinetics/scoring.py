@@ -54,6 +54,8 @@ def class_names(gt: Path, options: dict) -> list[str]:
 def blocked_videos(gt: Path, options: dict) -> set[str]:
     """Edition 2022: the corrupted list (--corrupted, else the one beside the ground truth)."""
     if not has_corrupted_list(edition_of(options)):
+        if options.get("corrupted"):
+            raise UserError("edition 2021 has no list of corrupted videos (its scorer has no -corr)", where="--corrupted")
         return set()
     return set(read_corrupted(Path(options.get("corrupted") or Path(gt).with_name(CORRUPTED))))
 
