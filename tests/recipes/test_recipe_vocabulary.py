@@ -103,6 +103,7 @@ def _task_code(task: str) -> str:
     # a task built on another one (detection_delftbikes on detection) reads keys through the modules it imports
     used = {m for p in own for m in re.findall(r"from viprepro\.tasks\.(\w+)\.(\w+) import", p.read_text()) if m[0] != task}
     sources += own + sorted(SRC / "tasks" / package / f"{module}.py" for package, module in used)
+    sources += sorted(get_task(task).schema("recipe").parent.glob("*.py"))  # a task may share another task's recipe keys
     return "\n".join(p.read_text() for p in sources)
 
 

@@ -18,6 +18,7 @@ class ActionRecognition(Task):
     model_names = ModelNames(own=("r3d_18", "mc3_18", "r2plus1d_18", "tiny3d"), torchvision_module="video")
 
     full_scale_splits = {"train": 4_795, "val": 4_742, "test": 3_783}  # mod-UCF101
+    num_classes_full = 101  # classes of the real dataset (`viprepro estimate` builds the model with them)
 
     def inference_views(self, recipe):
         return recipe.get("test_clips", 1)
@@ -30,7 +31,7 @@ class ActionRecognition(Task):
         from viprepro.tasks.action_recognition import data, models
         from viprepro.training.estimate import Probe, scaled_image
 
-        recipe, classes = spec["recipe"], 101
+        recipe, classes = spec["recipe"], self.num_classes_full
         frames, crop = recipe["frames_per_clip"], recipe["crop_size"]
         crop = crop if isinstance(crop, int) else crop[0]
         probed = frames if frames * crop * crop <= pixel_limit else max(4, math.ceil(frames * pixel_limit / (crop * crop)))
@@ -111,10 +112,16 @@ class ActionRecognition(Task):
 
         return models.build(model["name"], len(class_names(subset_dir)), **model.get("kwargs", {}))
 
+    def training_sets(self, subset_dir: Path, recipe: dict):
+        """(train dataset, val dataset or None, clips opened): the part of `loaders` that knows the layout."""
+        from viprepro.tasks.action_recognition import data
+
+        return data.training_sets(Path(subset_dir), recipe)
+
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
         from viprepro.tasks.action_recognition import data
 
-        train, val, opened = data.training_sets(Path(subset_dir), recipe)
+        train, val, opened = self.training_sets(Path(subset_dir), recipe)
         workers = loader_workers(recipe, workers)
         return Loaders(
             train=data.make_loader(

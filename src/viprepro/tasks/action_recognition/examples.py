@@ -30,12 +30,19 @@ def labels(gt: Path, submission: Path, subset: Path) -> Labels:
 
 
 def examples(gt: Path, submission: Path, subset: Path, count: int = DEFAULT_COUNT) -> tuple[list[Example], str]:
+    clips, y_true, y_pred, names = _action_pairs(gt, submission, subset)
+    return video_examples([Path(subset) / "videos" / c for c in clips], clips, y_true, y_pred, names, count)
+
+
+def video_examples(
+    paths: list[Path], clips: list[str], y_true: list[int], y_pred: list[int], names: list[str], count: int = DEFAULT_COUNT
+) -> tuple[list[Example], str]:
+    """Frames of `count` picked videos (right and wrong top-1 predictions, labels 0-based)."""
     from viprepro.tasks.action_recognition import video_io
 
-    clips, y_true, y_pred, names = _action_pairs(gt, submission, subset)
     examples = []
     for i in pick([t == p for t, p in zip(y_true, y_pred)], count):
-        path = Path(subset) / "videos" / clips[i]
+        path = paths[i]
         total = video_io.probe(path).frames or CLIP_FRAMES
         wanted = sorted({int(f) for f in np.linspace(0, max(0, total - 1), CLIP_FRAMES).round()})
         frames = [thumbnail(frame) for frame in video_io.decode(path, wanted)]

@@ -58,12 +58,30 @@ def split_clips(subset_dir: Path, split: str) -> list[str]:
 def predict(
     models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int, split: str = "test"
 ) -> dict:
-    started = time.perf_counter()
     subset_dir = Path(subset_dir)
     names = split_clips(subset_dir, split)
-    (dataset,) = build_datasets(
-        [([subset_dir / "videos" / n for n in names], [-1] * len(names), False)], recipe, where=subset_dir / "videos"
+    videos = subset_dir / "videos"
+    return predict_videos(
+        models, [videos / n for n in names], names, recipe, out, device=device, workers=workers, split=split, where=videos
     )
+
+
+def predict_videos(
+    models: list[torch.nn.Module],
+    paths: list[Path],
+    names: list[str],
+    recipe: dict,
+    out: Path,
+    *,
+    device: torch.device,
+    workers: int,
+    split: str,
+    where: Path,
+) -> dict:
+    """Write the submission file `out` for the videos `paths`, one line `<name> c1 .. c5` each
+    (the name as the submission format spells the video), and return the inference summary."""
+    started = time.perf_counter()
+    (dataset,) = build_datasets([(list(paths), [-1] * len(paths), False)], recipe, where=where)
     for model in models:
         model.eval()
     probabilities, _ = video_probabilities(models, make_loader(dataset, recipe, shuffle=False, workers=workers), device)

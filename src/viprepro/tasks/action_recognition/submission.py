@@ -6,7 +6,7 @@ labels ranked best first in the mod-UCF101 index space 1..K.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +76,32 @@ def parse_strict(
 ) -> tuple[dict[str, list[int]], list[str]]:
     """Rankings by clip, and every problem (empty: valid), each with its line (the first
     problems of a long list, with their `total`)."""
-    text, problems = read_submission_text(path, bom_note=", which becomes part of the first clip name; save as plain UTF-8", max_mb=max_mb)
+    return parse_ranked_lines(
+        path,
+        truth,
+        layout=layout_problem,
+        labels=lambda labels, problems, number: checked_labels(labels, num_classes, problems, number),
+        bom_note=", which becomes part of the first clip name; save as plain UTF-8",
+        max_mb=max_mb,
+    )
+
+
+def parse_ranked_lines(
+    path: Path,
+    expected: Iterable[str],
+    *,
+    layout: Callable[[str], str | None],
+    labels: Callable[[list[str], list[str], int], list[int] | None],
+    noun: str = "clip",
+    ignored: Container[str] = frozenset(),
+    bom_note: str,
+    max_mb: float,
+) -> tuple[dict[str, list[int]], list[str]]:
+    """Strict reading of `<name> <label> <label> ...` lines (this format and Kinetics400ViPriors's):
+    rankings by name and every problem with its line. `layout` judges a line's spacing,
+    `labels(fields, problems, line number)` checks the labels (appending problems) and returns
+    the ranking or None; names in `ignored` are skipped after the layout check."""
+    text, problems = read_submission_text(path, bom_note=bom_note, max_mb=max_mb)
     if text is None:
         return {}, problems
     lines = text.split("\n")
@@ -84,31 +109,34 @@ def parse_strict(
         lines.pop()
     if not lines:
         return {}, problems + ["the file is empty"]
+    wanted = expected if isinstance(expected, (dict, set, frozenset)) else set(expected)
     rankings: dict[str, list[int]] = {}
     first_line: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
         line = line[:-1] if line.endswith("\r") else line
-        problem = _layout_problem(line)
+        problem = layout(line)
         if problem:
             problems.append(f"line {number}: {problem}")
             continue
-        clip, *labels = line.split(" ")
-        if clip not in truth:
-            problems.append(f"line {number}: unknown clip {clip!r}")
-        elif clip in first_line:
-            problems.append(f"line {number}: duplicate clip {clip!r} (first on line {first_line[clip]})")
+        name, *fields = line.split(" ")
+        if name in ignored:
+            continue
+        if name not in wanted:
+            problems.append(f"line {number}: unknown {noun} {name!r}")
+        elif name in first_line:
+            problems.append(f"line {number}: duplicate {noun} {name!r} (first on line {first_line[name]})")
         else:
-            first_line[clip] = number
-        ranked = _labels(labels, num_classes, problems, number)
-        if ranked and clip not in rankings:
-            rankings[clip] = ranked
-    missing = [clip for clip in truth if clip not in first_line]
+            first_line[name] = number
+        ranked = labels(fields, problems, number)
+        if ranked and name not in rankings:
+            rankings[name] = ranked
+    missing = [name for name in expected if name not in first_line]
     if missing:
-        problems.append(f"{len(missing)} test clip(s) have no line, e.g. {', '.join(missing[:5])}")
+        problems.append(f"{len(missing)} test {noun}(s) have no line, e.g. {', '.join(missing[:5])}")
     return rankings, problems
 
 
-def _layout_problem(line: str) -> str | None:
+def layout_problem(line: str) -> str | None:
     if not line.strip():
         return "blank line (the official scorer shifts the labels of every later line)"
     if "\t" in line:
@@ -122,10 +150,14 @@ def _layout_problem(line: str) -> str | None:
     return None
 
 
-def _labels(labels: list[str], num_classes: int, problems: list[str], number: int) -> list[int] | None:
+def checked_labels(
+    labels: list[str], num_classes: int, problems: list[str], number: int, *, most: int | None = MAX_LABELS
+) -> list[int] | None:
+    """The labels of line `number` as integers, or None when one is bad (each problem appended):
+    integers in 1..K, none twice, at most `most` of them (None: any number)."""
     found = len(problems)
-    if len(labels) > MAX_LABELS:
-        problems.append(f"line {number}: {len(labels)} labels; give 1 to {MAX_LABELS}")
+    if most is not None and len(labels) > most:
+        problems.append(f"line {number}: {len(labels)} labels; give 1 to {most}")
     values = []
     for label in labels:
         if not (label.isascii() and label.lstrip("-").isdigit() and label.count("-") <= 1):

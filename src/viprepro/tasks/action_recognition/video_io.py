@@ -1,4 +1,4 @@
-"""Reading and writing AVI clips with PyAV (FFmpeg bundled in the wheel, no system package).
+"""Reading and writing AVI (and MP4) clips with PyAV (FFmpeg bundled in the wheel, no system package).
 
 UCF-101 ships MPEG-4 Part 2 (Xvid) in AVI; the synthetic set is written the same way. Every
 failure to read a clip becomes a UserError naming it, so a corrupt clip is reported by name
@@ -27,14 +27,20 @@ class VideoInfo:
 
 
 def write_avi(path: Path, frames: np.ndarray, *, fps: int, quality: int) -> None:
-    """Encode T x H x W x 3 uint8 frames as MPEG-4 (fourcc XVID) in AVI, deterministically.
+    """Encode T x H x W x 3 uint8 frames as MPEG-4 (fourcc XVID) in AVI, deterministically."""
+    write_video(path, frames, fps=fps, quality=quality, container_format="avi", codec_tag="XVID")
+
+
+def write_video(path: Path, frames: np.ndarray, *, fps: int, quality: int, container_format: str, codec_tag: str | None = None) -> None:
+    """Encode T x H x W x 3 uint8 frames as MPEG-4 Part 2 in `container_format` (`avi`, `mp4`).
 
     `quality` is the encoder's fixed quantiser (2 best .. 31 worst); one encoder thread so
     the bytes depend on the frames only.
     """
-    with av.open(str(path), "w", format="avi") as container:
+    with av.open(str(path), "w", format=container_format) as container:
         stream = container.add_stream("mpeg4", rate=fps)
-        stream.codec_context.codec_tag = "XVID"
+        if codec_tag:
+            stream.codec_context.codec_tag = codec_tag
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         stream.thread_count = 1
