@@ -66,6 +66,16 @@ def test_bad_config_fails_before_any_job(tmp_path, change, expected):
     assert not (tmp_path / "work" / "results").exists()
 
 
+def test_the_later_editions_config_runs_each_later_task_at_its_edition(tmp_path):
+    """config/later_editions.yaml (the opt-in later-edition tasks) is valid and passes each task's edition to its jobs."""
+    later = yaml.safe_load((REPO / "config" / "later_editions.yaml").read_text())
+    result = dry_run(tmp_path, later)
+    assert result.returncode == 0, result.stderr
+    for task, dataset in later["datasets"].items():
+        assert f"--task {task} --out results/data/{task}/synthetic" in result.stdout
+        assert f"--edition {dataset['edition']}" in result.stdout
+
+
 def test_a_real_dataset_needs_its_manifests_folder(tmp_path):
     config = yaml.safe_load(yaml.safe_dump(TINY))
     config["datasets"]["classification"].update(source=str(tmp_path))
