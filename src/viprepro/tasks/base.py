@@ -238,3 +238,46 @@ def loader_workers(recipe: dict, workers: int) -> int:
     """Data-loader processes of a job: the recipe's `workers` when it asks for some, else the
     job's own (`--workers`, the config's `data_workers`). Every task reads it this one way."""
     return recipe.get("workers") or workers
+
+
+# ---------------------------------------------------------------------------------------------
+# Stages (issue 14): what multi-stage recipes (viprepro.specs.stages) need of a task. Kept in
+# this section, attached to `Task` below, so the class body above stays the lead's. A task
+# supports stages when it overrides `unlabeled_loader` (spec loading refuses stages otherwise).
+
+
+def _label_files(self, subset_dir: Path) -> list[Path]:
+    """Every file (or folder, whose listing is the labels) of the subset that holds training or
+    val labels: a pretext stage that opens one fails its data-access audit."""
+    raise NotImplementedError(f"task {self.name} does not declare its label files")
+
+
+def _unlabeled_loader(self, subset_dir: Path, recipe: dict, views, *, seed: int, workers: int, generator: torch.Generator, split: str = "train"):
+    """The images of `split` without their labels: each sample is `views(uint8 CHW image)` (a
+    list of tensors), batched; opens no file of `label_files`. The train split is shuffled
+    (drawing only from torch's RNG and `generator`, like `loaders`); another split is read in
+    a fixed order. `views` None: the task's evaluation transform (one view)."""
+    raise NotImplementedError(f"task {self.name} has no unlabeled loader")
+
+
+def _pseudo_labelled_loaders(self, subset_dir: Path, recipe: dict, pseudo: dict, *, seed: int, workers: int, generator: torch.Generator):
+    """`loaders(...)` whose train set also holds `pseudo` = {"files": [...], "labels": [...]}
+    (images of an unlabeled split with an earlier stage's confident predictions)."""
+    raise NotImplementedError(f"task {self.name} cannot train on pseudo-labels")
+
+
+def _probe_loaders(self, subset_dir: Path, recipe: dict, *, workers: int):
+    """(train, val) loaders of labelled images with the evaluation transform, in a fixed order:
+    what the linear probe and k-NN of a pretext stage's backbones read (never training)."""
+    raise NotImplementedError(f"task {self.name} has no probe loaders")
+
+
+Task.label_files = _label_files
+Task.probe_loaders = _probe_loaders
+Task.unlabeled_loader = _unlabeled_loader
+Task.pseudo_labelled_loaders = _pseudo_labelled_loaders
+#: unlabeled images the official rules let a submission train on (pseudo_label stages):
+#: split -> the rule that allows it, with its source. Declared by each task's __init__.py.
+Task.unlabeled_images = {}
+#: splits refused for that use: split -> why, with the rule's source.
+Task.unlabeled_refused = {}
