@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import json
 
 import pytest
 import yaml
@@ -37,8 +37,13 @@ def write(tmp_path, spec) -> str:
     return path
 
 
+def fresh() -> dict:
+    """SPEC with no shared sub-mappings (a change to one stage's recipe stays in it)."""
+    return json.loads(json.dumps(SPEC))
+
+
 def refused(tmp_path, change) -> str:
-    spec = copy.deepcopy(SPEC)
+    spec = fresh()
     change(spec)
     path = write(tmp_path, spec)
     with pytest.raises(UserError) as caught:
@@ -49,7 +54,7 @@ def refused(tmp_path, change) -> str:
 
 
 def test_a_multi_stage_spec_loads_and_its_last_stage_is_the_model(tmp_path):
-    spec = load_spec(write(tmp_path, SPEC))
+    spec = load_spec(write(tmp_path, fresh()))
     assert [s["name"] for s in spec["stages"]] == ["ssl", "finetune", "student"]
     assert spec["recipe"] == spec["stages"][-1]["recipe"] and spec["model"] == spec["stages"][-1]["model"]
     assert spec["stages"][1]["init"] == {"from": "ssl", "layers": "all", "freeze": [], "lr_multipliers": {}}
@@ -65,7 +70,7 @@ def test_a_multi_stage_spec_loads_and_its_last_stage_is_the_model(tmp_path):
 
 
 def test_a_spec_without_stages_is_unchanged(tmp_path):
-    single = {k: v for k, v in SPEC.items() if k != "stages"} | {"recipe": RECIPE}
+    single = {k: v for k, v in fresh().items() if k != "stages"} | {"recipe": RECIPE}
     spec = load_spec(write(tmp_path, single))
     assert "stages" not in spec
 
@@ -87,8 +92,8 @@ def test_a_spec_without_stages_is_unchanged(tmp_path):
         (lambda s: s["stages"][0]["recipe"]["pretext"].update({"queue_size": 64}), "stages.0.recipe.pretext.queue_size", "does not use"),
         (lambda s: s["stages"][1]["recipe"].update({"colour": 1}), "stages.1.recipe.colour", "unknown key"),
         (lambda s: s["stages"][1]["recipe"]["optimizer"].update({"betas": [0.8, 0.9]}), "stages.1.recipe.optimizer.betas", "does not use"),
-        (lambda s: s["stages"][1]["init"].update({"depth": 3}), "stages.1.init", "unknown key"),
-        (lambda s: s["stages"][2]["teacher"].update({"from": "ssl"}), "stages.2.distill.kd_weight", "no classifier"),
+        (lambda s: s["stages"][1]["init"].update({"depth": 3}), "stages.1.init.depth", "unknown key"),
+        (lambda s: s["stages"][2]["teacher"].update({"from": "ssl"}), "stages.2.distill.kd_weight", "without a classifier"),
         (lambda s: s["stages"][2].pop("distill"), "stages.2.distill", "states its distill"),
         (lambda s: s["stages"][2]["distill"].update({"kd_weight": 0.0}), "stages.2.distill", "learns nothing"),
         (
@@ -131,7 +136,7 @@ def test_a_spec_without_stages_is_unchanged(tmp_path):
 )
 def test_a_bad_stage_is_refused_naming_the_key(tmp_path, change, where, words):
     message = refused(tmp_path, change)
-    assert f"'{where}'" in message and words in message, message
+    assert where in message.split(": ", 1)[0] and words in message, message
 
 
 def test_a_task_without_unlabeled_loader_refuses_stages(tmp_path, monkeypatch):
@@ -153,7 +158,7 @@ def test_every_2020_task_says_which_unlabeled_images_its_rules_allow():
 
 
 def test_smoke_scale_shrinks_every_stage(tmp_path):
-    spec = copy.deepcopy(SPEC) | {"scale": "smoke"}
+    spec = fresh() | {"scale": "smoke"}
     spec["stages"][2]["distill"]["feature"] = {"start_epoch": 1}
     loaded = load_spec(write(tmp_path, spec))
     assert all(stage["recipe"]["epochs"] == 1 for stage in loaded["stages"])
