@@ -1,51 +1,8 @@
 # Multi-stage specs (issue 14, docs/stages.md): one job per stage and member, chained through
 # the stages' outputs under member_<m>/stage_<name>/; the last stage's output becomes the
 # member's model.pt (collect_member), where prediction reads it. Each stage job is its own
-# MLflow run nested under one run per member (viprepro.steps.stage_record).
-
-from viprepro.specs.stages import inputs_of, stage_named
-
-RESULTS["stage"] = RESULTS["member"] + "/stage_{stage}"  # model.pt, history.json, train_record.json (+ backbones/, probe.json)
-
-# A stage's job is chosen by its name: one name, one kind, across the config's submissions.
-STAGE_KINDS = {}
-for _specs in SUBMISSIONS.values():
-    for _entry in _specs.values():
-        for _stage in stages_of(_entry["spec"]) or []:
-            _kind = STAGE_KINDS.setdefault(_stage["name"], _stage["kind"])
-            if _kind != _stage["kind"]:
-                raise ValueError(
-                    f"{_entry['path']}: stage {_stage['name']!r} is a {_stage['kind']} stage here and a {_kind} stage in another "
-                    "submission of this config: a stage's job is picked by its name, rename one"
-                )
-
-
-def stage_names(kind):
-    return _alternatives({name for name, known in STAGE_KINDS.items() if known == kind})
-
-
-def stage_inputs(wildcards):
-    """The final checkpoints of the earlier stages this stage names (their records lie beside them)."""
-    stage = stage_named(spec_of(wildcards), wildcards.stage)
-    return {f"input_{name}": result("stage", "model.pt", wildcards=wildcards, stage=name) for _, name in inputs_of(stage)}
-
-
-def stage_input_flags(wildcards):
-    stage = stage_named(spec_of(wildcards), wildcards.stage)
-    return " ".join(f"--input {name}={result('stage', 'model.pt', wildcards=wildcards, stage=name)}" for _, name in inputs_of(stage))
-
-
-def last_stage_dir(wildcards):
-    return result("stage", wildcards=wildcards, stage=spec_of(wildcards)["stages"][-1]["name"])
-
-
-def member_probes(wildcards):
-    return [
-        result("stage", "probe.json", wildcards=wildcards, stage=stage["name"])
-        for stage in spec_of(wildcards)["stages"]
-        if stage["kind"] == "pretext"
-    ]
-
+# MLflow run nested under one run per member (viprepro.steps.stage_record). Paths and input
+# functions: rules/stages_common.smk.
 
 STAGE_SHELL = (
     "python {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
@@ -185,5 +142,7 @@ rule collect_member:
     params:
         script=script("collect_member.py"),
         stage_dir=last_stage_dir,
+        job=job_options("collect_member"),
     shell:
-        "python {params.script} --stage-dir {params.stage_dir} --probes {input.probes} --out {output.model} --no-track > {log} 2>&1"
+        "python {params.script} --task {wildcards.task} --stage-dir {params.stage_dir} --probes {input.probes} --out {output.model}"
+        " {params.job} > {log} 2>&1"

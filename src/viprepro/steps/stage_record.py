@@ -82,6 +82,7 @@ def add_collect_arguments(parser) -> None:
     parser.add_argument("--stage-dir", required=True, type=Path, help="the last stage's folder (model.pt, history.json, train_record.json)")
     parser.add_argument("--probes", type=Path, nargs="*", default=[], help="probe.json of the member's pretext stages")
     parser.add_argument("--out", required=True, type=Path, help="the member's model.pt (history.json, train_record.json beside it)")
+    parser.add_argument("--task", default=None, help="the spec's task (names the MLflow experiment)")
 
 
 def collect(job) -> str:
@@ -107,7 +108,7 @@ def collect(job) -> str:
 def _collect_info(args):
     from viprepro.jobs.step import RunInfo
 
-    return RunInfo(task=None, stage="collect_member", run_name=f"collect/{args.stage_dir}")
+    return RunInfo(task=args.task, stage="collect_member", run_name=f"collect/{args.stage_dir}")
 
 
 def _collect_step():
@@ -120,7 +121,6 @@ def _collect_step():
         run=collect,
         run_info=_collect_info,
         uses_torch=False,
-        tracked=False,
     )
 
 
