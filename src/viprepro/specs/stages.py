@@ -17,6 +17,7 @@ self-supervised library which keys a pretext method reads.
 from __future__ import annotations
 
 import copy
+import re
 
 from viprepro.errors import UserError
 from viprepro.files.schemas_io import validate
@@ -166,6 +167,13 @@ def check_pretext_method(method, *, path, where: str) -> None:
             path=path,
             where=f"key '{where}.{key}'",
         )
+    from viprepro.training.selfsup.views import resolve
+
+    try:  # the augmentation keys and values, checked by the library that reads them
+        resolve(method)
+    except ValueError as exc:
+        named = re.search(r"key '([\w.]+)'", str(exc))
+        raise UserError(str(exc), path=path, where=f"key '{where}.{named.group(1)}'" if named else f"key '{where}'") from None
 
 
 def _check_inputs(stage: dict, index: int, seen: dict, task, *, path) -> None:

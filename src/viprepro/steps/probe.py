@@ -60,10 +60,11 @@ def probe(task, stage: dict, subset: Path, backbones: Path, device, *, workers: 
         train = selfsup.extract_features(backbone, train_loader, device)
         val = selfsup.extract_features(backbone, val_loader, device)
         generator = torch.Generator().manual_seed(derive_seed(seed, state["epoch"]))
+        classes = int(torch.cat([train[1], val[1]]).max()) + 1
         row = {
             "epoch": state["epoch"],
-            "knn_top1": float(selfsup.knn_accuracy(*train, *val, k=knn_k)),
-            "linear_top1": float(selfsup.linear_probe_accuracy(*train, *val, generator=generator)),
+            "knn_top1": float(selfsup.knn_accuracy(*train, *val, k=knn_k, classes=classes)),
+            "linear_top1": float(selfsup.linear_probe_accuracy(*train, *val, classes=classes, generator=generator)),
         }
         rows.append(row)
         if on_epoch:

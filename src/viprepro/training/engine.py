@@ -81,6 +81,10 @@ def train(
     `state_dir` holds the per-epoch resume state (`last.pt`); a state written for another
     run identity is ignored. `stop_after_epoch` exists for the kill-and-resume tests.
     """
+    if run.stage is None and run.spec.get("stages"):
+        from viprepro.errors import UserError
+
+        raise UserError(f"{run.spec['name']} is a multi-stage spec: train it stage by stage (viprepro.training.stages.train_chain)")
     recipe = run.recipe
     epochs = recipe["epochs"]
     context = run.context

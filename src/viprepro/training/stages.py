@@ -313,3 +313,34 @@ def final_entries(plan: StagePlan, built: Built) -> dict:
     return entries
 
 
+
+
+def train_chain(task, spec: dict, subset_dir: Path, out_dir: Path, *, seed: int, member: int = 0, identity: dict | None = None) -> dict:
+    """Every stage of one member in order, each from the outputs of the stages it names:
+    {stage name: final checkpoint dict}; checkpoints in `out_dir/stage_<name>/model.pt`.
+
+    The pipeline runs one job per stage (rules/stages.smk); this is the same chain in one
+    process, for tests and scripts."""
+    from viprepro.specs.stages import inputs_of
+    from viprepro.training import engine
+
+    finals, paths = {}, {}
+    for stage in spec["stages"]:
+        folder = Path(out_dir) / f"stage_{stage['name']}"
+        plan = StagePlan(
+            stage,
+            {name: paths[name] for _, name in inputs_of(stage)},
+            backbones_dir=folder / "backbones" if stage["kind"] == "pretext" else None,
+        )
+        run = engine.TrainingRun(
+            task=task,
+            spec=spec,
+            subset_dir=Path(subset_dir),
+            seed=seed,
+            member=member,
+            identity={**(identity or {}), "seed": seed, "member": member, "stage": stage["name"]},
+            stage=plan,
+        )
+        paths[stage["name"]] = folder / "model.pt"
+        finals[stage["name"]] = engine.train(run, paths[stage["name"]], folder / "state")
+    return finals
