@@ -90,6 +90,16 @@ def test_a_spec_without_stages_is_unchanged(tmp_path):
         (lambda s: s["stages"][0]["recipe"].pop("pretext"), "stages.0.recipe.pretext", "names its method"),
         (lambda s: s["stages"][0]["recipe"]["pretext"].update({"name": "jigsaw"}), "stages.0.recipe.pretext.name", "unknown pretext"),
         (lambda s: s["stages"][0]["recipe"]["pretext"].update({"queue_size": 64}), "stages.0.recipe.pretext.queue_size", "does not use"),
+        (
+            lambda s: s["stages"][0]["recipe"].update({"pretext": {"name": "simclr", "augment": {"blur": 1}}}),
+            "stages.0.recipe.pretext.augment.blur",
+            "unknown key",
+        ),
+        (
+            lambda s: s["stages"][0]["recipe"].update({"pretext": {"name": "simclr", "augment": {"grayscale_p": 2}}}),
+            "stages.0.recipe.pretext.augment.grayscale_p",
+            "probability",
+        ),
         (lambda s: s["stages"][1]["recipe"].update({"colour": 1}), "stages.1.recipe.colour", "unknown key"),
         (lambda s: s["stages"][1]["recipe"]["optimizer"].update({"betas": [0.8, 0.9]}), "stages.1.recipe.optimizer.betas", "does not use"),
         (lambda s: s["stages"][1]["init"].update({"depth": 3}), "stages.1.init.depth", "unknown key"),

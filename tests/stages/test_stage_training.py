@@ -206,3 +206,39 @@ def test_the_weights_audit_refuses_a_chain_that_is_not_the_specs(task, spec, sub
     peeked = member_record(chain, change={"ssl": {"file_audit": {"passed": False, "problems": ["opened 1 label file(s)"]}}})
     audits = evidence.audits([{**peeked, **member}], manifest, {}, spec_stages=spec["stages"], rederived_stages=honest)
     assert not audits["data_access"]["passed"] and "stage ssl: opened 1 label file" in audits["data_access"]["problems"][0]
+
+
+def test_a_feature_distillation_student_and_a_pseudo_label_stage_train_from_their_inputs(tmp_path, task, subset, spec):
+    import json
+
+    import yaml
+
+    from viprepro.specs.load import load_spec
+    from viprepro.training.stages import train_chain
+
+    written = json.loads(json.dumps(spec))
+    for stage in written["stages"]:
+        stage["recipe"]["epochs"] = 1
+    written["stages"][2]["distill"] = {"label_weight": 1.0, "kd_weight": 0.5, "feature": {"kind": "ofd", "weight": 0.001}}
+    written["stages"].append(
+        {
+            "name": "pseudo",
+            "kind": "pseudo_label",
+            "init": {"from": "student", "freeze": ["stem"]},
+            "pseudo_label": {"from": "student", "threshold": 0.0, "images": "val"},
+            "recipe": written["stages"][1]["recipe"],
+        }
+    )
+    del written["recipe"], written["model"]
+    written["model"] = spec["model"]
+    path = tmp_path / "four.yaml"
+    path.write_text(yaml.safe_dump(written))
+    four = load_spec(path)
+    finals = train_chain(task, four, subset.subset_dir, tmp_path / "chain", seed=0)
+    student, pseudo = finals["student"], finals["pseudo"]
+    assert set(student["model"]) == set(finals["finetune"]["model"])  # the student alone: no connectors, no teacher
+    val_images = len(read_manifest(subset.subset_dir)["splits"]["val"])
+    assert pseudo["pseudo_labels"]["kept"] == pseudo["pseudo_labels"]["images"] == val_images  # threshold 0 keeps every image
+    assert [(i["role"], i["stage"]) for i in pseudo["inputs"]] == [("init", "student"), ("pseudo_label", "student")]
+    stem = [k for k in pseudo["model"] if k.startswith("stem") and "running" not in k and "num_batches" not in k]
+    assert stem and all(torch.equal(pseudo["model"][k], student["model"][k]) for k in stem)  # frozen: never stepped
