@@ -42,3 +42,16 @@ def member_probes(wildcards):
         for stage in spec_of(wildcards)["stages"]
         if stage["kind"] == "pretext"
     ]
+
+
+for _task, _specs in SUBMISSIONS.items():  # an ablation names a submission of the same task in this config
+    for _name, _entry in _specs.items():
+        _ablation = _entry["spec"].get("ablation")
+        if _ablation is not None and _ablation not in _specs:
+            raise ValueError(f"{_entry['path']}: ablation {_ablation!r} is not a {_task} submission of this config (key 'ablation')")
+
+
+def get_ablation_verdict(wildcards):
+    """The verdict of the submission a multi-stage spec names as its ablation (for the certificate)."""
+    ablation = spec_of(wildcards).get("ablation")
+    return [result("verdict", task=wildcards.task, submission=ablation)] if ablation else []

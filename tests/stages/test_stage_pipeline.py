@@ -50,7 +50,11 @@ def test_dry_run_lists_each_stage_of_each_member_in_order(tmp_path):
     assert members == {(s, m) for s in ("0", "1") for m in ("0", "1")}  # 2 seeds x ensemble of 2
     for seed, member in members:
         chain = [
-            next(j for j in jobs if j["rule"] == rule and j["wildcards"].get("seed") == seed and j["wildcards"].get("member", member) == member)
+            next(
+                j
+                for j in jobs
+                if j["rule"] == rule and j["wildcards"].get("seed") == seed and j["wildcards"].get("member", member) == member
+            )
             for rule in CHAIN
         ]
         for earlier, later in zip(chain, chain[1:]):  # each job reads the model the one before wrote

@@ -112,7 +112,10 @@ def test_a_spec_without_stages_is_unchanged(tmp_path):
             "never count",
         ),
         (
-            lambda s: (s["stages"][2]["teacher"].update({"from": ["ssl", "finetune"]}), s["stages"][2]["distill"].update(kd_weight=0.0, feature={})),
+            lambda s: (
+                s["stages"][2]["teacher"].update({"from": ["ssl", "finetune"]}),
+                s["stages"][2]["distill"].update(kd_weight=0.0, feature={}),
+            ),
             "stages.2.distill.feature",
             "one teacher",
         ),
@@ -122,7 +125,11 @@ def test_a_spec_without_stages_is_unchanged(tmp_path):
             "stages.1.init.from",
             "a backbone loads into its own architecture",
         ),
-        (lambda s: s["stages"].insert(2, {"name": "unused", "kind": "supervised", "recipe": RECIPE}), "stages.2", "no later stage reads it"),
+        (
+            lambda s: s["stages"].insert(2, {"name": "unused", "kind": "supervised", "recipe": RECIPE}),
+            "stages.2",
+            "no later stage reads it",
+        ),
         (lambda s: s.update({"recipe": {**RECIPE, "epochs": 9}}), "recipe", "no top-level recipe"),
         (
             lambda s: s["stages"].append({"name": "pl", "kind": "pseudo_label", "pseudo_label": {"from": "ssl"}, "recipe": RECIPE}),
@@ -130,7 +137,9 @@ def test_a_spec_without_stages_is_unchanged(tmp_path):
             "no classifier to label",
         ),
         (
-            lambda s: s["stages"].append({"name": "pl", "kind": "pseudo_label", "pseudo_label": {"from": "student", "images": "test"}, "recipe": RECIPE}),
+            lambda s: s["stages"].append(
+                {"name": "pl", "kind": "pseudo_label", "pseudo_label": {"from": "student", "images": "test"}, "recipe": RECIPE}
+            ),
             "stages.3.pseudo_label.images",
             "DO NOT train on Imagenet validation data",
         ),

@@ -150,7 +150,7 @@ def rebuilt(task, spec, subset, chain) -> dict:
 
 def member_record(chain, *, change=None) -> dict:
     entries = []
-    for name, (path, final) in chain.items():
+    for name, (_, final) in chain.items():
         entry = {
             "stage": name,
             "stage_kind": final["stage_kind"],

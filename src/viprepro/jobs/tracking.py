@@ -206,8 +206,6 @@ def member_run(*, task: str, submission: str, seed: int, member: int, config_has
     found = _retry(client.search_runs, [experiment_id], filter_string=query, max_results=1)
     if found:
         return found[0].info.run_id
-    run = _retry(
-        client.create_run, experiment_id, tags={"task": task, **tags}, run_name=f"member/{submission}/seed_{seed}/member_{member}"
-    )
+    run = _retry(client.create_run, experiment_id, tags={"task": task, **tags}, run_name=f"member/{submission}/seed_{seed}/member_{member}")
     _retry(client.set_terminated, run.info.run_id, "FINISHED")
     return run.info.run_id

@@ -172,7 +172,9 @@ def stage_chain(record: dict, spec_stages: list[dict], rederived: dict[tuple, di
             if entry.get("fresh_weights_digest") != rebuilt["fresh"]:
                 weights.append(f"{where}: its from-scratch build differs from an independent build in a fresh process")
             if entry.get("initial_weights_digest") != rebuilt["initial"]:
-                start = f"stage {stage['init']['from']!r}'s output loaded as init" if stage and stage.get("init") else "a from-scratch build"
+                start = (
+                    f"stage {stage['init']['from']!r}'s output loaded as init" if stage and stage.get("init") else "a from-scratch build"
+                )
                 weights.append(f"{where}: its initial weights are neither {start} nor anything the spec names")
         audit = entry.get("file_audit") or {}
         if not audit.get("passed", False):

@@ -85,7 +85,9 @@ def _stage_main(task, subset: Path) -> list[dict]:
     out = []
     for job in json.loads(sys.stdin.read()):
         try:
-            model, fresh, _ = stages.initial_weights(task, job["stage"], subset, job["member_seed"], {k: Path(v) for k, v in job["inputs"].items()})
+            model, fresh, _ = stages.initial_weights(
+                task, job["stage"], subset, job["member_seed"], {k: Path(v) for k, v in job["inputs"].items()}
+            )
             digests = {"fresh": fresh, "initial": state_digest(model.state_dict())}
         except Exception as exc:  # a missing or foreign input checkpoint is an audit failure, not a crash
             digests = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}

@@ -86,12 +86,22 @@ def certificate(evidence, drawn: dict, inputs: dict) -> Document:
             _claimed(evidence),
             _rerun(evidence, inputs),
             _results(evidence, drawn),
+            *_stages(evidence, drawn),
             _efficiency(evidence),
             _deviations(evidence, drawn),
             _environment(evidence),
             _digests(evidence),
         ],
     )
+
+
+def _stages(evidence, drawn: dict) -> list[Section]:
+    """A multi-stage spec's section (viprepro.report.certificate_stages); none for the others."""
+    if not evidence.spec.get("stages"):
+        return []
+    from viprepro.report import certificate_stages
+
+    return [certificate_stages.section(evidence, drawn)]
 
 
 def _claimed(evidence) -> Section:

@@ -97,7 +97,9 @@ def check_stages(spec: dict, task, *, path) -> None:
             check_written_keys(recipe, task, path=path, prefix=f"{where}.recipe")
             validate(recipe, task.schema("recipe"), path=path, where=f"{where}.recipe")
             if kind == "distill" and recipe.get("ema"):
-                raise UserError("a distill stage keeps no weight EMA (its student is saved as trained)", path=path, where=f"key '{where}.recipe.ema'")
+                raise UserError(
+                    "a distill stage keeps no weight EMA (its student is saved as trained)", path=path, where=f"key '{where}.recipe.ema'"
+                )
         _check_inputs(stage, index, seen, task, path=path)
         seen[stage["name"]] = (index, stage)
     last = stages[-1]
@@ -227,14 +229,15 @@ def _check_inputs(stage: dict, index: int, seen: dict, task, *, path) -> None:
                 )
         if mix["kd_weight"] == 0 and (feature is None or feature["weight"] == 0):
             raise UserError(
-                "a distill stage with neither kd_weight nor a feature loss learns nothing from its teacher "
-                "(make it a supervised stage)",
+                "a distill stage with neither kd_weight nor a feature loss learns nothing from its teacher (make it a supervised stage)",
                 path=path,
                 where=f"key '{where}.distill'",
             )
     if stage["kind"] == "pseudo_label":
         if "pseudo_label" not in stage:
-            raise UserError("a pseudo_label stage names its labeller in `pseudo_label.from`", path=path, where=f"key '{where}.pseudo_label'")
+            raise UserError(
+                "a pseudo_label stage names its labeller in `pseudo_label.from`", path=path, where=f"key '{where}.pseudo_label'"
+            )
         source = later["pseudo_label"][0]
         if source["kind"] not in WITH_CLASSIFIER:
             raise UserError(

@@ -36,6 +36,7 @@ SUMMARY_KEYS = (
     "pseudo_labels",
     "wall_seconds",
     "cpu_seconds",
+    "history",
 )
 
 
@@ -61,7 +62,7 @@ def stage_entries(spec: dict, plan, final: dict, record: dict) -> dict:
     for path in plan.inputs.values():
         for summary in input_record(path).get("chain", []):
             chain.setdefault(summary["stage"], summary)
-    own = {**record, **entries}
+    own = {**record, **entries, "history": final["history"]}
     chain[entries["stage"]] = {key: own.get(key) for key in SUMMARY_KEYS}
     entries["chain"] = sorted(chain.values(), key=lambda s: order.index(s["stage"]) if s["stage"] in order else len(order))
     return entries

@@ -252,7 +252,9 @@ def _label_files(self, subset_dir: Path) -> list[Path]:
     raise NotImplementedError(f"task {self.name} does not declare its label files")
 
 
-def _unlabeled_loader(self, subset_dir: Path, recipe: dict, views, *, seed: int, workers: int, generator: torch.Generator, split: str = "train"):
+def _unlabeled_loader(
+    self, subset_dir: Path, recipe: dict, views, *, seed: int, workers: int, generator: torch.Generator, split: str = "train"
+):
     """The images of `split` without their labels: each sample is `views(uint8 CHW image)` (a
     list of tensors), batched; opens no file of `label_files`. The train split is shuffled
     (drawing only from torch's RNG and `generator`, like `loaders`); another split is read in

@@ -208,7 +208,9 @@ def pseudo_labels(run, plan: StagePlan, built: Built) -> dict:
     labeller = run.task.build_model(source["model"], run.subset_dir)
     labeller.load_state_dict(weights)
     labeller.to(run.device).eval()
-    loader = run.task.unlabeled_loader(run.subset_dir, plan.stage["recipe"], None, seed=run.member_seed, workers=run.workers, generator=None, split=settings["images"])
+    loader = run.task.unlabeled_loader(
+        run.subset_dir, plan.stage["recipe"], None, seed=run.member_seed, workers=run.workers, generator=None, split=settings["images"]
+    )
     indices, labels, seen = [], [], 0
     with torch.no_grad():
         for batch in loader:
@@ -311,8 +313,6 @@ def final_entries(plan: StagePlan, built: Built) -> dict:
     if built.pseudo is not None:
         entries["pseudo_labels"] = {k: v for k, v in built.pseudo.items() if k not in ("indices", "labels")}
     return entries
-
-
 
 
 def train_chain(task, spec: dict, subset_dir: Path, out_dir: Path, *, seed: int, member: int = 0, identity: dict | None = None) -> dict:
