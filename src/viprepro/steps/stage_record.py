@@ -99,6 +99,10 @@ def collect(job) -> str:
 
         raise UserError("not the record of a stage (no chain)", path=args.stage_dir / "train_record.json")
     record["probes"] = [read_json(path) for path in args.probes]
+    # The member's cost is every stage's (the efficiency figures read these two).
+    record["last_stage_seconds"] = {"wall": record["wall_seconds"], "cpu": record["cpu_seconds"]}
+    record["wall_seconds"] = sum(entry.get("wall_seconds") or 0.0 for entry in record["chain"])
+    record["cpu_seconds"] = sum(entry.get("cpu_seconds") or 0.0 for entry in record["chain"])
     with atomic_path(args.out) as staged:
         shutil.copyfile(args.stage_dir / "model.pt", staged)
     write_json(args.out.parent / "history.json", read_json(args.stage_dir / "history.json"))

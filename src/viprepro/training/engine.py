@@ -222,6 +222,8 @@ def train(
             with torch.no_grad():
                 metrics.update({f"val_{k}": v for k, v in run.task.evaluate(evaluated, loaders.val, run.device).items()})
         history.append(metrics)
+        if built is not None:  # before the state: a resumed run never lacks an epoch's backbone
+            stages.save_backbone(run.stage, built, epoch + 1)
         if context.is_main:
             log.info("epoch %d/%d %s", epoch + 1, epochs, " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "epoch"))
             # Random states and the sampler's order are functions of (seed, member, epoch, rank),
@@ -242,8 +244,6 @@ def train(
                 state_path,
             )
         distributed.barrier(context)  # no rank runs ahead of a state that is not written yet
-        if built is not None:
-            stages.save_backbone(run.stage, built, epoch + 1)
         if on_epoch_end and context.is_main:
             on_epoch_end(epoch + 1, metrics)
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < epochs:
