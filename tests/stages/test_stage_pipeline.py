@@ -13,9 +13,9 @@ CONFIG = REPO / "tests/stages/config.yaml"
 CHAIN = ["pretrain_member", "train_stage_member", "distill_member", "collect_member", "predict_submission"]
 
 
-def snakemake(workdir, *args, timeout=900):
+def snakemake(workdir, *args, timeout=900, config=CONFIG):
     return subprocess.run(
-        [*snakemake_command(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", str(CONFIG), *args],
+        [*snakemake_command(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", str(config), *args],
         capture_output=True,
         text=True,
         env=pipeline_env(),
@@ -72,6 +72,32 @@ def test_dry_run_lists_each_stage_of_each_member_in_order(tmp_path):
 def test_lint_is_clean_with_a_multi_stage_spec(tmp_path):
     result = snakemake(tmp_path, "--lint")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("submission", "chain", "stages"),
+    [
+        (
+            "classification_multistage_cpu",
+            ["pretrain_member", "train_stage_member", "collect_member", "predict_submission"],
+            ["rotation", "finetune"],
+        ),
+        (
+            "top2020_cls2_zhao_distill_r50",
+            ["pretrain_member", "distill_member", "collect_member", "predict_submission"],
+            ["moco", "distill"],
+        ),
+    ],
+)
+def test_dry_run_of_the_shipped_multi_stage_specs(tmp_path, submission, chain, stages):
+    result = snakemake(tmp_path, "-n", config=REPO / "tests/stages/shipped_config.yaml")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    jobs = [j for j in dry_run_jobs(result.stdout) if j["wildcards"].get("submission") == submission]
+    for seed in ("0", "1"):
+        ordered = [next(j for j in jobs if j["rule"] == rule and j["wildcards"]["seed"] == seed) for rule in chain]
+        for earlier, later in zip(ordered, ordered[1:]):
+            assert any(out.endswith("model.pt") and out in later["input"] for out in earlier["output"]), (earlier["rule"], later["rule"])
+        assert [j["wildcards"].get("stage") for j in ordered[:2]] == stages
 
 
 @pytest.mark.slow
