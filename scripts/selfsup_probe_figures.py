@@ -31,12 +31,10 @@ from viprepro.training.loading import seeded_loader
 from viprepro.training.selfsup import (
     backbone_of,
     build_pretext,
-    extract_features,
-    knn_accuracy,
-    linear_probe_accuracy,
     pretext_backbone,
     pretext_views,
 )
+from viprepro.training.selfsup.probe import probe_accuracies
 
 
 class Views(Dataset):
@@ -54,7 +52,13 @@ class Views(Dataset):
 
 def subset(workdir: Path, classes: int, per_class: int, seed: int) -> Path:
     task = get_task("classification")
-    options = {"classes": classes, "subset_per_class": per_class, "extra_train_per_class": 0, "val_per_class": max(10, per_class // 2), "image_size": 48}
+    options = {
+        "classes": classes,
+        "subset_per_class": per_class,
+        "extra_train_per_class": 0,
+        "val_per_class": max(10, per_class // 2),
+        "image_size": 48,
+    }
     made = task.synthesize(workdir / "synthetic", seed=seed, options=options)
     task.subset(made["source"], made["manifests"], workdir / "subset", workdir / "hidden", link="hardlink", options={})
     return workdir / "subset"
@@ -63,18 +67,14 @@ def subset(workdir: Path, classes: int, per_class: int, seed: int) -> Path:
 def probe(backbone, subset_dir: Path, input_size: int, classes: int, seed: int) -> dict:
     recipe = {"input_size": input_size, "batch_size": 128}
     names = data.class_names(subset_dir)
-    sets = {}
+    loaders = {}
     for split in ("train", "val"):
         files, labels = data.split_files(subset_dir, split, names)
-        dataset = data.ImageFiles(files, labels, data.eval_transform(recipe), cache=True)
-        sets[split] = extract_features(backbone, data.make_loader(dataset, recipe, shuffle=False, workers=0), torch.device("cpu"))
-    (train, train_labels), (val, val_labels) = sets["train"], sets["val"]
-    return {
-        "knn": knn_accuracy(train, train_labels, val, val_labels, classes=classes),
-        "linear": linear_probe_accuracy(
-            train, train_labels, val, val_labels, classes=classes, generator=torch.Generator().manual_seed(derive_seed(seed, 9))
-        ),
-    }
+        loaders[split] = data.make_loader(
+            data.ImageFiles(files, labels, data.eval_transform(recipe), cache=True), recipe, shuffle=False, workers=0
+        )
+    generator = torch.Generator().manual_seed(derive_seed(seed, 9))
+    return probe_accuracies(backbone, loaders["train"], loaders["val"], torch.device("cpu"), classes=classes, generator=generator)
 
 
 def main() -> None:
@@ -106,7 +106,12 @@ def main() -> None:
         pretext = build_pretext(method, backbone, features)
         generator = torch.Generator()
         loader = seeded_loader(
-            Views(images, pretext_views(method, args.input_size)), args.batch_size, shuffle=True, workers=0, generator=generator, drop_last=True
+            Views(images, pretext_views(method, args.input_size)),
+            args.batch_size,
+            shuffle=True,
+            workers=0,
+            generator=generator,
+            drop_last=True,
         )
         parameters = [p for p in pretext.parameters() if p.requires_grad]
         optimizer = torch.optim.SGD(parameters, lr=args.lr, momentum=0.9, weight_decay=5e-4)

@@ -1,4 +1,5 @@
-"""MoCo and SimCLR under torch.distributed (gloo, two processes) equal one process on the whole batch.
+"""MoCo and SimCLR under torch.distributed (gloo, two processes, DistributedDataParallel as the
+engine wraps a member) equal one process on the whole batch.
 
 MoCo: two ranks with half a batch each (keys gathered before enqueueing, the key batch shuffled
 across ranks for batch norm) give the loss, the averaged gradients and the queue of one process
@@ -15,6 +16,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from helpers import structured_images, tiny_resnet
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from viprepro.training.selfsup import backbone_of, build_pretext
 from viprepro.training.selfsup.pretext import SimCLR
@@ -46,14 +48,14 @@ def _step(module, views) -> dict:
     loss = module(views)
     loss.backward()
     grads = [p.grad.clone() for p in module.parameters() if p.requires_grad]
-    return {"loss": loss.detach(), "grads": grads, "buffers": {k: v.clone() for k, v in module.named_buffers() if k.startswith("queue")}}
+    buffers = {k.removeprefix("module."): v.clone() for k, v in module.named_buffers()}
+    return {"loss": loss.detach(), "grads": grads, "buffers": {k: v for k, v in buffers.items() if k.startswith("queue")}}
 
 
-def _average_over_ranks(result: dict) -> dict:
-    """What DistributedDataParallel does to gradients, and the mean loss over ranks."""
-    for tensor in (result["loss"], *result["grads"]):
-        dist.all_reduce(tensor)
-        tensor /= WORLD
+def _mean_loss_over_ranks(result: dict) -> dict:
+    """The mean of the ranks' losses (DistributedDataParallel already averaged the gradients)."""
+    dist.all_reduce(result["loss"])
+    result["loss"] /= WORLD
     return result
 
 
@@ -63,7 +65,10 @@ def _worker(rank: int, rendezvous: str, out: str) -> None:
     try:
         share = slice(rank * BATCH // WORLD, (rank + 1) * BATCH // WORLD)
         mine = [v[share] for v in _views()]
-        results = {"moco": _average_over_ranks(_step(_moco(groups=1), mine)), "simclr": _average_over_ranks(_step(_simclr(), mine))}
+        results = {
+            "moco": _mean_loss_over_ranks(_step(DistributedDataParallel(_moco(groups=1)), mine)),
+            "simclr": _mean_loss_over_ranks(_step(DistributedDataParallel(_simclr()), mine)),
+        }
         if rank == 0:
             torch.save(results, out)
     finally:

@@ -85,3 +85,15 @@ def test_probes_refuse_empty_inputs():
         knn_accuracy(torch.zeros(2, 3), torch.zeros(2).long(), torch.zeros(0, 3), torch.zeros(0).long(), classes=2)
     with pytest.raises(ValueError):
         linear_probe_accuracy(torch.zeros(0, 3), torch.zeros(0).long(), torch.zeros(1, 3), torch.zeros(1).long(), classes=2)
+
+
+def test_probe_accuracies_reads_out_both_probes_from_loaders():
+    from viprepro.training.selfsup import probe_accuracies
+
+    torch.manual_seed(0)
+    backbone, _ = backbone_of(tiny_resnet())
+    images, labels = torch.randn(8, 3, 16, 16), torch.tensor([0, 1, 2, 3] * 2)
+    loader = DataLoader(TensorDataset(images, labels), batch_size=4)
+    figures = probe_accuracies(backbone, loader, loader, torch.device("cpu"), classes=CLASSES, epochs=50)
+    assert set(figures) == {"knn_top1", "linear_top1"}
+    assert figures["linear_top1"] == 1.0  # 8 points in 16 dimensions: the train set itself is separable

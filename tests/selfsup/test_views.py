@@ -111,3 +111,30 @@ def test_keys_are_what_the_code_reads():
 def test_bad_augment_values_are_refused_by_key(augment, key):
     with pytest.raises(ValueError, match=f"key '{key}'"):
         resolve({"name": "moco_v2", "augment": augment})
+
+
+class _Images(torch.utils.data.Dataset):
+    def __init__(self, maker):
+        self.maker = maker
+
+    def __len__(self) -> int:
+        return 6
+
+    def __getitem__(self, index: int):
+        return self.maker(IMAGE)
+
+
+def test_views_in_seeded_loader_workers_repeat_under_the_same_seed():
+    """What a pretext stage's loader does: two workers, the engine's seeded generator."""
+    from viprepro.training.loading import seeded_loader
+
+    def epoch(seed: int):
+        generator = torch.Generator()
+        loader = seeded_loader(_Images(pretext_views({"name": "moco_v2"}, 24)), 3, shuffle=True, workers=2, generator=generator)
+        generator.manual_seed(seed)
+        return [torch.cat(views) for views in loader]
+
+    first, again, other = epoch(1), epoch(1), epoch(2)
+    assert len(first) == 2 and first[0].shape == (6, 3, 24, 24)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(first[0], other[0])

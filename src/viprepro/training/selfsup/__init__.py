@@ -6,7 +6,7 @@ See docs/selfsup.md."""
 from viprepro.training.selfsup.backbone import backbone_of, load_backbone_into
 from viprepro.training.selfsup.distill import FeatureDistiller, kd_loss
 from viprepro.training.selfsup.pretext import build_pretext, pretext_backbone
-from viprepro.training.selfsup.probe import extract_features, knn_accuracy, linear_probe_accuracy
+from viprepro.training.selfsup.probe import extract_features, knn_accuracy, linear_probe_accuracy, probe_accuracies
 from viprepro.training.selfsup.views import PRETEXT_METHODS, augment_keys, pretext_keys, pretext_views
 
 __all__ = [
@@ -22,5 +22,6 @@ __all__ = [
     "load_backbone_into",
     "pretext_backbone",
     "pretext_keys",
+    "probe_accuracies",
     "pretext_views",
 ]

@@ -110,3 +110,27 @@ def linear_probe_accuracy(
                 schedule.step()
     with torch.no_grad():
         return float((layer(x_val).argmax(dim=1) == val_labels).double().mean())
+
+
+def probe_accuracies(
+    backbone: nn.Module,
+    train_loader,
+    val_loader,
+    device: torch.device,
+    *,
+    classes: int,
+    generator: torch.Generator | None = None,
+    k: int = 20,
+    temperature: float = 0.07,
+    epochs: int = 100,
+) -> dict[str, float]:
+    """Both read-outs of one backbone: `knn_top1` and `linear_top1` on val, fitted on train.
+
+    The loaders yield (images, labels) with the evaluation transform; what a probe job logs per
+    saved epoch (epoch 0: the random initialisation)."""
+    train, train_labels = extract_features(backbone, train_loader, device)
+    val, val_labels = extract_features(backbone, val_loader, device)
+    return {
+        "knn_top1": knn_accuracy(train, train_labels, val, val_labels, k=k, temperature=temperature, classes=classes),
+        "linear_top1": linear_probe_accuracy(train, train_labels, val, val_labels, classes=classes, epochs=epochs, generator=generator),
+    }
