@@ -242,3 +242,50 @@ def test_a_feature_distillation_student_and_a_pseudo_label_stage_train_from_thei
     assert [(i["role"], i["stage"]) for i in pseudo["inputs"]] == [("init", "student"), ("pseudo_label", "student")]
     stem = [k for k in pseudo["model"] if k.startswith("stem") and "running" not in k and "num_batches" not in k]
     assert stem and all(torch.equal(pseudo["model"][k], student["model"][k]) for k in stem)  # frozen: never stepped
+
+
+def test_the_verdicts_fresh_process_rebuilds_every_stage_as_the_engine_started_it(task, spec, subset, chain):
+    from viprepro.judging.fresh_build import stage_digests
+
+    record = member_record(chain)
+    rebuilt_there = stage_digests(task.name, spec, subset.subset_dir, [record])
+    assert rebuilt_there == rebuilt(task, spec, subset, chain)
+    assert evidence.stage_chain(record, spec["stages"], rebuilt_there)["weights"] == []
+    record["chain"][1]["inputs"][0]["checkpoint"] = str(chain["ssl"][0].parent / "missing.pt")
+    problems = evidence.stage_chain(record, spec["stages"], stage_digests(task.name, spec, subset.subset_dir, [record]))["weights"]
+    assert any("finetune: no independent rebuild of its initial weights" in p for p in problems), problems
+
+
+def test_a_multi_stage_spec_is_never_trained_as_one_model(tmp_path, task, spec, subset):
+    from viprepro.errors import UserError
+
+    run = engine.TrainingRun(task=task, spec=spec, subset_dir=subset.subset_dir, seed=0)
+    with pytest.raises(UserError, match="multi-stage spec: train it stage by stage"):
+        engine.train(run, tmp_path / "m.pt", tmp_path / "state")
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        ([], "a multi-stage spec trains one stage per job"),
+        (["--stage", "nope"], "no stage 'nope'"),
+        (["--stage", "finetune"], "stage 'finetune' loads ssl; --input gave nothing"),
+        (["--stage", "finetune", "--input", "student=x.pt"], "--input gave student"),
+        (["--stage", "ssl"], "give --backbones"),
+    ],
+)
+def test_a_stage_job_refuses_inputs_other_than_the_stages_it_names(tmp_path, spec_path, spec, flags, words):
+    import argparse
+
+    from viprepro.errors import UserError
+    from viprepro.steps.train import stage_plan
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--stage")
+    parser.add_argument("--input", action="append", default=[])
+    parser.add_argument("--backbones", default=None)
+    args = parser.parse_args(flags)
+    args.spec = spec_path
+    with pytest.raises(UserError) as caught:
+        stage_plan(spec, args)
+    assert words in caught.value.message
