@@ -9,6 +9,8 @@ import subprocess
 import pytest
 from testutils import REPO, pipeline_env, snakemake_command
 
+from viprepro.specs.load import load_spec
+
 CONFIG = REPO / "tests/stages/config.yaml"
 CHAIN = ["pretrain_member", "train_stage_member", "distill_member", "collect_member", "predict_submission"]
 
@@ -75,29 +77,22 @@ def test_lint_is_clean_with_a_multi_stage_spec(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("submission", "chain", "stages"),
+    ("spec_path", "chain"),
     [
-        (
-            "classification_multistage_cpu",
-            ["pretrain_member", "train_stage_member", "collect_member", "predict_submission"],
-            ["rotation", "finetune"],
-        ),
-        (
-            "top2020_cls2_zhao_distill_r50",
-            ["pretrain_member", "distill_member", "collect_member", "predict_submission"],
-            ["moco", "distill"],
-        ),
+        ("classification_multistage_cpu.yaml", ["pretrain_member", "train_stage_member", "collect_member", "predict_submission"]),
+        ("top2020/top2020_cls2_zhao_distill_r50.yaml", ["pretrain_member", "distill_member", "collect_member", "predict_submission"]),
     ],
 )
-def test_dry_run_of_the_shipped_multi_stage_specs(tmp_path, submission, chain, stages):
+def test_dry_run_of_the_shipped_multi_stage_specs(tmp_path, spec_path, chain):
+    spec = load_spec(REPO / "config/submissions" / spec_path)
     result = snakemake(tmp_path, "-n", config=REPO / "tests/stages/shipped_config.yaml")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    jobs = [j for j in dry_run_jobs(result.stdout) if j["wildcards"].get("submission") == submission]
+    jobs = [j for j in dry_run_jobs(result.stdout) if j["wildcards"].get("submission") == spec["name"]]
     for seed in ("0", "1"):
         ordered = [next(j for j in jobs if j["rule"] == rule and j["wildcards"]["seed"] == seed) for rule in chain]
         for earlier, later in zip(ordered, ordered[1:]):
             assert any(out.endswith("model.pt") and out in later["input"] for out in earlier["output"]), (earlier["rule"], later["rule"])
-        assert [j["wildcards"].get("stage") for j in ordered[:2]] == stages
+        assert [j["wildcards"].get("stage") for j in ordered[:2]] == [stage["name"] for stage in spec["stages"]]
 
 
 @pytest.mark.slow
