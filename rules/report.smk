@@ -9,6 +9,7 @@ rule certify_submission:
         scores=get_seed_scores,
         train_records=get_train_records,
         claimed_log=get_claimed_log,
+        ablation=get_ablation_verdict,
         config=rules.resolved_config.output[0],
         tracking=rules.init_tracking.output,
     output:
@@ -31,10 +32,11 @@ rule certify_submission:
     params:
         script=script("certificate.py"),
         claimed_log=lambda w, input: f"--claimed-log {input.claimed_log}" if input.claimed_log else "",
+        ablation=lambda w, input: f"--ablation-verdict {input.ablation}" if input.ablation else "",
         job=job_options("certify_submission"),
     shell:
         "python {params.script} --task {wildcards.task} --verdict {input.verdict} --train-records {input.train_records} --scores {input.scores}"
-        " {params.claimed_log} --config {input.config} --out {output} --threads {threads} {params.job} > {log} 2>&1"
+        " {params.claimed_log} {params.ablation} --config {input.config} --out {output} --threads {threads} {params.job} > {log} 2>&1"
 
 
 rule leaderboard_page:

@@ -1,7 +1,13 @@
 # Training: one chain per (submission, seed, ensemble member), from scratch.
 # A member spans several processes when config `distributed` asks (torchrun; see viprepro.training.distributed).
 
+from viprepro.specs.stages import stages_of
 from viprepro.training.distributed import launch_prefix, per_rank_batch, slurm_resources
+
+# Multi-stage specs train stage by stage (rules/stages.smk); train_member trains the others.
+_MULTISTAGE = {name for specs in SUBMISSIONS.values() for name, entry in specs.items() if stages_of(entry["spec"])}
+MULTISTAGE_SUBMISSIONS = _alternatives(_MULTISTAGE)
+SINGLE_STAGE_SUBMISSIONS = _alternatives(_names("engine") - _MULTISTAGE)
 
 DISTRIBUTED = config["distributed"]
 if DISTRIBUTED["nproc_per_node"] * DISTRIBUTED["nnodes"] > 1:  # refuse a global batch the world size does not divide, now
@@ -25,7 +31,7 @@ rule train_member:
     benchmark:
         "results/benchmarks/train_member/{task}/{submission}/seed_{seed}/member_{member}.tsv"
     wildcard_constraints:
-        submission=ENGINE_SUBMISSIONS,
+        submission=SINGLE_STAGE_SUBMISSIONS,
     conda:
         "../envs/viprepro.yaml"
     threads: 1

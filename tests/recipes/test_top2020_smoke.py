@@ -74,10 +74,17 @@ def test_smoke_scale_trains_predicts_and_scores(path, tmp_path, datasets):
     assert same == {k: spec["recipe"][k] for k in same}, "smoke scale changes sizes only"
     task, data = get_task(spec["task"]), datasets(spec["task"])
     apply_level("strict")
-    run = engine.TrainingRun(
-        task=task, spec=copy.deepcopy(spec), subset_dir=data["subset"], seed=spec["seed"], identity={"spec": spec["name"]}
-    )
-    final = engine.train(run, tmp_path / "model.pt", tmp_path / "state")
+    if spec.get("stages"):  # a multi-stage entry: every stage in order, the last one is the model
+        from viprepro.training.stages import train_chain
+
+        train_chain(task, copy.deepcopy(spec), data["subset"], tmp_path / "chain", seed=spec["seed"])
+        (tmp_path / "model.pt").hardlink_to(tmp_path / "chain" / f"stage_{spec['stages'][-1]['name']}" / "model.pt")
+        final = torch.load(tmp_path / "model.pt", weights_only=True)
+    else:
+        run = engine.TrainingRun(
+            task=task, spec=copy.deepcopy(spec), subset_dir=data["subset"], seed=spec["seed"], identity={"spec": spec["name"]}
+        )
+        final = engine.train(run, tmp_path / "model.pt", tmp_path / "state")
     assert final["initial_weights_digest"] != final["final_weights_digest"]
     model, _ = engine.load_trained_model(task, tmp_path / "model.pt", data["subset"], torch.device("cpu"))
     out = tmp_path / task.submission_filename

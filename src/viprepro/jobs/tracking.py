@@ -192,3 +192,20 @@ def flatten(mapping: dict, prefix: str = "") -> dict:
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def member_run(*, task: str, submission: str, seed: int, member: int, config_hash: str) -> str:
+    """The run id of one ensemble member of a multi-stage submission, the parent of its stage jobs' runs.
+
+    Found by its tags, created (FINISHED at once: it holds no work of its own) when absent. The
+    stages of one member run in sequence, so two jobs never create it at the same time."""
+    client = _client()
+    experiment_id = _ensure_experiment(client, task, tracking_uri())
+    tags = {"stage": "member", "submission": submission, "seed": str(seed), "member": str(member), "config_hash": config_hash}
+    query = " and ".join(f"tags.{key} = '{value}'" for key, value in tags.items())
+    found = _retry(client.search_runs, [experiment_id], filter_string=query, max_results=1)
+    if found:
+        return found[0].info.run_id
+    run = _retry(client.create_run, experiment_id, tags={"task": task, **tags}, run_name=f"member/{submission}/seed_{seed}/member_{member}")
+    _retry(client.set_terminated, run.info.run_id, "FINISHED")
+    return run.info.run_id

@@ -46,19 +46,28 @@ def audits(
     predict_records: dict[int, dict] | None = None,
     val_scores: dict[int, dict] | None = None,
     val_predict_records: dict[int, dict] | None = None,
+    spec_stages: list[dict] | None = None,
+    rederived_stages: dict[tuple, dict] | None = None,
 ) -> dict:
     """Rule compliance: from-scratch weights, only the provided data, no test-label leakage.
 
     Every audit compares two things made independently: the initial weights with a build in a
     fresh process, the files opened (in every process) with the subset manifest, the bytes
     read with the manifest's digests, the scored file (test, and val when a claim is on val)
-    with the file inference wrote.
+    with the file inference wrote. A multi-stage member (its record has a `chain`) is audited
+    stage by stage (`stage_chain`): every stage's files, and weights that start from scratch
+    or from the stage the spec names.
     """
     weights_problems, leak_problems, access_problems = [], [], []
     for record in train_records:
         key = (record["seed"], record["member"])
         where = f"seed {record['seed']} member {record['member']}"
-        if rederived_initial.get(key) != record["initial_weights_digest"]:
+        if record.get("chain") is not None or spec_stages:
+            chain = stage_chain(record, spec_stages or [], rederived_stages or {})
+            weights_problems += chain["weights"]
+            access_problems += chain["access"]
+            leak_problems += chain["leak"]
+        elif rederived_initial.get(key) != record["initial_weights_digest"]:
             weights_problems.append(f"{where}: initial weights differ from an independent from-scratch build of the model")
         splits = record["train_splits"]
         if not set(splits) <= {"train", "val"}:
@@ -116,15 +125,85 @@ def audits(
     return result
 
 
+def stage_chain(record: dict, spec_stages: list[dict], rederived: dict[tuple, dict]) -> dict:
+    """The problems of one member's chain of stages: {"weights", "access", "leak"} lists.
+
+    Weights: the chain holds exactly the spec's stages in order, all of this seed and member;
+    each stage's fresh build equals an independent one (`rederived`, fresh process), and it
+    started from that build (no `init`) or from that build with the named stage's output
+    loaded (rebuilt too); every input it loaded is the output of the earlier stage the spec
+    names, digest for digest; the member's weights are the last stage's. Files: each stage's
+    access audit (a pretext stage's includes its withheld label files) and bytes read."""
+    from viprepro.specs.stages import inputs_of
+
+    seed, member = record["seed"], record["member"]
+    chain = record.get("chain") or []
+    weights, access, leak = [], [], []
+    names = [entry.get("stage") for entry in chain]
+    expected = [stage["name"] for stage in spec_stages]
+    base = f"seed {seed} member {member}"
+    if names != expected:
+        weights.append(f"{base}: the chain of stages is {names or 'missing'}, the spec's is {expected}")
+    by_name = {entry.get("stage"): entry for entry in chain}
+    spec_by_name = {stage["name"]: stage for stage in spec_stages}
+    for entry in chain:
+        name = entry.get("stage")
+        where = f"{base} stage {name}"
+        if (entry.get("seed"), entry.get("member")) != (seed, member):
+            weights.append(f"{where}: recorded for seed {entry.get('seed')} member {entry.get('member')}")
+        stage = spec_by_name.get(name)
+        loaded = {(i.get("role"), i.get("stage")): i for i in entry.get("inputs") or []}
+        named = set(inputs_of(stage)) if stage else set()
+        if stage and set(loaded) != named:
+            weights.append(
+                f"{where}: loaded {sorted(f'{r} {s}' for r, s in loaded) or 'nothing'}, the spec names "
+                f"{sorted(f'{r} {s}' for r, s in named) or 'nothing'}"
+            )
+        for (role, source), item in sorted(loaded.items()):
+            output = (by_name.get(source) or {}).get("final_weights_digest")
+            if source not in names or names.index(source) >= names.index(name):
+                weights.append(f"{where}: its {role} input {source!r} is not an earlier stage of this member's chain")
+            elif item.get("digest") != output:
+                weights.append(f"{where}: its {role} input is not stage {source!r}'s output (loaded {str(item.get('digest'))[:16]})")
+        rebuilt = rederived.get((seed, member, name))
+        if rebuilt is None or "error" in rebuilt:
+            weights.append(f"{where}: no independent rebuild of its initial weights{': ' + rebuilt['error'] if rebuilt else ''}")
+        else:
+            if entry.get("fresh_weights_digest") != rebuilt["fresh"]:
+                weights.append(f"{where}: its from-scratch build differs from an independent build in a fresh process")
+            if entry.get("initial_weights_digest") != rebuilt["initial"]:
+                start = (
+                    f"stage {stage['init']['from']!r}'s output loaded as init" if stage and stage.get("init") else "a from-scratch build"
+                )
+                weights.append(f"{where}: its initial weights are neither {start} nor anything the spec names")
+        audit = entry.get("file_audit") or {}
+        if not audit.get("passed", False):
+            access += [f"{where}: {problem}" for problem in audit.get("problems") or ["no file audit recorded"]]
+        read = entry.get("data_read") or {}
+        if read.get("modified_count"):
+            leak.append(f"{where}: read {read['modified_count']} file(s) whose bytes differ from the subset manifest")
+        if read.get("outside_splits_count"):
+            leak.append(f"{where}: read {read['outside_splits_count']} file(s) of splits it may not read")
+    if chain and chain[-1].get("final_weights_digest") != record.get("final_weights_digest"):
+        weights.append(f"{base}: the member's weights are not its last stage's output")
+    return {"weights": weights, "access": access, "leak": leak}
+
+
 def claim_split_unseen(train_records: list[dict], claims: dict) -> dict:
     """A score claimed on a split is only a claim if the model never trained on that split."""
     problems = []
     for metric, claim in claims.items():
         split = claim.get("split", "test")
-        trained = sorted({f"seed {r['seed']} member {r['member']}" for r in train_records if split in r.get("train_splits", [])})
+        trained = sorted({f"seed {r['seed']} member {r['member']}" for r in train_records if split in _trained_splits(r)})
         if trained:
             problems.append(f"{metric} is claimed on {split}, which {', '.join(trained[:3])} trained on")
     return {"passed": not problems, "problems": problems, "detail": "no claimed score is measured on a split the model was trained on"}
+
+
+def _trained_splits(record: dict) -> set[str]:
+    """The splits a member trained on: its recipe's, and those a pseudo_label stage of its chain labelled."""
+    pseudo = {(entry.get("pseudo_labels") or {}).get("split") for entry in record.get("chain") or []}
+    return set(record.get("train_splits", [])) | (pseudo - {None})
 
 
 def submission_provenance(scores: dict[int, dict], predict_records: dict[int, dict], *, split: str = "test") -> dict:

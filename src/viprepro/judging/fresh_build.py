@@ -6,6 +6,11 @@ after building its model, or patch the builder in its own process. Here a new in
 member's model with the task registry's builder from its seed alone, and prints the digests.
 
     python -m viprepro.judging.fresh_build --task T --model JSON --subset DIR --keys 0:0 0:1 ...
+
+The stages of a multi-stage spec (`stage_digests`, `--stages` reads a JSON list on stdin) are
+rebuilt the same way: each stage's model from its seed alone (a pretext stage's pretext
+model around it), and, for a stage initialised from an earlier one, that build with the
+earlier stage's checkpoint loaded weights-only into the layers the spec names.
 """
 
 from __future__ import annotations
@@ -42,12 +47,61 @@ def initial_digests(
     return {tuple(int(x) for x in key.split(":")): digest for key, digest in json.loads(result.stdout).items()}
 
 
+def stage_digests(task: str, spec: dict, subset: str | Path, records: list[dict], *, timeout: float = 1800) -> dict[tuple, dict]:
+    """{(seed, member, stage): {"fresh", "initial"} or {"error"}} for every stage of every member record's chain."""
+    from viprepro.jobs.determinism import derive_seed
+    from viprepro.specs.stages import stage_named
+
+    jobs = []
+    for record in records:
+        for entry in record.get("chain") or []:
+            try:
+                stage = stage_named(spec, entry["stage"])
+            except KeyError:
+                continue  # a stage the spec does not have: the chain audit says so
+            inputs = {i["stage"]: i["checkpoint"] for i in entry.get("inputs", []) if i.get("role") == "init"}
+            jobs.append(
+                {
+                    "key": [record["seed"], record["member"], entry["stage"]],
+                    "stage": stage,
+                    "member_seed": derive_seed(record["seed"], record["member"]),
+                    "inputs": inputs,
+                }
+            )
+    if not jobs:
+        return {}
+    command = [sys.executable, "-m", "viprepro.judging.fresh_build", "--task", task, "--subset", str(subset), "--stages"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIPREPRO_ACCESS")}
+    result = subprocess.run(command, input=json.dumps(jobs), capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"the independent build of the stages' initial weights failed: {result.stderr.strip().splitlines()[-1:]}")
+    return {tuple(item["key"]): item["digests"] for item in json.loads(result.stdout)}
+
+
+def _stage_main(task, subset: Path) -> list[dict]:
+    from viprepro.training import stages
+    from viprepro.training.checkpoint import state_digest
+
+    out = []
+    for job in json.loads(sys.stdin.read()):
+        try:
+            model, fresh, _ = stages.initial_weights(
+                task, job["stage"], subset, job["member_seed"], {k: Path(v) for k, v in job["inputs"].items()}
+            )
+            digests = {"fresh": fresh, "initial": state_digest(model.state_dict())}
+        except Exception as exc:  # a missing or foreign input checkpoint is an audit failure, not a crash
+            digests = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+        out.append({"key": job["key"], "digests": digests})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", required=True)
-    parser.add_argument("--model", required=True, help="the spec's model section as JSON")
+    parser.add_argument("--model", help="the spec's model section as JSON")
     parser.add_argument("--subset", required=True, type=Path)
-    parser.add_argument("--keys", nargs="+", required=True, help="seed:member pairs")
+    parser.add_argument("--keys", nargs="+", help="seed:member pairs")
+    parser.add_argument("--stages", action="store_true", help="rebuild stages: a JSON list of jobs on stdin")
     args = parser.parse_args(argv)
     from viprepro.training.guards import forbid_weight_downloads
 
@@ -59,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     from viprepro.training.checkpoint import state_digest
 
     task = get_task(args.task)
+    if args.stages:
+        print(json.dumps(_stage_main(task, args.subset)))
+        return 0
     model = json.loads(args.model)
     digests = {}
     for key in args.keys:

@@ -183,6 +183,15 @@ def scored_edition(run: Run) -> str | None:
     return next(iter(editions), None)
 
 
+def _stage_audit_inputs(spec: dict, run: Run, train_records: list[dict]) -> dict:
+    """A multi-stage spec's stages and their initial weights rebuilt in a fresh process (issue 14)."""
+    if not spec.get("stages"):
+        return {}
+    from viprepro.judging.fresh_build import stage_digests
+
+    return {"spec_stages": spec["stages"], "rederived_stages": stage_digests(run.task.name, spec, run.subset, train_records)}
+
+
 def _engine(run: Run, *, determinism_level: str, config_hash: str, scan_spec_folder: bool) -> dict:
     """What our engine measured: from-scratch, data and leakage audits, determinism, FLOPs."""
     from viprepro.jobs.provenance import compare_environments
@@ -203,6 +212,7 @@ def _engine(run: Run, *, determinism_level: str, config_hash: str, scan_spec_fol
         predict_records=run.predict_records,
         val_scores=run.val_scores or None,
         val_predict_records=run.val_predict_records,
+        **_stage_audit_inputs(spec, run, train_records),
     )
     reproduced_environment = (train_records[0] if train_records else {}).get("environment")
     sections = {

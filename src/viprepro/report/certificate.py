@@ -41,6 +41,7 @@ class CertificateInputs:
     config: dict | None = None
     claimed_log: Path | None = None
     commands: list[dict] = field(default_factory=list)
+    ablation: dict | None = None  # the verdict of the spec's ablation (a multi-stage spec)
 
     @property
     def spec(self) -> dict:
@@ -59,6 +60,7 @@ def gather(
     config: dict | None = None,
     claimed_log: Path | None = None,
     workdir: Path | None = None,
+    ablation: Path | None = None,
 ) -> CertificateInputs:
     """Read the records a certificate is made from (paths as the pipeline lays them out)."""
     records = [read_json(p) for p in train_records]
@@ -82,6 +84,7 @@ def gather(
         config=config,
         claimed_log=claimed_log,
         commands=job_commands(workdir, outputs) if workdir else [],
+        ablation=read_json(ablation) if ablation else None,
     )
 
 
@@ -125,6 +128,10 @@ def draw_figures(evidence: CertificateInputs, folder: Path) -> dict[str, Path | 
             drawn["per_class"] = f"the scores of the claimed seed have no `{key}`"
     for figure in sorted(task.figure_kinds):  # confusion_matrix, examples: the order the certificate shows them
         drawn[figure] = _copy_score_figure(evidence, figure, folder)
+    if evidence.spec.get("stages"):
+        from viprepro.report import certificate_stages
+
+        drawn.update(certificate_stages.draw(evidence, folder, task))
     return drawn
 
 

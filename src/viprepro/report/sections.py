@@ -86,6 +86,7 @@ def certificate(evidence, drawn: dict, inputs: dict) -> Document:
             _claimed(evidence),
             _rerun(evidence, inputs),
             _results(evidence, drawn),
+            *_stages(evidence, drawn),
             _efficiency(evidence),
             _deviations(evidence, drawn),
             _environment(evidence),
@@ -99,6 +100,15 @@ def _edition(edition: dict | None) -> str:
     if not edition:
         return ""
     return f" (edition {edition['edition']}: data procedure and scorer of the official toolkit at `{edition['toolkit_commit']}`)"
+
+
+def _stages(evidence, drawn: dict) -> list[Section]:
+    """A multi-stage spec's section (viprepro.report.certificate_stages); none for the others."""
+    if not evidence.spec.get("stages"):
+        return []
+    from viprepro.report import certificate_stages
+
+    return [certificate_stages.section(evidence, drawn)]
 
 
 def _claimed(evidence) -> Section:

@@ -33,7 +33,14 @@ def load_spec(path: str | Path) -> dict:
             raise UserError("an external submission has no `model` or `recipe`: its own commands train it", path=path)
         if any(claim.get("split", "test") != "test" for claim in spec["claimed"].values()):
             raise UserError("external submissions can only claim test-split scores", path=path, where="claimed")
+    elif spec.get("stages"):
+        from viprepro.specs.stages import check_stages
+
+        check_stages(spec, task, path=path)  # sets the spec's model and recipe to the last stage's
+        _refuse_claims_on_training_data(spec, path)
     else:
+        if "recipe" not in spec:
+            raise UserError("an engine submission needs a `recipe` (or `stages`, each with its recipe)", path=path, where="key 'recipe'")
         check_written_keys(spec["recipe"], spec["task"], path=path)  # before defaults hide what was written
         validate(spec["recipe"], task.schema("recipe"), path=path, where="recipe")
         model_names.check(spec["task"], spec["model"]["name"], path=path)
@@ -57,11 +64,13 @@ def _task_of(spec: dict, path: Path):
 
 def _refuse_claims_on_training_data(spec: dict, path: Path) -> None:
     """A score on a split the model trained on is no claim (the verdict audits it again)."""
-    trained = set(spec["recipe"].get("train_splits", ["train"]))
+    from viprepro.specs.stages import trained_splits
+
+    trained = trained_splits(spec)
     for metric, claim in spec["claimed"].items():
         if claim.get("split", "test") in trained:
             raise UserError(
-                f"claims {metric} on the {claim['split']} split, which recipe.train_splits trains on: "
+                f"claims {metric} on the {claim['split']} split, which {'a stage' if spec.get('stages') else 'recipe.train_splits'} trains on: "
                 "a score on training data is not a claim",
                 path=path,
                 where=f"claimed.{metric}.split",

@@ -39,7 +39,7 @@ def _defaults(task, part: str) -> dict:
     return {key: prop["default"] for key, prop in properties.items() if "default" in prop}
 
 
-def check_written_keys(recipe: dict, task: str, *, path=None) -> None:
+def check_written_keys(recipe: dict, task: str, *, path=None, prefix: str = "recipe") -> None:
     """Refuse a key that the recipe sets but its chosen optimiser, schedule or loss never reads.
 
     Runs on the recipe as written, before defaults are filled in. A key written with its
@@ -64,7 +64,7 @@ def check_written_keys(recipe: dict, task: str, *, path=None) -> None:
             raise UserError(
                 f"{part} '{name}' does not use '{key}' (it reads: {', '.join(sorted(reads - {'name'}))})",
                 path=path,
-                where=f"key 'recipe.{part}.{key}'",
+                where=f"key '{prefix}.{part}.{key}'",
             )
     task.check_recipe_keys(recipe, path=path)
     schedule = recipe.get("lr_schedule")
@@ -72,7 +72,7 @@ def check_written_keys(recipe: dict, task: str, *, path=None) -> None:
         raise UserError(
             "set either warmup_lr (absolute start) or warmup_factor (relative start), not both",
             path=path,
-            where="key 'recipe.lr_schedule.warmup_factor'",
+            where=f"key '{prefix}.lr_schedule.warmup_factor'",
         )
     if recipe.get("amp") and recipe.get("precision", "fp32") != "fp32":
-        raise UserError("set either amp (fp16 on CUDA only) or precision, not both", path=path, where="key 'recipe.amp'")
+        raise UserError("set either amp (fp16 on CUDA only) or precision, not both", path=path, where=f"key '{prefix}.amp'")

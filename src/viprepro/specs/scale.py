@@ -49,14 +49,29 @@ def at_scale(spec: dict, scale: str) -> dict:
     if scale != "smoke":
         raise ValueError(f"unknown scale {scale!r}")
     spec = copy.deepcopy(spec)
-    recipe, task = spec["recipe"], spec["task"]
+    from viprepro.tasks import get_task
+
+    task = get_task(spec["task"])
+    for part in spec.get("stages") or [spec]:  # every stage shrunk alike; the last one is the spec's model and recipe
+        _shrink(part, task)
+    if spec.get("stages"):
+        spec["recipe"], spec["model"] = copy.deepcopy(spec["stages"][-1]["recipe"]), copy.deepcopy(spec["stages"][-1]["model"])
+        for stage in spec["stages"]:  # a feature loss that starts after the one smoke epoch starts at once
+            feature = (stage.get("distill") or {}).get("feature")
+            if feature:
+                feature["start_epoch"] = 0
+    return spec
+
+
+def _shrink(part: dict, task) -> None:
+    recipe = part["recipe"]
     recipe["epochs"] = 1
     recipe["batch_size"] = min(recipe["batch_size"], SMOKE_BATCH)
     if "workers" in recipe:
         recipe["workers"] = 0
-    if spec.get("model"):
-        spec["model"]["kwargs"] = _shrink_kwargs(spec["model"].get("kwargs", {}))
-    from viprepro.tasks import get_task
-
-    get_task(task).shrink_recipe(recipe)
-    return spec
+    if part.get("model"):
+        part["model"]["kwargs"] = _shrink_kwargs(part["model"].get("kwargs", {}))
+    pretext = recipe.pop("pretext", None)  # a pretext stage's method is kept as written
+    task.shrink_recipe(recipe)
+    if pretext is not None:
+        recipe["pretext"] = pretext

@@ -16,6 +16,8 @@ STEPS = {
     "score": "score:SCORE",
     "val-ground-truth": "val_ground_truth:VAL_GROUND_TRUTH",
     "train": "train:TRAIN",
+    "probe": "probe:PROBE",
+    "collect-member": "stage_record:COLLECT",
     "predict": "predict:PREDICT",
     "verdict": "verdict:VERDICT",
     "certificate": "certificate:CERTIFICATE",

@@ -18,6 +18,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--train-records", required=True, type=Path, nargs="+", help="train_record.json of every seed and member")
     parser.add_argument("--scores", required=True, type=Path, nargs="+", help="score folders, one per seed")
     parser.add_argument("--claimed-log", type=Path, default=None, help="the submission's own training log, when it has one")
+    parser.add_argument("--ablation-verdict", type=Path, default=None, help="verdict of the submission the spec names as its ablation")
     parser.add_argument(
         "--config",
         default=None,
@@ -47,7 +48,13 @@ def run(job: Job) -> str:
 
     args, mlrun = job.args, job.mlrun
     evidence = certificate.gather(
-        args.verdict, args.train_records, args.scores, config=read_config(args.config), claimed_log=args.claimed_log, workdir=Path.cwd()
+        args.verdict,
+        args.train_records,
+        args.scores,
+        config=read_config(args.config),
+        claimed_log=args.claimed_log,
+        workdir=Path.cwd(),
+        ablation=args.ablation_verdict,
     )
     verdict = evidence.verdict
     mlrun.set_tags(

@@ -5,6 +5,11 @@ same weights as an uninterrupted run.
 
 Launched by torchrun (config `distributed`), every process runs this step: rank 0 owns the
 MLflow run, the records and the checkpoints; the others only train.
+
+With `--stage NAME` it trains one stage of a multi-stage spec (viprepro.specs.stages) from the
+final checkpoints of the stages it names (`--input STAGE=model.pt`, each with its
+train_record.json beside it); the record then carries the chain of every stage it came from
+(viprepro.steps.stage_record), and its MLflow run is nested under the member's run.
 """
 
 from __future__ import annotations
@@ -29,9 +34,22 @@ def add_arguments(parser) -> None:
     parser.add_argument("--forbid", type=Path, nargs="*", default=[], help="folders the job must not read (hidden ground truth, source)")
     parser.add_argument("--workers", type=int, default=0, help="data-loader workers unless the recipe sets them")
     parser.add_argument("--task", default=None, help="the spec's task (names the MLflow experiment before the spec is read)")
+    parser.add_argument("--stage", default=None, help="the stage of a multi-stage spec to train (default: a single-stage spec)")
+    parser.add_argument(
+        "--input", action="append", default=[], metavar="STAGE=CHECKPOINT", help="final checkpoint of an earlier stage this stage names"
+    )
+    parser.add_argument("--backbones", type=Path, default=None, help="pretext stage: folder for the per-epoch backbones (for the probe)")
 
 
 def run_info(args) -> RunInfo:
+    if args.stage:
+        return RunInfo(
+            task=args.task,
+            stage="train",
+            submission=args.spec.stem,
+            run_name=f"train/{args.spec.stem}/seed_{args.seed}/member_{args.member}/stage_{args.stage}",
+            tags={"seed": args.seed, "member": args.member, "training_stage": args.stage},
+        )
     return RunInfo(
         task=args.task,
         stage="train",
@@ -66,9 +84,15 @@ def train_member(args, device, mlrun, context) -> str:
     task = get_task(spec["task"])
     manifest = read_manifest(args.subset)
     forbid_weight_downloads()
-    train_splits = spec["recipe"].get("train_splits", ["train"])
+    plan = stage_plan(spec, args) if args.stage or spec.get("stages") else None
+    recipe, model_spec = (plan.stage["recipe"], plan.stage["model"]) if plan else (spec["recipe"], spec["model"])
+    train_splits = recipe.get("train_splits", ["train"])
     data_digest = training_data_digest(manifest, train_splits)
     identity = {"spec": spec_digest(spec), "seed": args.seed, "member": args.member, "data": data_digest}
+    if plan:  # another input (a rerun earlier stage) is another training chain
+        from viprepro.files.fileio import sha256_file
+
+        identity.update(stage=plan.stage["name"], inputs={name: sha256_file(path) for name, path in sorted(plan.inputs.items())})
     state_dir = args.state_dir or args.out.parent / "state"
     access_log = None
     if context.active:
@@ -87,9 +111,10 @@ def train_member(args, device, mlrun, context) -> str:
         workers=args.workers,
         identity=identity,
         context=context,
+        stage=plan,
     )
     options = acceleration.record(
-        spec["recipe"],
+        recipe,
         device.type,
         world_size=context.world_size,
         sync_batchnorm=context.active and bool(spec["recipe"].get("sync_batchnorm")),
@@ -99,10 +124,15 @@ def train_member(args, device, mlrun, context) -> str:
         distributed.barrier(context)  # rank 0 reads every rank's access log, then removes the state
         return ""
     mlrun.set_tags({"submission": spec["name"], "data_manifest_digest": manifest["digest"], "train_data_digest": data_digest})
+    if plan:
+        from viprepro.steps.stage_record import nest_under_member
+
+        nest_under_member(mlrun, task=task.name, submission=spec["name"], seed=args.seed, member=args.member, config_hash=args.config_hash)
+        mlrun.set_tags({"stage_kind": plan.kind})
     mlrun.log_params(
         {
-            "recipe": spec["recipe"],
-            "model": spec["model"],
+            "recipe": recipe,
+            "model": model_spec,
             "seed": args.seed,
             "member": args.member,
             "threads": args.threads,
@@ -119,6 +149,7 @@ def train_member(args, device, mlrun, context) -> str:
         forbidden=args.forbid,
         access_log=access_log,
         on_epoch_end=lambda epoch, metrics: mlrun.log_metrics(metrics, step=epoch),
+        label_files=task.label_files(args.subset) if plan and plan.kind == "pretext" else None,
     )
     distributed.barrier(context)
     audit = audited["file_audit"]
@@ -146,6 +177,10 @@ def train_member(args, device, mlrun, context) -> str:
         "code_version": code_version(),
         "environment": environment(),
     }
+    if plan:
+        from viprepro.steps.stage_record import stage_entries
+
+        record.update(stage_entries(spec, plan, final, record))
     write_training_record(
         args.history or args.out.parent / "history.json", final["history"], args.record or args.out.parent / "train_record.json", record
     )
@@ -174,9 +209,40 @@ def train_member(args, device, mlrun, context) -> str:
     mlrun.log_dict(record["environment"]["packages"], "packages.json")
     shutil.rmtree(state_dir, ignore_errors=True)
     return (
-        f"trained {spec['name']} seed {args.seed} member {args.member}: weights {final['final_weights_digest'][:16]}"
+        f"trained {spec['name']} seed {args.seed} member {args.member}{f' stage {args.stage}' if plan else ''}: weights {final['final_weights_digest'][:16]}"
         f", file audit {'passed' if audit['passed'] else 'FAILED'}"
     )
+
+
+def stage_plan(spec: dict, args):
+    """The stage `--stage` names, with its `--input` checkpoints (exactly the stages it names)."""
+    from viprepro.errors import UserError
+    from viprepro.specs.stages import inputs_of, stage_named
+    from viprepro.training.stages import StagePlan
+
+    if not spec.get("stages"):
+        raise UserError("--stage needs a spec with `stages`", path=args.spec)
+    if not args.stage:
+        raise UserError("a multi-stage spec trains one stage per job: name it with --stage", path=args.spec)
+    try:
+        stage = stage_named(spec, args.stage)
+    except KeyError:
+        raise UserError(f"no stage {args.stage!r} (stages: {', '.join(s['name'] for s in spec['stages'])})", path=args.spec) from None
+    inputs = {}
+    for item in args.input:
+        name, _, path = item.partition("=")
+        if not path:
+            raise UserError(f"--input {item!r} is not STAGE=CHECKPOINT")
+        inputs[name] = Path(path)
+    named = {name for _, name in inputs_of(stage)}
+    if set(inputs) != named:
+        raise UserError(
+            f"stage {args.stage!r} loads {', '.join(sorted(named)) or 'nothing'}; --input gave {', '.join(sorted(inputs)) or 'nothing'}",
+            path=args.spec,
+        )
+    if stage["kind"] == "pretext" and args.backbones is None:
+        raise UserError("a pretext stage saves its per-epoch backbones for the probe: give --backbones")
+    return StagePlan(stage, inputs, backbones_dir=args.backbones if stage["kind"] == "pretext" else None)
 
 
 TRAIN = Step(

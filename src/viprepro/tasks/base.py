@@ -227,6 +227,39 @@ class Task(abc.ABC):
         go through the same ensemble averaging, test-time augmentation and inference
         resolution. Returns a summary (counts, timings)."""
 
+    # --- multi-stage recipes (viprepro.specs.stages) ------------------------------------------
+    # A task supports stages when it overrides `unlabeled_loader` (spec loading refuses stages
+    # otherwise).
+    #: unlabeled images the official rules let a submission train on (pseudo_label stages):
+    #: split -> the rule that allows it, with its source.
+    unlabeled_images: ClassVar[dict[str, str]] = {}
+    #: splits refused for that use: split -> why, with the rule's source.
+    unlabeled_refused: ClassVar[dict[str, str]] = {}
+
+    def label_files(self, subset_dir: Path) -> list[Path]:
+        """Every file (or folder, whose listing is the labels) of the subset that holds training or
+        val labels: a pretext stage that opens one fails its data-access audit."""
+        raise NotImplementedError(f"task {self.name} does not declare its label files")
+
+    def unlabeled_loader(
+        self, subset_dir: Path, recipe: dict, views, *, seed: int, workers: int, generator: torch.Generator, split: str = "train"
+    ):
+        """The images of `split` without their labels: each sample is `views(uint8 CHW image)` (a
+        list of tensors), batched; opens no file of `label_files`. The train split is shuffled
+        (drawing only from torch's RNG and `generator`, like `loaders`); another split is read in
+        a fixed order. `views` None: the task's evaluation transform (one view)."""
+        raise NotImplementedError(f"task {self.name} has no unlabeled loader")
+
+    def probe_loaders(self, subset_dir: Path, recipe: dict, *, workers: int):
+        """(train, val) loaders of labelled images with the evaluation transform, in a fixed order:
+        what the linear probe and k-NN of a pretext stage's backbones read (never training)."""
+        raise NotImplementedError(f"task {self.name} has no probe loaders")
+
+    def pseudo_labelled_loaders(self, subset_dir: Path, recipe: dict, pseudo: dict, *, seed: int, workers: int, generator: torch.Generator):
+        """`loaders(...)` whose train set also holds `pseudo` = {"files": [...], "labels": [...]}
+        (images of an unlabeled split with an earlier stage's confident predictions)."""
+        raise NotImplementedError(f"task {self.name} cannot train on pseudo-labels")
+
     # --- validation and scoring -----------------------------------------------------------
     @abc.abstractmethod
     def validate(self, gt: Path, submission: Path, options: dict[str, Any]) -> list[str]:

@@ -28,7 +28,7 @@ import torch
 
 from viprepro.jobs.determinism import derive_seed, seed_everything
 from viprepro.tasks.base import Task
-from viprepro.training import acceleration, checkpoint, distributed
+from viprepro.training import acceleration, checkpoint, distributed, stages
 from viprepro.training.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,15 @@ class TrainingRun:
     workers: int = 0
     identity: dict = field(default_factory=dict)
     context: distributed.Context = field(default_factory=distributed.Context)
+    stage: stages.StagePlan | None = None  # one stage of a multi-stage spec (viprepro.training.stages)
+
+    @property
+    def recipe(self) -> dict:
+        return self.stage.stage["recipe"] if self.stage else self.spec["recipe"]
+
+    @property
+    def model_spec(self) -> dict:
+        return self.stage.stage["model"] if self.stage else self.spec["model"]
 
     @property
     def member_seed(self) -> int:
@@ -72,14 +81,27 @@ def train(
     `state_dir` holds the per-epoch resume state (`last.pt`); a state written for another
     run identity is ignored. `stop_after_epoch` exists for the kill-and-resume tests.
     """
-    recipe = run.spec["recipe"]
+    if run.stage is None and run.spec.get("stages"):
+        from viprepro.errors import UserError
+
+        raise UserError(f"{run.spec['name']} is a multi-stage spec: train it stage by stage (viprepro.training.stages.train_chain)")
+    recipe = run.recipe
     epochs = recipe["epochs"]
     context = run.context
     if context.active:
+        if run.stage is not None:
+            from viprepro.errors import UserError
+
+            raise UserError("the stages of a multi-stage spec train in one process (set distributed to 1 process)")
         distributed.per_rank_batch(recipe, context.world_size)
     seed_everything(run.member_seed)
-    model = initial_model(run)
-    initial_digest = checkpoint.state_digest(model.state_dict())
+    built = None
+    if run.stage is None:
+        model = initial_model(run)
+        initial_digest = checkpoint.state_digest(model.state_dict())
+    else:  # the stage's module: a pretext model, a student with its teachers, or the task model
+        built = stages.build(run, run.stage)
+        model, initial_digest = built.module, built.initial_digest
     if context.active and recipe.get("sync_batchnorm"):
         if run.device.type != "cuda":
             from viprepro.errors import UserError
@@ -95,12 +117,15 @@ def train(
         model.to(memory_format=acceleration.memory_format(model))
 
     generator = torch.Generator()
-    loaders = run.task.loaders(run.subset_dir, recipe, seed=run.member_seed, workers=run.workers, generator=generator)
+    if built is None:
+        loaders = run.task.loaders(run.subset_dir, recipe, seed=run.member_seed, workers=run.workers, generator=generator)
+    else:
+        loaders = stages.loaders(run, run.stage, built, generator)
     if context.active:
         loaders.train = distributed.shard_loader(loaders.train, context)
     accumulate = recipe.get("accumulate_steps", 1)
     steps_per_epoch = max(1, math.ceil(len(loaders.train) / accumulate))
-    optimizer = build_optimizer(model, recipe["optimizer"])
+    optimizer = build_optimizer(model if built is None else built.parameters, recipe["optimizer"])
     ema = weight_ema(model, recipe.get("ema"))
     scheduler = build_scheduler(optimizer, recipe.get("lr_schedule", {"name": "constant"}), epochs, steps_per_epoch)
     precision = acceleration.precision(recipe, run.device.type)
@@ -124,6 +149,8 @@ def train(
             log.info("resuming from %s after epoch %d", state_path, state["epoch"] + 1)
         else:
             log.warning("ignoring %s: it belongs to another run", state_path)
+    if built is not None and start_epoch == 0:
+        stages.save_backbone(run.stage, built, 0)  # a pretext stage's random init: the probe's epoch 0
 
     # What runs the batches: the model itself, or DDP around it (gradients averaged over
     # ranks), compiled when the recipe asks. Weights, evaluation and checkpoints use `model`.
@@ -143,7 +170,10 @@ def train(
         else:
             torch.manual_seed(derive_seed(run.member_seed, epoch))
             generator.manual_seed(derive_seed(run.member_seed, epoch, 1))
-        model.train()
+        if built is None:
+            model.train()
+        else:
+            stages.set_train_mode(run.stage, built)
         started = time.perf_counter()
         loss_sum = torch.zeros((), dtype=torch.float64)
         samples = 0
@@ -153,7 +183,10 @@ def train(
             # DDP reduces gradients at every backward unless told not to: only at optimiser steps.
             with ddp.no_sync() if ddp is not None and not steps_now else _nothing():
                 with torch.autocast(run.device.type, dtype=precision.dtype, enabled=use_amp):
-                    loss = run.task.training_loss(trained, batch, recipe, run.device)
+                    if built is None:
+                        loss = run.task.training_loss(trained, batch, recipe, run.device)
+                    else:
+                        loss = stages.loss(run, run.stage, built, trained, batch, epoch)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss became {loss.item()} in epoch {epoch + 1}: the recipe diverges")
                 if index % accumulate == 0:
@@ -184,11 +217,13 @@ def train(
             "epoch_seconds": seconds,
         }
         if loaders.val is not None and context.is_main:  # rank 0 alone evaluates: the weights are the same everywhere
-            evaluated = ema.module if ema is not None and recipe["ema"].get("evaluate", True) else model
+            evaluated = ema.module if ema is not None and recipe["ema"].get("evaluate", True) else model if built is None else built.model
             evaluated.eval()
             with torch.no_grad():
                 metrics.update({f"val_{k}": v for k, v in run.task.evaluate(evaluated, loaders.val, run.device).items()})
         history.append(metrics)
+        if built is not None:  # before the state: a resumed run never lacks an epoch's backbone
+            stages.save_backbone(run.stage, built, epoch + 1)
         if context.is_main:
             log.info("epoch %d/%d %s", epoch + 1, epochs, " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "epoch"))
             # Random states and the sampler's order are functions of (seed, member, epoch, rank),
@@ -214,20 +249,22 @@ def train(
         if stop_after_epoch is not None and epoch + 1 >= stop_after_epoch and epoch + 1 < epochs:
             raise KeyboardInterrupt(f"stopped after epoch {epoch + 1} on request")
 
+    output = model if built is None else built.model  # the weights later stages and prediction load
     final = {
         "format": "viprepro-checkpoint-1",
         "task": run.task.name,
         "submission": run.spec["name"],
-        "model_spec": run.spec["model"],
+        "model_spec": run.model_spec,
         "seed": run.seed,
         "member": run.member,
         "epochs": epochs,
         "identity": run.identity,
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model": {k: v.detach().cpu() for k, v in output.state_dict().items()},
         "history": history,
         "initial_weights_digest": initial_digest,
         "train_splits": list(recipe.get("train_splits", ["train"])),
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": sum(p.numel() for p in output.parameters()),
+        **(stages.final_entries(run.stage, built) if built is not None else {}),
     }
     final["final_weights_digest"] = checkpoint.state_digest(final["model"])
     if ema is not None:  # both sets of weights; `eval_weights` says which one evaluation and prediction use

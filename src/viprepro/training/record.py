@@ -30,16 +30,19 @@ def audited_training(
     forbidden: list[Path],
     on_epoch_end: Callable[[int, dict], None] | None = None,
     access_log: Path | None = None,
+    label_files: list[Path] | None = None,
 ) -> tuple[dict, dict]:
     """Train one member with every process it starts recorded; returns (checkpoint, audit evidence).
 
     `access_log`: a folder shared by the processes of a distributed member (each rank records
     into it, rank 0's audit reads them all); None: a private temporary folder.
+    `label_files`: files (or folders) holding labels that this run must not open (a pretext
+    stage: `Task.label_files`); opening one fails the data-access audit.
     """
     from viprepro.jobs.determinism import NondeterminismRecorder
     from viprepro.training import engine
 
-    train_splits = list(run.spec["recipe"].get("train_splits", ["train"]))
+    train_splits = list(run.recipe.get("train_splits", ["train"]))
     recorder = FileAccessRecorder(access_log, digest_root=run.subset_dir)
     try:
         with recorder, NondeterminismRecorder() as nondeterminism:
@@ -50,7 +53,10 @@ def audited_training(
         recorder.cleanup()
     return final, {
         "nondeterministic_operations": nondeterminism.operations,
-        "file_audit": {**audit_opened_files(opened, run.subset_dir, manifest, train_splits, forbidden=forbidden), "processes": processes},
+        "file_audit": {
+            **audit_opened_files(opened, run.subset_dir, manifest, train_splits, forbidden=forbidden, label_files=label_files),
+            "processes": processes,
+        },
         "data_read": data_read(opened, run.subset_dir, manifest, train_splits),
     }
 
@@ -61,11 +67,14 @@ def _relative_in(subset_dir: Path, opened) -> dict[str, str]:
     return {path: path[len(root) :] for path in opened if os.path.abspath(path).startswith(root)}
 
 
-def audit_opened_files(opened, subset_dir: Path, manifest: dict, train_splits: list[str], *, forbidden: list[Path]) -> dict:
+def audit_opened_files(
+    opened, subset_dir: Path, manifest: dict, train_splits: list[str], *, forbidden: list[Path], label_files: list[Path] | None = None
+) -> dict:
     """Compare what the job opened with the splits it may read (train splits, and val for validation).
 
     A job that opened no file of its training splits fails too: a recorder that saw nothing
-    proves nothing (the data were read somewhere it did not look).
+    proves nothing (the data were read somewhere it did not look). With `label_files` (a
+    pretext stage trains with labels withheld), opening or listing any of them fails it.
     """
     readable = set(train_splits) | {"val"}
     allowed = {entry["path"] for split in readable for entry in manifest["splits"].get(split, [])} | {MANIFEST_NAME}
@@ -76,7 +85,13 @@ def audit_opened_files(opened, subset_dir: Path, manifest: dict, train_splits: l
     problems = [f"opened {len(outside)} file(s) outside its splits: {', '.join(outside[:5])}"] if outside else []
     if not read_training:
         problems.append(f"no file of its training split(s) {'+'.join(train_splits)} was recorded as opened")
-    return {
+    labels_opened = []
+    if label_files is not None:
+        withheld = {os.path.abspath(p) for p in label_files}
+        labels_opened = sorted(path for path in opened if os.path.abspath(path) in withheld)
+        if labels_opened:
+            problems.append(f"opened {len(labels_opened)} label file(s) while labels were withheld: {', '.join(labels_opened[:5])}")
+    result = {
         "passed": not problems,
         "problems": problems,
         "files_opened_in_subset": len(inside),
@@ -84,6 +99,9 @@ def audit_opened_files(opened, subset_dir: Path, manifest: dict, train_splits: l
         "violations": outside[:SHOWN],
         "violation_count": len(outside),
     }
+    if label_files is not None:
+        result.update(labels_withheld=True, label_files_opened=labels_opened[:SHOWN], label_files_opened_count=len(labels_opened))
+    return result
 
 
 def data_read(opened: dict, subset_dir: Path, manifest: dict, train_splits: list[str]) -> dict:

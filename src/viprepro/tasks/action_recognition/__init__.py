@@ -19,6 +19,12 @@ class ActionRecognition(Task):
 
     full_scale_splits = {"train": 4_795, "val": 4_742, "test": 3_783}  # mod-UCF101
     num_classes_full = 101  # classes of the real dataset (`viprepro estimate` builds the model with them)
+    # Unlabeled videos a pseudo_label stage may train on (viprepro.specs.stages), from the official rules.
+    unlabeled_images = {"val": "toolkit README.md @ 656a8d0, FAQ: 'Is it allowed to train our model on the validation data? Yes.'"}
+    unlabeled_refused = {
+        "test": "action-recognition/README.md @ 656a8d0 allows training on the train and validation subsets only "
+        "('Do not use the original distribution of the UCF101 dataset'); no rule allows training on the test inputs"
+    }
 
     def inference_views(self, recipe):
         return recipe.get("test_clips", 1)

@@ -40,6 +40,13 @@ class ActionRecognitionKinetics(ActionRecognition):
     submission_filename = "submission.txt"
     full_scale_splits = {"train": 40_000, "val": 10_000, "test": 20_000}  # Kinetics400ViPriors (2022 blocks 323)
     num_classes_full = 400
+    # The 2021-2022 rules, not mod-UCF101's (which this class otherwise inherits).
+    unlabeled_images: ClassVar[dict[str, str]] = {
+        "val": "toolkit README.md @ 1d8b237, FAQ (all challenges): 'Is it allowed to train our model on the validation data? Yes.'"
+    }
+    unlabeled_refused: ClassVar[dict[str, str]] = {
+        "test": "toolkit README.md @ 1d8b237 allows the provided training and validation data only; no rule allows training on the test inputs"
+    }
 
     def schema(self, kind: str) -> Path:
         """The recipe keys are mod-UCF101's (same loaders); the synthetic options are this package's."""

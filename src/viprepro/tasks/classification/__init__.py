@@ -30,6 +30,12 @@ class Classification(Task):
     }
 
     full_scale_splits = {"train": 50_000, "val": 50_000, "test": 50_000}  # imagenet_50: 50 classes x 1,000 images per split
+    # Unlabeled images a pseudo_label stage may train on (viprepro.specs.stages), from the official rules.
+    unlabeled_images = {"val": "toolkit README.md @ 656a8d0, FAQ: 'Is it allowed to train our model on the validation data? Yes.'"}
+    unlabeled_refused = {
+        "test": "the test images are ImageNet 2012 validation images, and image-classification/readme.md @ 656a8d0 says "
+        "'DO NOT train on Imagenet validation data'"
+    }
 
     def cost_probe(self, spec, device, pixel_limit):
         import torch
@@ -158,6 +164,29 @@ class Classification(Task):
             train_size=len(train),
             opened_files=[str(p) for p in opened],
         )
+
+    def label_files(self, subset_dir):
+        from viprepro.tasks.classification import unlabeled
+
+        return unlabeled.label_files(Path(subset_dir))
+
+    def unlabeled_loader(self, subset_dir, recipe, views, *, seed, workers, generator, split="train"):
+        from viprepro.tasks.classification import unlabeled
+
+        return unlabeled.unlabeled_loader(
+            subset_dir, recipe, views, seed=seed, workers=loader_workers(recipe, workers), generator=generator, split=split
+        )
+
+    def pseudo_labelled_loaders(self, subset_dir, recipe, pseudo, *, seed, workers, generator):
+        from viprepro.tasks.classification import unlabeled
+
+        loaders = self.loaders(subset_dir, recipe, seed=seed, workers=workers, generator=generator)
+        return unlabeled.add_pseudo_labels(loaders, subset_dir, recipe, pseudo)
+
+    def probe_loaders(self, subset_dir, recipe, *, workers):
+        from viprepro.tasks.classification import unlabeled
+
+        return unlabeled.probe_loaders(subset_dir, recipe, workers=loader_workers(recipe, workers))
 
     def training_loss(self, model, batch, recipe, device):
         from viprepro.tasks.classification import device_decode, losses

@@ -34,6 +34,12 @@ class Detection(Task):
     )
 
     full_scale_splits = {"train": 5_873, "val": 4_946, "test": 4_952}  # the VIPriors COCO subset
+    # Unlabeled images a pseudo_label stage may train on (viprepro.specs.stages), from the official rules.
+    unlabeled_images = {"val": "toolkit README.md @ 656a8d0, FAQ: 'Is it allowed to train our model on the validation data? Yes.'"}
+    unlabeled_refused = {
+        "test": "the test images are MS COCO 2017 validation images, and object-detection/README.md @ 656a8d0 says "
+        "'DO NOT train on MS COCO validation data'"
+    }
 
     def cost_probe(self, spec, device, pixel_limit, *, classes: int = 91):
         """Probe of a detector spec on 4:3 images with 7 boxes each; `classes` includes the

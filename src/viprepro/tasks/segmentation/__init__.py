@@ -37,6 +37,12 @@ class Segmentation(Task):
     }
 
     full_scale_splits = {"train": 200, "val": 100, "test": 200}  # MiniCity
+    # Unlabeled images a pseudo_label stage may train on (viprepro.specs.stages), from the official rules.
+    unlabeled_images = {"val": "toolkit README.md @ 656a8d0, FAQ: 'Is it allowed to train our model on the validation data? Yes.'"}
+    unlabeled_refused = {
+        "test": "the test images are Cityscapes validation images; semantic-segmentation/README.md @ 656a8d0 forbids using "
+        "the original Cityscapes dataset in training, and no rule allows training on the test inputs"
+    }
 
     def cost_probe(self, spec, device, pixel_limit):
         import torch
