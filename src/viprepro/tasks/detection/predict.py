@@ -8,6 +8,7 @@ cap on detections per image), the usual way to combine detectors.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -40,37 +41,46 @@ def to_coco(image_id: int, output: dict) -> list[dict]:
 
 
 @torch.no_grad()
-def detect(models: list[torch.nn.Module], loader, device: torch.device) -> list[dict]:
+def ensemble_rows(models: list[torch.nn.Module], loader, device: torch.device, to_rows: Callable[[int, dict], list[dict]]) -> list[dict]:
+    """Every image's submission rows: the members' outputs pooled and fused (`fuse`), then
+    turned into rows by `to_rows(image_id, output)` (boxes here, masks for instance segmentation)."""
     heads = models[0].roi_heads
-    detections = []
+    rows = []
     for images, targets in loader:
         images = [image.to(device, non_blocking=True) for image in images]
         per_model = [[{k: v.cpu() for k, v in o.items()} for o in model(images)] for model in models]
         for index, target in enumerate(targets):
             fused = fuse([outputs[index] for outputs in per_model], heads.nms_thresh, heads.detections_per_img)
-            detections += to_coco(target["image_id"], fused)
-    return detections
+            rows += to_rows(target["image_id"], fused)
+    return rows
+
+
+def detect(models: list[torch.nn.Module], loader, device: torch.device) -> list[dict]:
+    return ensemble_rows(models, loader, device, to_coco)
+
+
+def run_split(
+    models: list[torch.nn.Module], dataset, recipe: dict, *, split: str, device: torch.device, workers: int, to_rows=to_coco
+) -> tuple[list[dict], dict]:
+    """The rows of every image of `dataset` (a test or val split) and the inference summary
+    every detection-style task returns (images, members, seconds, throughput)."""
+    if split not in ("test", "val"):
+        raise ValueError(f"no predictions for split {split!r}")
+    loader = make_loader(dataset, recipe, shuffle=False, workers=workers)
+    for model in models:
+        model.eval()
+    started = time.perf_counter()
+    rows = ensemble_rows(models, loader, device, to_rows)
+    seconds = time.perf_counter() - started
+    summary = {"split": split, "images": len(dataset), "members": len(models), "seconds": seconds}
+    return rows, summary | {"images_per_s": len(dataset) / seconds if seconds else None}
 
 
 def predict(
     models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int, split: str = "test"
 ) -> dict:
-    if split not in ("test", "val"):
-        raise ValueError(f"no predictions for split {split!r}")
-    dataset = split_dataset(subset_dir, split, train=False)
-    loader = make_loader(dataset, recipe, shuffle=False, workers=workers)
-    for model in models:
-        model.eval()
-    started = time.perf_counter()
-    detections = detect(models, loader, device)
-    seconds = time.perf_counter() - started
+    detections, summary = run_split(
+        models, split_dataset(subset_dir, split, train=False), recipe, split=split, device=device, workers=workers
+    )
     csv_path = write_submission(out, detections)
-    return {
-        "split": split,
-        "images": len(dataset),
-        "detections": len(detections),
-        "members": len(models),
-        "seconds": seconds,
-        "images_per_s": len(dataset) / seconds if seconds else None,
-        "csv": str(csv_path),
-    }
+    return summary | {"detections": len(detections), "csv": str(csv_path)}

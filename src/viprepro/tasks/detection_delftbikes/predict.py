@@ -9,15 +9,13 @@ detections come from the detection task's `detect` (ensembles pooled, then NMS).
 from __future__ import annotations
 
 import json
-import time
 import zipfile
 from pathlib import Path
 
 import torch
 
 from viprepro.files.fileio import atomic_path
-from viprepro.tasks.detection.data import make_loader
-from viprepro.tasks.detection.predict import detect
+from viprepro.tasks.detection.predict import run_split
 from viprepro.tasks.detection_delftbikes.data import split_dataset
 
 MEMBER = "submission.json"
@@ -36,21 +34,8 @@ def write_submission(path: Path, detections: list[dict]) -> None:
 def predict(
     models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int, split: str = "test"
 ) -> dict:
-    if split not in ("test", "val"):
-        raise ValueError(f"no predictions for split {split!r}")
-    dataset = split_dataset(subset_dir, split, train=False)
-    loader = make_loader(dataset, recipe, shuffle=False, workers=workers)
-    for model in models:
-        model.eval()
-    started = time.perf_counter()
-    detections = detect(models, loader, device)
-    seconds = time.perf_counter() - started
+    detections, summary = run_split(
+        models, split_dataset(subset_dir, split, train=False), recipe, split=split, device=device, workers=workers
+    )
     write_submission(Path(out), detections)
-    return {
-        "split": split,
-        "images": len(dataset),
-        "detections": len(detections),
-        "members": len(models),
-        "seconds": seconds,
-        "images_per_s": len(dataset) / seconds if seconds else None,
-    }
+    return summary | {"detections": len(detections)}

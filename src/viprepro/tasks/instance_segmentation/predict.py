@@ -10,14 +10,12 @@ instances and applies the first member's per-class NMS (detection's `fuse`).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from viprepro.tasks.detection.data import make_loader
-from viprepro.tasks.detection.predict import fuse
+from viprepro.tasks.detection.predict import ensemble_rows, run_split
 from viprepro.tasks.instance_segmentation.data import split_dataset
 from viprepro.tasks.instance_segmentation.submission import write_submission
 
@@ -42,37 +40,14 @@ def to_rows(image_id: int, output: dict) -> list[dict]:
     return rows
 
 
-@torch.no_grad()
 def segment(models: list[torch.nn.Module], loader, device: torch.device) -> list[dict]:
-    heads = models[0].roi_heads
-    rows = []
-    for images, targets in loader:
-        images = [image.to(device, non_blocking=True) for image in images]
-        per_model = [[{k: v.cpu() for k, v in o.items()} for o in model(images)] for model in models]
-        for index, target in enumerate(targets):
-            fused = fuse([outputs[index] for outputs in per_model], heads.nms_thresh, heads.detections_per_img)
-            rows += to_rows(target["image_id"], fused)
-    return rows
+    return ensemble_rows(models, loader, device, to_rows)
 
 
 def predict(
     models: list[torch.nn.Module], subset_dir: Path, recipe: dict, out: Path, *, device: torch.device, workers: int, split: str = "test"
 ) -> dict:
-    if split not in ("test", "val"):
-        raise ValueError(f"no predictions for split {split!r}")
     dataset = split_dataset(subset_dir, split, train=False)
-    loader = make_loader(dataset, recipe, shuffle=False, workers=workers)
-    for model in models:
-        model.eval()
-    started = time.perf_counter()
-    rows = segment(models, loader, device)
-    seconds = time.perf_counter() - started
+    rows, summary = run_split(models, dataset, recipe, split=split, device=device, workers=workers, to_rows=to_rows)
     write_submission(out, rows)
-    return {
-        "split": split,
-        "images": len(dataset),
-        "instances": len(rows),
-        "members": len(models),
-        "seconds": seconds,
-        "images_per_s": len(dataset) / seconds if seconds else None,
-    }
+    return summary | {"instances": len(rows)}
