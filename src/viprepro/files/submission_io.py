@@ -206,6 +206,32 @@ def add_zip_arguments(parser) -> None:
     )
 
 
+def add_json_arguments(parser, default_mb: float, *, size_note: str, item: str, item_size: str) -> None:
+    """The JSON limits (size, nesting depth, item length) as options of `viprepro validate` and
+    `viprepro score`, for a task whose submission is a JSON list of `item`s."""
+    parser.add_argument(
+        "--max-submission-mb",
+        dest="max_submission_mb",
+        type=float,
+        default=default_mb,
+        help=f"refuse larger submission files{size_note} (default {default_mb:g})",
+    )
+    parser.add_argument(
+        "--max-json-depth",
+        dest="max_json_depth",
+        type=int,
+        default=DEFAULT_MAX_DEPTH,
+        help=f"refuse JSON nested deeper (default {DEFAULT_MAX_DEPTH}; {item} needs 3 levels)",
+    )
+    parser.add_argument(
+        "--max-item-kb",
+        dest="max_item_kb",
+        type=float,
+        default=DEFAULT_MAX_ITEM_BYTES / 1024,
+        help=f"refuse, unparsed, list items longer than this (default {DEFAULT_MAX_ITEM_BYTES // 1024}; {item_size})",
+    )
+
+
 def add_text_arguments(parser, default_mb: float) -> None:
     parser.add_argument(
         "--max-submission-mb",

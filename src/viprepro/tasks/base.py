@@ -100,6 +100,11 @@ class Task(abc.ABC):
     #: the edition used when a config or command names none (the newest, where they differ).
     default_edition: ClassVar[str | None] = None
 
+    def edition_of(self, options: dict) -> str | None:
+        """The edition a call works to: `options["edition"]` (set by the pipeline and the
+        commands), else the default; refused when the task never ran in it."""
+        return resolve_edition(self, options.get("edition"), where="edition")
+
     @property
     def main_metric(self) -> MetricSpec:
         """The metric the challenge ranks by; the leaderboard and the score log lead with it."""
@@ -286,7 +291,10 @@ def resolve_edition(task: Task, requested: str | None, *, where: str) -> str | N
         return None
     edition = task.default_edition if requested is None else str(requested)
     if edition not in task.editions:
-        raise UserError(f"the {task.name} task has no edition {edition!r} (editions: {', '.join(sorted(task.editions))})", where=where)
+        if len(task.editions) == 1:
+            raise UserError(f"the {task.name} task ran only in the {next(iter(task.editions))} edition, not {edition}", where=where)
+        known = ", ".join(sorted(task.editions))
+        raise UserError(f"unknown edition {edition!r}: the {task.name} task has no edition {edition!r} (editions: {known})", where=where)
     return edition
 
 

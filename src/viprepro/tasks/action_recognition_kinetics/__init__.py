@@ -11,21 +11,12 @@ import argparse
 from pathlib import Path
 from typing import ClassVar
 
-from viprepro.errors import UserError
 from viprepro.tasks.action_recognition import ActionRecognition
 from viprepro.tasks.base import SubsetResult, loader_workers
 
 #: toolkit commits the editions are read at (vipriors-challenges-toolkit, action-recognition/)
 EDITIONS = {"2021": "1d8b23703e17c14dab9899b986827dd01c583b59", "2022": "8490d7a40785ca7ce2e04a3de25da0855661868b"}
 DEFAULT_EDITION = "2022"
-
-
-def edition_of(options: dict) -> str:
-    """The edition of a call (`options["edition"]`, else the newest), refused if unknown."""
-    edition = str(options.get("edition") or DEFAULT_EDITION)
-    if edition not in EDITIONS:
-        raise UserError(f"unknown edition {edition!r} of action_recognition_kinetics (known: {', '.join(EDITIONS)})", where="edition")
-    return edition
 
 
 def has_corrupted_list(edition: str) -> bool:
@@ -89,7 +80,7 @@ class ActionRecognitionKinetics(ActionRecognition):
             Path(out),
             Path(hidden),
             link=link,
-            edition=edition_of(options),
+            edition=self.edition_of(options),
             verify=options.get("verify", "header"),
         )
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from viprepro.errors import UserError, ValidationFailed
 from viprepro.files.scores_io import write_scores
-from viprepro.tasks.action_recognition_kinetics import EDITIONS, edition_of, has_corrupted_list
+from viprepro.tasks.action_recognition_kinetics import EDITIONS, TASK, has_corrupted_list
 from viprepro.tasks.action_recognition_kinetics import submission as text_format
 from viprepro.tasks.action_recognition_kinetics.annotations import CLASS_INDEX, CORRUPTED, read_class_index, read_corrupted, read_labelled
 
@@ -53,7 +53,7 @@ def class_names(gt: Path, options: dict) -> list[str]:
 
 def blocked_videos(gt: Path, options: dict) -> set[str]:
     """Edition 2022: the corrupted list (--corrupted, else the one beside the ground truth)."""
-    if not has_corrupted_list(edition_of(options)):
+    if not has_corrupted_list(TASK.edition_of(options)):
         if options.get("corrupted"):
             raise UserError("edition 2021 has no list of corrupted videos (its scorer has no -corr)", where="--corrupted")
         return set()
@@ -147,7 +147,7 @@ def rankings_table(truth_ids: list[str], rankings: dict[str, list[int]]) -> np.n
 
 
 def score(gt: Path, submission: Path, out: Path, *, mode: str, options: dict) -> dict:
-    edition = edition_of(options)
+    edition = TASK.edition_of(options)
     names, truth_by_id, blocked = ground_truth(Path(gt), options)
     max_mb = options.get("max_submission_mb") or text_format.DEFAULT_MAX_MB
     truth = np.fromiter(truth_by_id.values(), dtype=np.int64, count=len(truth_by_id))

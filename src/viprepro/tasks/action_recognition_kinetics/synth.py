@@ -25,7 +25,7 @@ import numpy as np
 from viprepro.files.fileio import atomic_path
 from viprepro.tasks.action_recognition.synth import background, motion_classes, render
 from viprepro.tasks.action_recognition.video_io import write_video
-from viprepro.tasks.action_recognition_kinetics import edition_of, has_corrupted_list
+from viprepro.tasks.action_recognition_kinetics import TASK, has_corrupted_list
 from viprepro.tasks.action_recognition_kinetics.annotations import (
     CLASS_INDEX,
     CORRUPTED,
@@ -66,7 +66,7 @@ def synthesize(out: Path, *, seed: int, options: dict) -> dict:
     """Write `out/source` (the videos) and `out/manifests` (the toolkit's annotations and the test ground truth)."""
     from viprepro.files.schemas_io import validate
 
-    edition = edition_of(options)
+    edition = TASK.edition_of(options)
     options = {key: value for key, value in options.items() if key != "edition"}
     validate(options, "synthetic.action_recognition_kinetics.schema.yaml", where="synthetic options")  # fills the defaults
     classes = class_list(options["num_classes"])

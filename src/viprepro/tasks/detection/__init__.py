@@ -89,31 +89,15 @@ class Detection(Task):
         )
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from viprepro.files import submission_io
-        from viprepro.tasks.detection import submission
+        from viprepro.files.submission_io import add_json_arguments
+        from viprepro.tasks.detection.submission import DEFAULT_MAX_MB
 
-        parser.add_argument(
-            "--max-submission-mb",
-            dest="max_submission_mb",
-            type=float,
-            default=submission.DEFAULT_MAX_MB,
-            help=f"refuse larger submission files (default {submission.DEFAULT_MAX_MB:g}; a valid file needs about "
-            "6x its size in memory to validate, 15x to score with COCOeval; hostile files no more)",
-        )
-        parser.add_argument(
-            "--max-json-depth",
-            dest="max_json_depth",
-            type=int,
-            default=submission_io.DEFAULT_MAX_DEPTH,
-            help=f"refuse JSON nested deeper (default {submission_io.DEFAULT_MAX_DEPTH}; a detection needs 3 levels)",
-        )
-        parser.add_argument(
-            "--max-item-kb",
-            dest="max_item_kb",
-            type=float,
-            default=submission_io.DEFAULT_MAX_ITEM_BYTES / 1024,
-            help=f"refuse, unparsed, list items longer than this (default {submission_io.DEFAULT_MAX_ITEM_BYTES // 1024}; "
-            "a detection is about 100 bytes)",
+        add_json_arguments(
+            parser,
+            DEFAULT_MAX_MB,
+            size_note=" (a valid file needs about 6x its size in memory to validate, 15x to score with COCOeval; hostile files no more)",
+            item="a detection",
+            item_size="a detection is about 100 bytes",
         )
 
     def synthesize(self, out, *, seed, options):

@@ -49,12 +49,6 @@ class DetectionDelftBikes(Task):
 
         return Detection.cost_probe(self, spec, device, pixel_limit, classes=NUM_CLASSES)
 
-    def edition_of(self, options: dict) -> str:
-        edition = str(options.get("edition") or self.default_edition)
-        if edition not in self.editions:
-            raise UserError(f"unknown edition {edition!r} of {self.name} (known: {', '.join(self.editions)})", where="edition")
-        return edition
-
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--verify",

@@ -46,15 +46,6 @@ class InstanceSegmentation(Task):
     }
     default_edition: ClassVar[str] = "2023"
 
-    def edition(self, options: dict) -> str:
-        """The edition named in `options` (the newest when none is), refused when unknown."""
-        from viprepro.errors import UserError
-
-        edition = str(options.get("edition") or self.default_edition)
-        if edition not in self.editions:
-            raise UserError(f"unknown edition {edition!r} of {self.name} (known: {', '.join(self.editions)})", where="edition")
-        return edition
-
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--verify",
@@ -64,38 +55,22 @@ class InstanceSegmentation(Task):
         )
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from viprepro.files import submission_io
-        from viprepro.tasks.instance_segmentation import submission
+        from viprepro.files.submission_io import add_json_arguments
+        from viprepro.tasks.instance_segmentation.submission import DEFAULT_MAX_MB
 
-        parser.add_argument(
-            "--max-submission-mb",
-            dest="max_submission_mb",
-            type=float,
-            default=submission.DEFAULT_MAX_MB,
-            help=f"refuse larger submission files, and larger JSON inside the zip (default {submission.DEFAULT_MAX_MB:g})",
-        )
-        parser.add_argument(
-            "--max-json-depth",
-            dest="max_json_depth",
-            type=int,
-            default=submission_io.DEFAULT_MAX_DEPTH,
-            help=f"refuse JSON nested deeper (default {submission_io.DEFAULT_MAX_DEPTH}; an instance needs 3 levels)",
-        )
-        parser.add_argument(
-            "--max-item-kb",
-            dest="max_item_kb",
-            type=float,
-            default=submission_io.DEFAULT_MAX_ITEM_BYTES / 1024,
-            help=f"refuse, unparsed, list items longer than this (default {submission_io.DEFAULT_MAX_ITEM_BYTES // 1024}; "
-            "an RLE mask of a full-HD image is a few KB)",
+        add_json_arguments(
+            parser,
+            DEFAULT_MAX_MB,
+            size_note=", and larger JSON inside the zip",
+            item="an instance",
+            item_size="an RLE mask of a full-HD image is a few KB",
         )
 
-    # --- data ---------------------------------------------------------------------------
     def synthesize(self, out, *, seed, options):
         from viprepro.files.schemas_io import validate
         from viprepro.tasks.instance_segmentation import synth
 
-        self.edition(options)  # every edition ships the same data layout
+        self.edition_of(options)  # every edition ships the same data layout
         options = {k: v for k, v in options.items() if k != "edition"}
         validate(options, self.schema("synthetic"), where="synthetic options")  # fills the defaults
         return synth.synthesize(Path(out), seed=seed, options=options)
@@ -104,7 +79,7 @@ class InstanceSegmentation(Task):
         from viprepro.tasks.instance_segmentation import subset
 
         return subset.subset(
-            source, manifests, out, hidden, link=link, verify=options.get("verify", "header"), edition=self.edition(options)
+            source, manifests, out, hidden, link=link, verify=options.get("verify", "header"), edition=self.edition_of(options)
         )
 
     def hidden_ground_truth(self, hidden: Path) -> Path:
@@ -167,7 +142,7 @@ class InstanceSegmentation(Task):
     def validate(self, gt, submission_path, options) -> list[str]:
         from viprepro.tasks.instance_segmentation import layout, submission
 
-        self.edition(options)
+        self.edition_of(options)
         return submission.read_instances(
             layout.read_coco(gt), submission_path, mode="strict", limits=submission.Limits.from_options(options)
         )[1]
@@ -181,7 +156,7 @@ class InstanceSegmentation(Task):
             Path(out),
             mode=mode,
             limits=submission.Limits.from_options(options),
-            edition=self.edition(options),
+            edition=self.edition_of(options),
         )
 
     def figure_data(self, kind, gt, submission_path, subset):

@@ -27,15 +27,6 @@ class Reidentification(Task):
 
     full_scale_splits = {"train": 8_569, "val": 960, "test": 9_171}  # README: 8569 train; val 50 + 910; test 468 + 8703
 
-    def edition(self, options: dict) -> str:
-        """The toolkit edition the options name (default: the newest), refused when unknown."""
-        from viprepro.errors import UserError
-
-        edition = str(options.get("edition") or self.default_edition)
-        if edition not in self.editions:
-            raise UserError(f"SynergyReID ran only in the {', '.join(self.editions)} edition, not {edition}", where="edition")
-        return edition
-
     def cost_probe(self, spec, device, pixel_limit):
         import torch
 
@@ -73,14 +64,14 @@ class Reidentification(Task):
         from viprepro.tasks.reidentification import synth
 
         options = dict(options)
-        self.edition(options)
+        self.edition_of(options)
         options.pop("edition", None)
         return synth.synthesize(Path(out), seed=seed, options=options)
 
     def subset(self, source, manifests, out, hidden, *, link, options) -> SubsetResult:
         from viprepro.tasks.reidentification import subset
 
-        edition = self.edition(options)
+        edition = self.edition_of(options)
         return subset.subset(
             source,
             manifests,
@@ -155,7 +146,7 @@ class Reidentification(Task):
         from viprepro.tasks.reidentification import submission
         from viprepro.tasks.reidentification.layout import read_identities
 
-        self.edition(options)
+        self.edition_of(options)
         return submission.validate(
             read_identities(Path(gt)), Path(submission_path), max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB
         )
@@ -169,7 +160,7 @@ class Reidentification(Task):
             Path(out),
             mode=mode,
             max_mb=options.get("max_submission_mb") or submission.DEFAULT_MAX_MB,
-            edition=self.edition(options),
+            edition=self.edition_of(options),
         )
 
     def figure_data(self, kind, gt, submission_path, subset):
