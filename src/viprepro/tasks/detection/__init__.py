@@ -136,14 +136,8 @@ class Detection(Task):
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
         from viprepro.tasks.detection import data
 
-        train, val, opened = data.training_sets(Path(subset_dir), recipe)
-        workers = loader_workers(recipe, workers)
-        return Loaders(
-            train=data.make_loader(train, recipe, shuffle=True, workers=workers, generator=generator),
-            val=None if val is None else data.make_loader(val, recipe, shuffle=False, workers=workers),
-            train_size=len(train),
-            opened_files=[str(f) for f in opened],
-        )
+        sets = data.training_sets(Path(subset_dir), recipe)
+        return data.training_loaders(sets, recipe, workers=loader_workers(recipe, workers), generator=generator)
 
     def training_loss(self, model, batch, recipe, device):
         images, targets = batch

@@ -9,6 +9,7 @@ the model (`GeneralizedRCNNTransform`), so images stay at their own size here.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from viprepro.errors import UserError
 from viprepro.files.subset_manifest import MANIFEST_NAME, read_manifest
+from viprepro.tasks.base import Loaders
 from viprepro.tasks.detection.manifests import IMAGE_FOLDERS, annotation_path, read_instances  # noqa: F401 - data.annotation_path stays importable
 from viprepro.training.loading import seeded_loader
 
@@ -104,11 +106,26 @@ def make_loader(
     )
 
 
-def training_sets(subset_dir: Path, recipe: dict) -> tuple[Dataset, CocoImages | None, list[Path]]:
-    """Training set, validation set (None when training on val) and every file they open."""
+def training_sets(
+    subset_dir: Path, recipe: dict, *, split_dataset: Callable[..., Dataset] = split_dataset, hflip_default: bool = True
+) -> tuple[Dataset, Dataset | None, list[Path]]:
+    """Training set, validation set (None when training on val) and every file they open.
+    `split_dataset(subset_dir, split, train=, hflip=)` reads one split: COCO boxes here; the
+    tasks built on detection (DelftBikes, instance segmentation) pass their own."""
     splits = recipe.get("train_splits", ["train"])
-    hflip = recipe.get("augment", {}).get("hflip", True)
+    hflip = recipe.get("augment", {}).get("hflip", hflip_default)
     parts = [split_dataset(subset_dir, split, train=True, hflip=hflip) for split in splits]
     val = None if "val" in splits else split_dataset(subset_dir, "val", train=False)
     opened = [f for part in parts for f in part.files] + (val.files if val else [])
     return (parts[0] if len(parts) == 1 else ConcatDataset(parts)), val, opened
+
+
+def training_loaders(sets: tuple[Dataset, Dataset | None, list[Path]], recipe: dict, *, workers: int, generator) -> Loaders:
+    """`Task.loaders` of every detection-style task, from its `training_sets`."""
+    train, val, opened = sets
+    return Loaders(
+        train=make_loader(train, recipe, shuffle=True, workers=workers, generator=generator),
+        val=None if val is None else make_loader(val, recipe, shuffle=False, workers=workers),
+        train_size=len(train),
+        opened_files=[str(f) for f in opened],
+    )

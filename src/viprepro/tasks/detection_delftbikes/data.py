@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from torch.utils.data import ConcatDataset, Dataset
+from torch.utils.data import Dataset
 
 from viprepro.errors import UserError
 from viprepro.files.subset_manifest import MANIFEST_NAME, read_manifest
+from viprepro.tasks.detection import data as detection_data
 from viprepro.tasks.detection.data import CocoImages
 from viprepro.tasks.detection_delftbikes.annotations import coco_document, image_sizes, read_annotations
 from viprepro.tasks.detection_delftbikes.subset import VAL_LABELS
@@ -56,11 +57,7 @@ def split_dataset(subset_dir: Path, split: str, *, train: bool, hflip: bool = Fa
 
 
 def training_sets(subset_dir: Path, recipe: dict) -> tuple[Dataset, CocoImages | None, list[Path]]:
-    """Training set, validation set (None when training on val) and every file they open."""
-    splits = recipe.get("train_splits", ["train"])
-    hflip = recipe.get("augment", {}).get("hflip", False)
-    parts = [split_dataset(subset_dir, split, train=True, hflip=hflip) for split in splits]
-    val = None if "val" in splits else split_dataset(subset_dir, "val", train=False)
-    opened = [f for part in parts for f in part.files] + (val.files if val else [])
-    opened += [labels_file(subset_dir, split) for split in splits]
-    return (parts[0] if len(parts) == 1 else ConcatDataset(parts)), val, opened
+    """Training set, validation set (None when training on val) and every file they open,
+    the edition's label files included; no augmentation unless asked (the official baseline has none)."""
+    train, val, opened = detection_data.training_sets(subset_dir, recipe, split_dataset=split_dataset, hflip_default=False)
+    return train, val, opened + [labels_file(subset_dir, split) for split in recipe.get("train_splits", ["train"])]

@@ -105,17 +105,11 @@ class InstanceSegmentation(Task):
         return models.build(model["name"], data.num_classes(subset_dir), **model.get("kwargs", {}))
 
     def loaders(self, subset_dir, recipe, *, seed, workers, generator) -> Loaders:
-        from viprepro.tasks.detection.data import make_loader
+        from viprepro.tasks.detection.data import training_loaders
         from viprepro.tasks.instance_segmentation import data
 
-        train, val, opened = data.training_sets(Path(subset_dir), recipe)
-        workers = loader_workers(recipe, workers)
-        return Loaders(
-            train=make_loader(train, recipe, shuffle=True, workers=workers, generator=generator),
-            val=None if val is None else make_loader(val, recipe, shuffle=False, workers=workers),
-            train_size=len(train),
-            opened_files=[str(f) for f in opened],
-        )
+        sets = data.training_sets(Path(subset_dir), recipe)
+        return training_loaders(sets, recipe, workers=loader_workers(recipe, workers), generator=generator)
 
     def training_loss(self, model, batch, recipe, device):
         images, targets = batch

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, Dataset
+from torch.utils.data import Dataset
 
+from viprepro.tasks.detection import data as detection_data
 from viprepro.tasks.detection.data import decode
 from viprepro.tasks.instance_segmentation.layout import IMAGE_FOLDERS, annotation_path, mask_of, read_coco
 
@@ -78,9 +79,4 @@ def split_dataset(subset_dir: Path, split: str, *, train: bool, hflip: bool = Fa
 
 def training_sets(subset_dir: Path, recipe: dict) -> tuple[Dataset, CocoMasks | None, list[Path]]:
     """Training set, validation set (None when training on val) and every file they open."""
-    splits = recipe.get("train_splits", ["train"])
-    hflip = recipe.get("augment", {}).get("hflip", True)
-    parts = [split_dataset(subset_dir, split, train=True, hflip=hflip) for split in splits]
-    val = None if "val" in splits else split_dataset(subset_dir, "val", train=False)
-    opened = [f for part in parts for f in part.files] + (val.files if val else [])
-    return (parts[0] if len(parts) == 1 else ConcatDataset(parts)), val, opened
+    return detection_data.training_sets(subset_dir, recipe, split_dataset=split_dataset)
