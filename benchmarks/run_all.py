@@ -52,6 +52,7 @@ BENCHMARKS = {
     "action_recognition_scoring": (["bench_action_recognition_scoring.py"], ["--clips", "500", "--repeat", "1"]),
     "hostile_submissions": (["bench_hostile_submissions.py"], ["--mb", "4", "--bomb-mb", "200"]),
     "pipeline": (["bench_classification.py", "pipeline"], None),
+    "embedded_default": (["bench_embedded_default.py"], None),
 }
 
 
