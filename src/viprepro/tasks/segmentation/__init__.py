@@ -73,6 +73,13 @@ class Segmentation(Task):
             help="test.p mapping <int>.png predictions back to Cityscapes names (default: GT/test.p if present)",
         )
         parser.add_argument("--workers", type=int, default=0, help="processes decoding images (0: one per CPU core)")
+        parser.add_argument(
+            "--prepared-gt",
+            type=Path,
+            default=None,
+            help="folder keeping the ground truth decoded once, beside the hidden folder (made on first use, checked against the "
+            "ground truth's SHA-256 on every use and made again when stale; default: prepared afresh in a temporary folder)",
+        )
         from viprepro.files.submission_io import add_zip_arguments
 
         add_zip_arguments(parser)
