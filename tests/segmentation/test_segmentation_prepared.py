@@ -16,7 +16,7 @@ from viprepro.tasks.segmentation import prepared as prepared_module
 from viprepro.tasks.segmentation import scoring
 from viprepro.tasks.segmentation.labels import CATEGORY_OF, NUM_IDS
 from viprepro.tasks.segmentation.measure import count
-from viprepro.tasks.segmentation.prepared import MANIFEST, frame_runs, stale_reason
+from viprepro.tasks.segmentation.prepared import MANIFEST, copy_folder, frame_runs, ground_truth_files, stale_reason
 
 KEYS = ("iou_class", "iiou_class", "iou_category", "iiou_category", "accuracy")
 INSTANCE_LABELS = np.arange(24, 34)  # person .. bicycle: the ids whose instances the official script scores
@@ -87,11 +87,17 @@ def _score(task, gt, zip_path, out, **options):
     return task.score(gt, zip_path, out, mode="strict", options=options)
 
 
+def _copy(root, gt):
+    """The prepared copy's folder under `root` for the ground truth `gt` as it is now, and its files."""
+    files = ground_truth_files(gt, scoring.find_ground_truth(gt))
+    return copy_folder(root, files), files
+
+
 def test_prepared_ground_truth_is_reused_and_changes_nothing(task, hidden_copy, tmp_path, monkeypatch):
     zip_path, folder = _zip(hidden_copy, tmp_path), tmp_path / "prepared"
     fresh = _score(task, hidden_copy, zip_path, tmp_path / "a")
     assert _score(task, hidden_copy, zip_path, tmp_path / "b", prepared_gt=folder) == fresh
-    assert stale_reason(folder, hidden_copy, scoring.find_ground_truth(hidden_copy)) is None
+    assert stale_reason(*_copy(folder, hidden_copy)) is None and len(list(folder.iterdir())) == 1
 
     def no_decoding(pair):
         raise AssertionError(f"{pair[0]} decoded again")
@@ -106,38 +112,56 @@ def test_changed_ground_truth_makes_the_prepared_copy_stale(task, hidden_copy, t
     as the edited file says (reusing the old runs would give the old scores)."""
     zip_path, folder = _zip(hidden_copy, tmp_path), tmp_path / "prepared"
     before = _score(task, hidden_copy, zip_path, tmp_path / "a", prepared_gt=folder)
+    old_copy, _ = _copy(folder, hidden_copy)
     label = sorted(hidden_copy.rglob("*_gtFine_labelIds.png"))[0]
     edited = np.asarray(Image.open(label)).copy()
     edited[: edited.shape[0] // 2] = 7  # road over the top half
     Image.fromarray(edited).save(label)
 
-    pairs = scoring.find_ground_truth(hidden_copy)
-    assert stale_reason(folder, hidden_copy, pairs) == f"{label.relative_to(hidden_copy).as_posix()} is not the file it was prepared from"
+    new_copy, new_files = _copy(folder, hidden_copy)
+    assert new_copy != old_copy and stale_reason(new_copy, new_files).startswith(f"no readable {MANIFEST}")
+    assert stale_reason(old_copy, new_files) == f"{label.relative_to(hidden_copy).as_posix()} is not the file it was prepared from"
     after = _score(task, hidden_copy, zip_path, tmp_path / "b", prepared_gt=folder)
     assert after == _score(task, hidden_copy, zip_path, tmp_path / "c") and after["iou_class"] != before["iou_class"]
-    assert stale_reason(folder, hidden_copy, pairs) is None
+    assert stale_reason(new_copy, new_files) is None
 
 
 def test_edited_prepared_arrays_are_detected(task, hidden_copy, tmp_path):
     zip_path, folder = _zip(hidden_copy, tmp_path), tmp_path / "prepared"
     fresh = _score(task, hidden_copy, zip_path, tmp_path / "a", prepared_gt=folder)
-    labels = np.load(folder / "labels.npy")
-    np.save(folder / "labels.npy", np.full_like(labels, 7))  # everything road
-    pairs = scoring.find_ground_truth(hidden_copy)
-    assert stale_reason(folder, hidden_copy, pairs) == f"labels.npy is not the array written with {MANIFEST}"
+    copy, files = _copy(folder, hidden_copy)
+    labels = np.load(copy / "labels.npy")
+    np.save(copy / "labels.npy", np.full_like(labels, 7))  # everything road
+    assert stale_reason(copy, files) == f"labels.npy is not the array written with {MANIFEST}"
     assert _score(task, hidden_copy, zip_path, tmp_path / "b", prepared_gt=folder) == fresh
+    assert stale_reason(copy, files) is None
 
 
 def test_other_frames_or_format_are_stale(task, hidden_copy, tmp_path):
     zip_path, folder = _zip(hidden_copy, tmp_path), tmp_path / "prepared"
     _score(task, hidden_copy, zip_path, tmp_path / "a", prepared_gt=folder)
+    copy, files = _copy(folder, hidden_copy)
+    assert stale_reason(copy, files[1:]) == f"{len(files)} frames prepared, the ground truth has {len(files) - 1}"
+    manifest = json.loads((copy / MANIFEST).read_text())
+    (copy / MANIFEST).write_text(json.dumps({**manifest, "format": 0}))
+    assert stale_reason(copy, files) == f"format 0, not {prepared_module.FORMAT}"
+    (copy / MANIFEST).unlink()
+    assert stale_reason(copy, files).startswith(f"no readable {MANIFEST}")
+
+
+def test_a_copy_published_first_is_kept_and_a_bad_one_replaced(hidden_copy, tmp_path):
+    """Scorers running at once may prepare the same copy: the first one renamed into place stays."""
     pairs = scoring.find_ground_truth(hidden_copy)
-    assert stale_reason(folder, hidden_copy, pairs[1:]) == f"{len(pairs)} frames prepared, the ground truth has {len(pairs) - 1}"
-    manifest = json.loads((folder / MANIFEST).read_text())
-    (folder / MANIFEST).write_text(json.dumps({**manifest, "format": 0}))
-    assert stale_reason(folder, hidden_copy, pairs) == f"format 0, not {prepared_module.FORMAT}"
-    (folder / MANIFEST).unlink()
-    assert stale_reason(folder, hidden_copy, pairs).startswith(f"no readable {MANIFEST}")
+    files = ground_truth_files(hidden_copy, pairs)
+    folder, made = copy_folder(tmp_path / "cache", files), [prepared_module.prepare_frame(pair) for pair in pairs]
+    prepared_module.write_prepared(folder, files, made)
+    first = (folder / MANIFEST).stat().st_ino
+    prepared_module.write_prepared(folder, files, made)
+    assert (folder / MANIFEST).stat().st_ino == first and stale_reason(folder, files) is None
+    (folder / "slots.npy").write_bytes(b"junk")
+    prepared_module.write_prepared(folder, files, made)
+    assert (folder / MANIFEST).stat().st_ino != first and stale_reason(folder, files) is None
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [folder.name]  # no staging left behind
 
 
 def test_cli_keeps_the_prepared_ground_truth(minicity, good_members, tmp_path, capsys):
@@ -145,7 +169,7 @@ def test_cli_keeps_the_prepared_ground_truth(minicity, good_members, tmp_path, c
     argv = ["score", "--task", "segmentation", "--gt", str(minicity["hidden"]), "--submission"]
     argv += [str(write_zip(tmp_path / "s.zip", good_members)), "--out", str(tmp_path / "out"), "--prepared-gt", str(folder)]
     assert main(argv) == 0 and "IoU Class: 0." in capsys.readouterr().out
-    assert stale_reason(folder, minicity["hidden"], scoring.find_ground_truth(minicity["hidden"])) is None
+    assert stale_reason(*_copy(folder, minicity["hidden"])) is None
 
 
 # --- a broken ground truth: named, and nothing prepared

@@ -7,27 +7,32 @@ what scoring needs: the image scanned in row-major order as runs of constant (la
 instance), each run by its first pixel, its label id and its instance slot (0: no instance
 id above 1000). Label maps are smooth, so a 2-megapixel frame has some ten thousand runs.
 
-A prepared folder holds the runs of every frame in four arrays (`*.npy`, memory-mapped by
-the scoring workers) and `prepared.json`: the format, and per frame the relative paths and
-SHA-256 of its two ground-truth files, its size and its slices of the arrays; the digests of
-the arrays too. `open_prepared` accepts a folder only if every ground-truth file still has
-the digest it was prepared from and every array the digest it was written with; anything
-else (a changed, added or removed ground-truth file, an edited array, another format) makes
-it stale and the scorer prepares it again. The folder holds test labels: it lives beside the
-hidden ground truth (the score rule's `--prepared-gt`), never in the subset.
+A prepared copy holds the runs of every frame in four arrays (`*.npy`, memory-mapped by the
+scoring workers) and `prepared.json`: the format, and per frame the relative paths and SHA-256
+of its two ground-truth files, its size and its slices of the arrays; the digests of the
+arrays too. It lives in a subfolder of the cache folder named by a digest of the ground
+truth's files (`copy_folder`), so a changed, added or removed ground-truth file leads to
+another subfolder, and `stale_reason` accepts a copy only if every ground-truth file still
+has the digest it was prepared from and every array the digest it was written with; anything
+else (an edited array, another format) makes it stale and the scorer prepares it again. The
+cache folder holds test labels: it lives beside the hidden ground truth (the score rule's
+`--prepared-gt`), never in the subset.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from viprepro.errors import UserError
-from viprepro.files.fileio import atomic_path, sha256_file
+from viprepro.files.fileio import sha256_file
 from viprepro.tasks.segmentation.labels import EVALUATED, HAS_INSTANCES, NUM_IDS
 from viprepro.tasks.segmentation.measure import decode
 
@@ -101,40 +106,21 @@ def prepare_frame(pair: tuple[Path, Path]) -> tuple[FrameTruth, str, str]:
     return runs, hashlib.sha256(label_bytes).hexdigest(), hashlib.sha256(inst_bytes).hexdigest()
 
 
-def _relative(path: Path, gt: Path) -> str:
-    return path.relative_to(gt).as_posix()
+def ground_truth_files(gt: Path, pairs: list[tuple[Path, Path]]) -> list[list[list[str]]]:
+    """Per frame [[labelIds path, SHA-256], [instanceIds path, SHA-256]], paths relative to `gt`."""
+    return [[[path.relative_to(gt).as_posix(), sha256_file(path)] for path in pair] for pair in pairs]
 
 
-def write_prepared(folder: Path, gt: Path, pairs: list[tuple[Path, Path]], prepared: list[tuple[FrameTruth, str, str]]) -> None:
-    """Write the prepared folder (atomically: a reader sees the old one or the new one)."""
-    frames, offsets = [], {"runs": 0, "instances": 0}
-    for (label_path, inst_path), (runs, label_sha, inst_sha) in zip(pairs, prepared):
-        frames.append(
-            {
-                "labelIds": [_relative(label_path, gt), label_sha],
-                "instanceIds": [_relative(inst_path, gt), inst_sha],
-                "size": [runs.width, runs.height],
-                "runs": [offsets["runs"], len(runs.starts)],
-                "instances": [offsets["instances"], len(runs.instance_ids)],
-            }
-        )
-        offsets["runs"] += len(runs.starts)
-        offsets["instances"] += len(runs.instance_ids)
-    with atomic_path(folder) as staged:
-        staged.mkdir(parents=True)
-        digests = {}
-        for name in ARRAYS:
-            np.save(staged / f"{name}.npy", np.concatenate([getattr(runs, name) for runs, _, _ in prepared]))
-            digests[name] = sha256_file(staged / f"{name}.npy")
-        manifest = {"format": FORMAT, "frames": frames, "arrays": digests}
-        (staged / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+def copy_folder(root: Path, files: list) -> Path:
+    """The subfolder of `root` that holds (or will hold) the prepared copy of exactly these files:
+    one per version of the ground truth, named by a digest of its files, never rewritten in place,
+    so that scorers running at once never see one half-replaced."""
+    return Path(root) / hashlib.sha256(json.dumps([FORMAT, files]).encode()).hexdigest()[:24]
 
 
-def stale_reason(folder: Path, gt: Path, pairs: list[tuple[Path, Path]]) -> str | None:
-    """Why the prepared folder does not hold exactly this ground truth, or None if it does.
-
-    Reads and hashes every ground-truth file and every array (a few MB: milliseconds).
-    """
+def stale_reason(folder: Path, files: list) -> str | None:
+    """Why `folder` does not hold the prepared copy of exactly `files` (see `ground_truth_files`),
+    or None if it does; every array is hashed too (a few MB: milliseconds)."""
     folder = Path(folder)
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
@@ -143,18 +129,59 @@ def stale_reason(folder: Path, gt: Path, pairs: list[tuple[Path, Path]]) -> str 
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         return f"format {manifest.get('format') if isinstance(manifest, dict) else '?'}, not {FORMAT}"
     frames = manifest.get("frames")
-    if not isinstance(frames, list) or len(frames) != len(pairs):
-        return f"{len(frames) if isinstance(frames, list) else '?'} frames prepared, the ground truth has {len(pairs)}"
-    for frame, (label_path, inst_path) in zip(frames, pairs):
-        for key, path in (("labelIds", label_path), ("instanceIds", inst_path)):
-            if frame.get(key) != [_relative(path, gt), sha256_file(path)]:
-                return f"{_relative(path, gt)} is not the file it was prepared from"
+    if not isinstance(frames, list) or len(frames) != len(files):
+        return f"{len(frames) if isinstance(frames, list) else '?'} frames prepared, the ground truth has {len(files)}"
+    for frame, pair in zip(frames, files):
+        for key, (path, digest) in zip(("labelIds", "instanceIds"), pair):
+            if not isinstance(frame, dict) or frame.get(key) != [path, digest]:
+                return f"{path} is not the file it was prepared from"
     digests = manifest.get("arrays") or {}
     for name in ARRAYS:
         path = folder / f"{name}.npy"
         if not path.is_file() or digests.get(name) != sha256_file(path):
             return f"{name}.npy is not the array written with {MANIFEST}"
     return None
+
+
+def write_prepared(folder: Path, files: list, prepared: list[tuple[FrameTruth, str, str]]) -> None:
+    """Write the prepared copy into `folder` (staged beside it, then renamed into place).
+
+    The digests recorded are those of the bytes `prepare_frame` decoded. If another scorer
+    put a good copy there first, it is kept; a bad one (see `stale_reason`) is swapped out.
+    """
+    folder = Path(folder)
+    frames, offsets = [], {"runs": 0, "instances": 0}
+    for pair, (runs, label_sha, inst_sha) in zip(files, prepared):
+        frames.append(
+            {
+                "labelIds": [pair[0][0], label_sha],
+                "instanceIds": [pair[1][0], inst_sha],
+                "size": [runs.width, runs.height],
+                "runs": [offsets["runs"], len(runs.starts)],
+                "instances": [offsets["instances"], len(runs.instance_ids)],
+            }
+        )
+        offsets["runs"] += len(runs.starts)
+        offsets["instances"] += len(runs.instance_ids)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        staged = scratch / "new"
+        staged.mkdir()
+        digests = {}
+        for name in ARRAYS:
+            np.save(staged / f"{name}.npy", np.concatenate([getattr(runs, name) for runs, _, _ in prepared]))
+            digests[name] = sha256_file(staged / f"{name}.npy")
+        manifest = {"format": FORMAT, "frames": frames, "arrays": digests}
+        (staged / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        try:
+            os.rename(staged, folder)  # refused if the folder exists (and is not empty)
+        except OSError:
+            if stale_reason(folder, [[frame["labelIds"], frame["instanceIds"]] for frame in frames]) is not None:
+                os.rename(folder, scratch / "old")
+                os.rename(staged, folder)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 class PreparedTruth:

@@ -26,7 +26,7 @@ from viprepro.files.submission_io import SafeZip, ZipLimits
 from viprepro.tasks.segmentation.labels import NUM_IDS
 from viprepro.tasks.segmentation.measure import ImageResult, measure
 from viprepro.tasks.segmentation.metrics import InstanceTotals, results_text, summarize
-from viprepro.tasks.segmentation.prepared import PreparedTruth, prepare_frame, stale_reason, write_prepared
+from viprepro.tasks.segmentation.prepared import PreparedTruth, copy_folder, ground_truth_files, prepare_frame, stale_reason, write_prepared
 from viprepro.tasks.segmentation.submission import GT_SUFFIX, list_predictions, pair
 from viprepro.tasks.segmentation.subset import TEST_NAMES, read_test_names
 
@@ -104,14 +104,15 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def prepare_ground_truth(gt: Path, pairs: list[tuple[Path, Path]], folder: Path, workers: _Workers) -> str:
-    """Make `folder` the prepared form of this ground truth unless it already is; 'reused' or why it was made."""
-    reason = stale_reason(folder, gt, pairs)
-    if reason is None:
-        return "reused"
-    write_prepared(folder, gt, pairs, workers.map(prepare_frame, pairs))
-    log.info("prepared the ground truth in %s (%s)", folder, reason)
-    return f"made ({reason})"
+def prepare_ground_truth(gt: Path, pairs: list[tuple[Path, Path]], root: Path, workers: _Workers) -> Path:
+    """The folder under `root` holding the prepared copy of this ground truth, made unless it is there and good."""
+    files = ground_truth_files(gt, pairs)
+    folder = copy_folder(root, files)
+    reason = stale_reason(folder, files)
+    if reason is not None:
+        write_prepared(folder, files, workers.map(prepare_frame, pairs))
+        log.info("prepared the ground truth in %s (%s)", folder, reason)
+    return folder
 
 
 def evaluate(gt: Path, submission: Path, *, strict: bool, options: dict) -> tuple[list[str], list[ImageResult]]:
@@ -141,8 +142,7 @@ def evaluate(gt: Path, submission: Path, *, strict: bool, options: dict) -> tupl
             problems.append(f"{len(found)} predictions for {label.name}{alias}: {', '.join(p.member for p in found)}")
 
     with _Workers(options.get("workers") or default_workers(), len(gt_pairs)) as workers, tempfile.TemporaryDirectory() as scratch:
-        folder = Path(options.get("prepared_gt") or Path(scratch) / "prepared")
-        prepare_ground_truth(Path(gt), gt_pairs, folder, workers)
+        folder = prepare_ground_truth(Path(gt), gt_pairs, Path(options.get("prepared_gt") or scratch), workers)
         items = [
             (str(submission), limits, matched[label][0].member, str(folder), index, label.name)
             for index, (label, _) in enumerate(gt_pairs)
