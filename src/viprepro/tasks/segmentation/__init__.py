@@ -24,6 +24,7 @@ class Segmentation(Task):
     submission_filename = "submission.zip"
     val_metric = "iou_class"
     per_class = PerClass("per_class_iou", "IoU")
+    prepares_ground_truth = True  # viprepro.tasks.segmentation.prepared
     figure_kinds = ("examples",)
     model_names = ModelNames(
         own=("unet", "fcn_resnet50", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"),
