@@ -3,9 +3,11 @@
 `gt` is a folder searched recursively for `*_gtFine_labelIds.png`, each with its
 `_gtFine_instanceIds.png` beside it. Predictions named `<int>.png` are mapped back through
 test.p: the `test_names` option, or else a `test.p` at the top of `gt` (the hidden folder
-that `subset` writes holds one). Images are spread over the CPU cores (forked workers each
-reading the zip themselves); `measure.py` counts one image, `metrics.py` turns the summed
-counts into the official scores.
+that `subset` writes holds one). Two passes on the CPU cores (forked workers that receive
+paths, not pixels): `prepared.py` decodes and checks the ground truth into runs, unless the
+`prepared_gt` folder already holds them for exactly these files (SHA-256); `measure.py`
+decodes and counts each prediction against its frame's runs (each worker reading the zip and
+the memory-mapped runs itself); `metrics.py` turns the summed counts into the official scores.
 """
 
 from __future__ import annotations
