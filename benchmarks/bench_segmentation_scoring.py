@@ -129,6 +129,38 @@ def phase_decode(work: Path) -> dict:
     return {**cost, "files": len(files)}
 
 
+def profile(work: Path, frames: int) -> None:
+    """CPU milliseconds per frame of each step of the scorer, in this process (`--profile N`)."""
+    from viprepro.files.submission_io import SafeZip, ZipLimits
+    from viprepro.tasks.segmentation import measure, prepared, scoring
+    from viprepro.tasks.segmentation.submission import list_predictions, pair
+
+    pairs = scoring.find_ground_truth(work / "gt")[:frames]
+    predictions, _ = list_predictions(work / "submission.zip", scoring.load_test_names(work / "gt", {}), strict=False)
+    matched, _ = pair([label for label, _ in pairs], predictions)
+    spent: dict[str, float] = {}
+
+    def step(name, work):
+        started = time.process_time()
+        result = work()
+        spent[name] = spent.get(name, 0.0) + time.process_time() - started
+        return result
+
+    with SafeZip(work / "submission.zip", ZipLimits()) as archive:
+        for label, inst in pairs:
+            member = matched[label][0].member
+            data = step("read the zip member", lambda: archive.read(member))
+            pred = step("decode the prediction", lambda: measure.decode(data)[3])
+            label_bytes, inst_bytes = label.read_bytes(), inst.read_bytes()
+            step("warm: SHA-256 of the 2 ground-truth PNGs", lambda: [prepared.sha256_bytes(b) for b in (label_bytes, inst_bytes)])
+            labels = step("cold: decode labelIds", lambda: prepared._decode_gt(label_bytes, label))
+            instances = step("cold: decode instanceIds (16-bit)", lambda: prepared._decode_gt(inst_bytes, inst))
+            truth = step("cold: runs of the ground truth", lambda: prepared.frame_runs(labels, instances, inst))
+            step("count: confusion + instance rows", lambda: measure.count(truth, pred))
+    for name, seconds in spent.items():
+        print(f"{name:44s} {1000 * seconds / len(pairs):6.2f} ms/frame CPU")
+
+
 PHASES = {"cold": phase_cold, "warm": phase_warm, "cityscapes": phase_cityscapes, "decode": phase_decode}
 
 
@@ -165,7 +197,12 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=1024)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "viprepro_bench_segmentation")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
+    parser.add_argument("--profile", type=int, metavar="N", help="print the CPU time per frame of each step on N frames, and stop")
     args = parser.parse_args()
+    if args.profile:
+        make_data(args.work, args.images, args.width, args.height)
+        profile(args.work, args.profile)
+        return
     if args.phase:
         print(json.dumps({**PHASES[args.phase](args.work), "peak_rss_mib": peak_rss_mib()}))
         return

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from viprepro.errors import UserError
-from viprepro.files.fileio import sha256_file
+from viprepro.files.fileio import sha256_bytes, sha256_file
 from viprepro.tasks.segmentation.labels import EVALUATED, HAS_INSTANCES, NUM_IDS
 from viprepro.tasks.segmentation.measure import decode
 
@@ -103,7 +103,7 @@ def prepare_frame(pair: tuple[Path, Path]) -> tuple[FrameTruth, str, str]:
             f"instanceIds is {instances.shape[1]}x{instances.shape[0]}, labelIds {labels.shape[1]}x{labels.shape[0]}", path=inst_path
         )
     runs = frame_runs(labels, instances, inst_path)
-    return runs, hashlib.sha256(label_bytes).hexdigest(), hashlib.sha256(inst_bytes).hexdigest()
+    return runs, sha256_bytes(label_bytes), sha256_bytes(inst_bytes)
 
 
 def ground_truth_files(gt: Path, pairs: list[tuple[Path, Path]]) -> list[list[list[str]]]:
