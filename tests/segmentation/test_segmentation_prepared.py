@@ -107,6 +107,16 @@ def test_prepared_ground_truth_is_reused_and_changes_nothing(task, hidden_copy, 
     assert _score(task, hidden_copy, zip_path, tmp_path / "d", prepared_gt=folder, workers=2) == fresh
 
 
+def test_pool_workers_read_the_prepared_copy(task, minicity, tmp_path):
+    """8 frames on 2 forked workers: prepared on the pool, then memory-mapped by each worker."""
+    gt_dir = minicity["subset"] / "gtFine" / "train"
+    zip_path, folder = _zip(gt_dir, tmp_path), tmp_path / "prepared"
+    alone = _score(task, gt_dir, zip_path, tmp_path / "a", workers=1)
+    assert _score(task, gt_dir, zip_path, tmp_path / "b", workers=2, prepared_gt=folder) == alone
+    assert _score(task, gt_dir, zip_path, tmp_path / "c", workers=2, prepared_gt=folder) == alone
+    assert alone["images"] == 8 and stale_reason(*_copy(folder, gt_dir)) is None
+
+
 def test_changed_ground_truth_makes_the_prepared_copy_stale(task, hidden_copy, tmp_path):
     """A ground-truth file edited after preparing: detected by its digest, prepared again, scored
     as the edited file says (reusing the old runs would give the old scores)."""
