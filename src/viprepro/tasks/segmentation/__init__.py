@@ -78,8 +78,10 @@ class Segmentation(Task):
             "--prepared-gt",
             type=Path,
             default=None,
-            help="folder keeping the ground truth decoded once, beside the hidden folder (made on first use, checked against the "
-            "ground truth's SHA-256 on every use and made again when stale; default: prepared afresh in a temporary folder)",
+            metavar="DIR",
+            help="folder keeping the ground truth decoded once (a subfolder per version of it), beside the hidden folder and "
+            "as secret: made on first use, checked against the ground truth's SHA-256 on every use, made again when stale "
+            "(default: prepared in a temporary folder for this run only)",
         )
         from viprepro.files.submission_io import add_zip_arguments
 
