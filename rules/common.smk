@@ -61,6 +61,7 @@ RESULTS = {
     "subset": "results/data/{task}/subset",  # the public subset + subset_manifest.json
     "hidden": "results/data/{task}/hidden",  # the test ground truth (scoring only)
     "val_gt": "results/data/{task}/val_gt",  # the val ground truth (public labels), for claims on val
+    "score_cache": "results/data/{task}/score_cache",  # the ground truth prepared by the scorer (test labels: as secret as hidden)
     "member": "results/{task}/{submission}/seed_{seed}/member_{member}",  # model.pt, history.json, train_record.json
     "environment": "results/{task}/{submission}/external/environment",  # an external submission's venv
     "external": "results/{task}/{submission}/seed_{seed}/external",  # its training output and record
@@ -169,8 +170,8 @@ def source_paths(wildcards):
 
 
 def forbidden_paths(wildcards):
-    """What a training job must not read: the hidden ground truth and the original dataset."""
-    return f"{result('hidden', task=wildcards.task)} {source_paths(wildcards)['source']}"
+    """What a training job must not read: the hidden ground truth (and the scorer's prepared copy) and the original dataset."""
+    return f"{result('hidden', task=wildcards.task)} {result('score_cache', task=wildcards.task)} {source_paths(wildcards)['source']}"
 
 
 def get_member_checkpoints(wildcards):
@@ -279,6 +280,12 @@ def edition_flag(wildcards):
     """`--edition YEAR` for a task that ran in several editions (the config's, checked above), else nothing."""
     edition = config["datasets"][wildcards.task]["edition"]
     return "" if edition is None else f"--edition {edition}"
+
+
+def prepared_gt_flag(wildcards):
+    """`--prepared-gt DIR` for a task whose scorer keeps the ground truth decoded between runs, else nothing.
+    Not an output: the scorer checks the copy against the ground truth's digests on every use."""
+    return f"--prepared-gt {result('score_cache', task=wildcards.task)}" if get_task(wildcards.task).prepares_ground_truth else ""
 
 
 def option_flags(options):

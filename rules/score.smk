@@ -29,12 +29,13 @@ rule score_submission:
     params:
         script=script("score.py"),
         edition=edition_flag,
+        prepared=prepared_gt_flag,
         mode=config["scoring_mode"],
         job=job_options("score_submission"),
     shell:
         "python {params.script} --task {wildcards.task} --hidden {input.hidden} --submission {input.submission}"
         " --out {output} --mode {params.mode} --on-invalid record --submission-name {wildcards.submission} --seed {wildcards.seed}"
-        " --subset {input.subset} {params.edition} --threads {threads} {params.job} > {log} 2>&1"
+        " --subset {input.subset} {params.edition} {params.prepared} --threads {threads} {params.job} > {log} 2>&1"
 
 
 rule val_ground_truth:
@@ -86,9 +87,10 @@ rule score_val:
     params:
         script=script("score.py"),
         edition=edition_flag,
+        prepared=prepared_gt_flag,
         mode=config["scoring_mode"],
         job=job_options("score_val"),
     shell:
         "python {params.script} --task {wildcards.task} --val-gt {input.val_gt} --submission {input.submission}"
         " --out {output} --mode {params.mode} --on-invalid record --submission-name {wildcards.submission} --seed {wildcards.seed}"
-        " --subset {input.subset} --no-figures {params.edition} --threads {threads} {params.job} > {log} 2>&1"
+        " --subset {input.subset} --no-figures {params.edition} {params.prepared} --threads {threads} {params.job} > {log} 2>&1"

@@ -99,6 +99,9 @@ class Task(abc.ABC):
     editions: ClassVar[dict[str, str]] = {}
     #: the edition used when a config or command names none (the newest, where they differ).
     default_edition: ClassVar[str | None] = None
+    #: the scorer keeps the ground truth decoded between runs in a cache folder (its score option
+    #: `--prepared-gt`); the score rules pass the task's folder beside hidden/ (RESULTS['score_cache']).
+    prepares_ground_truth: ClassVar[bool] = False
 
     def edition_of(self, options: dict) -> str | None:
         """The edition a call works to: `options["edition"]` (set by the pipeline and the

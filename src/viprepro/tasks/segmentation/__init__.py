@@ -24,6 +24,7 @@ class Segmentation(Task):
     submission_filename = "submission.zip"
     val_metric = "iou_class"
     per_class = PerClass("per_class_iou", "IoU")
+    prepares_ground_truth = True  # viprepro.tasks.segmentation.prepared
     figure_kinds = ("examples",)
     model_names = ModelNames(
         own=("unet", "fcn_resnet50", "deeplabv3_resnet50", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"),
@@ -73,6 +74,15 @@ class Segmentation(Task):
             help="test.p mapping <int>.png predictions back to Cityscapes names (default: GT/test.p if present)",
         )
         parser.add_argument("--workers", type=int, default=0, help="processes decoding images (0: one per CPU core)")
+        parser.add_argument(
+            "--prepared-gt",
+            type=Path,
+            default=None,
+            metavar="DIR",
+            help="folder keeping the ground truth decoded once (a subfolder per version of it), beside the hidden folder and "
+            "as secret: made on first use, checked against the ground truth's SHA-256 on every use, made again when stale "
+            "(default: prepared in a temporary folder for this run only)",
+        )
         from viprepro.files.submission_io import add_zip_arguments
 
         add_zip_arguments(parser)

@@ -1,8 +1,8 @@
-"""Decode one prediction and its ground truth, check the prediction, count it.
+"""Decode one prediction, check it against its prepared ground truth, count it.
 
-Per image: bincounts of gt*34+pred for the confusion matrix and one bincount keyed by
-instance id for the instances (size, hits, category hits); no Python loop over pixels or
-instances, and nothing kept but the counts, so memory stays at one image.
+Per image: the confusion counts (gt*34+pred) and per instance (size, hits, category hits),
+from the ground truth's runs (`prepared.py`) and the prediction's; no Python loop over pixels
+or instances, and nothing kept but the counts, so memory stays at one image.
 """
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from viprepro.errors import UserError
-from viprepro.tasks.segmentation.labels import CATEGORY_OF, EVALUATED, HAS_INSTANCES, NUM_IDS
+from viprepro.tasks.segmentation.labels import CATEGORY_OF, NUM_IDS
+
+if TYPE_CHECKING:
+    from viprepro.tasks.segmentation.prepared import FrameTruth
 
 try:  # optional: libspng decodes grayscale PNGs about twice as fast as Pillow
     import pyspng
@@ -57,7 +59,7 @@ def decode(data: bytes) -> tuple[str, str, tuple[int, int], np.ndarray]:
         if pyspng is not None and _plain_gray(image):
             array = pyspng.load(data)
             if array.ndim == 3 and array.dtype == np.uint16:
-                array = array[..., 0]  # libspng has no 16-bit gray output: it adds an opaque alpha
+                array = np.ascontiguousarray(array[..., 0])  # libspng has no 16-bit gray output: it adds an opaque alpha
             if array.shape == (size[1], size[0]):
                 return kind, mode, size, array
         return kind, mode, size, np.asarray(image)
@@ -69,53 +71,39 @@ def _plain_gray(image: Image.Image) -> bool:
     return image.format == "PNG" and (image.mode, rawmode) in (("L", "L"), ("I;16", "I;16B")) and "transparency" not in image.info
 
 
-def _decode_gt(path: Path, *, instances: bool = False) -> np.ndarray:
-    try:
-        _, _, _, array = decode(path.read_bytes())
-    except Exception as exc:  # PIL and libspng raise many types for broken files
-        raise UserError(f"cannot decode ground truth ({type(exc).__name__}: {exc})", path=path) from None
-    if array.ndim != 2:
-        raise UserError("ground truth must be a single-channel image", path=path)
-    if not instances and array.max(initial=0) >= NUM_IDS:
-        raise UserError(f"unknown label id {int(array.max())} in the ground truth", path=path)
-    return array
+def count(truth: FrameTruth, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The flat 34x34 confusion counts (gt*34+pred) and the instance rows of one prediction.
+
+    The prediction is cut at every pixel where it or the ground truth changes (in row-major
+    order); each piece has one ground-truth label, one instance and one predicted id, so the
+    counts are bincounts over pieces weighted by their lengths: a pass over the pixels to find
+    where the prediction changes, then work in proportion to the pieces, not the pixels.
+    Instance rows: (instance id, size, tp, category tp) for every instance id > 1000, ascending.
+    """
+    flat = pred.reshape(-1)
+    cuts = np.empty(flat.size, dtype=bool)  # where a piece starts: the prediction or the ground truth changes
+    cuts[0] = True
+    np.not_equal(flat[1:], flat[:-1], out=cuts[1:])
+    cuts[truth.starts] = True
+    starts = np.flatnonzero(cuts)
+    lengths = np.diff(starts, append=flat.size)
+    run = np.searchsorted(truth.starts, starts, side="right") - 1  # the ground-truth run each piece lies in
+    predicted = flat[starts].astype(np.intp)
+    conf = np.bincount(truth.labels[run].astype(np.intp) * NUM_IDS + predicted, weights=lengths, minlength=NUM_IDS * NUM_IDS)
+
+    slots = truth.slots[run].astype(np.intp)
+    inside = np.flatnonzero(slots)
+    slots, predicted, label = slots[inside], predicted[inside], truth.instance_ids.astype(np.intp) // 1000
+    label = np.concatenate([[0], label])[slots]
+    key = slots * 4 + (predicted == label) * 2 + (CATEGORY_OF[predicted] == CATEGORY_OF[label])
+    counts = np.bincount(key, weights=lengths[inside], minlength=4 * (len(truth.instance_ids) + 1)).reshape(-1, 4)[1:]
+    counts = counts.astype(np.int64)  # sums of at most MAX_PIXELS: exact in float64
+    rows = np.column_stack([truth.instance_ids, counts.sum(axis=1), counts[:, 2] + counts[:, 3], counts[:, 1] + counts[:, 3]])
+    return conf.astype(np.int64), rows.astype(np.int64)
 
 
-def confusion(gt: np.ndarray, pred: np.ndarray, *, chunk: int = 1 << 16) -> np.ndarray:
-    """Counts of gt*34+pred, flat (34*34). In chunks: bincount casts its input to intp, and a
-    64k-pixel chunk keeps that copy in cache (a third faster than one pass over 2M pixels)."""
-    gt, pred = gt.ravel(), pred.ravel()
-    counts = np.zeros(NUM_IDS * NUM_IDS, dtype=np.int64)
-    code = np.empty(chunk, dtype=np.uint16)
-    for start in range(0, gt.size, chunk):
-        part = code[: min(chunk, gt.size - start)]
-        np.multiply(gt[start : start + chunk], NUM_IDS, out=part, dtype=np.uint16)
-        part += pred[start : start + chunk]
-        counts += np.bincount(part, minlength=NUM_IDS * NUM_IDS)
-    return counts
-
-
-def instance_rows(pred: np.ndarray, inst: np.ndarray, inst_path: Path) -> np.ndarray:
-    """(instance id, size, tp, category tp) for every instance id > 1000, ascending."""
-    selected = inst > 1000
-    ids = inst[selected].astype(np.int64)
-    if ids.size == 0:
-        return np.zeros((0, 4), dtype=np.int64)
-    if ids.max() >= NUM_IDS * 1000:
-        raise UserError(f"instance id {int(ids.max())} names no label id", path=inst_path)
-    labels, predicted = ids // 1000, pred[selected]
-    key = ids * 4 + (predicted == labels) * 2 + (CATEGORY_OF[predicted] == CATEGORY_OF[labels])
-    counts = np.bincount(key, minlength=4 * (int(ids.max()) + 1)).reshape(-1, 4)
-    present = np.flatnonzero(counts.any(axis=1))
-    bad = present[EVALUATED[present // 1000] & ~HAS_INSTANCES[present // 1000]]  # the official script fails on these
-    if bad.size:
-        raise UserError(f"instance id {int(bad[0])} belongs to a class without instances", path=inst_path)
-    counts = counts[present]
-    return np.column_stack([present, counts.sum(axis=1), counts[:, 2] + counts[:, 3], counts[:, 1] + counts[:, 3]])
-
-
-def measure(data: bytes, member: str, gt_path: Path, inst_path: Path) -> ImageResult:
-    """Check one prediction against its ground truth and, if usable, count it."""
+def measure(data: bytes, member: str, truth: FrameTruth, gt_name: str) -> ImageResult:
+    """Check one prediction against its (prepared) ground truth and, if usable, count it."""
     result = ImageResult()
     try:
         kind, mode, size, pred = decode(data)
@@ -123,7 +111,6 @@ def measure(data: bytes, member: str, gt_path: Path, inst_path: Path) -> ImageRe
         result.problems.append(f"{member}: not a readable PNG ({type(exc).__name__}: {exc})")
         result.fatal = f"Unable to load {member} ({type(exc).__name__}: {exc})"
         return result
-    gt = _decode_gt(gt_path)
     if kind != "PNG":
         result.problems.append(f"{member}: {kind} data, not a PNG")
     if pred.ndim != 2:
@@ -134,26 +121,20 @@ def measure(data: bytes, member: str, gt_path: Path, inst_path: Path) -> ImageRe
         result.problems.append(f"{member}: 16-bit PNG (mode {mode}); expected 8-bit label ids")
     elif mode not in SINGLE_CHANNEL_MODES:
         result.problems.append(f"{member}: mode {mode}; expected an 8-bit single-channel PNG")
-    if size != (gt.shape[1], gt.shape[0]):
-        result.problems.append(f"{member}: {size[0]}x{size[1]} pixels, the ground truth is {gt.shape[1]}x{gt.shape[0]}")
+    if size != (truth.width, truth.height):
+        result.problems.append(f"{member}: {size[0]}x{size[1]} pixels, the ground truth is {truth.width}x{truth.height}")
     top = int(pred.max(initial=0)) if pred.ndim == 2 else 0
     if top >= NUM_IDS:
         result.problems.append(f"{member}: values up to {top}; label ids are 0..{NUM_IDS - 1}")
 
-    if size[0] != gt.shape[1]:
-        result.fatal = f"Image widths of {member} and {gt_path.name} are not equal."
-    elif size[1] != gt.shape[0]:
-        result.fatal = f"Image heights of {member} and {gt_path.name} are not equal."
+    if size[0] != truth.width:
+        result.fatal = f"Image widths of {member} and {gt_name} are not equal."
+    elif size[1] != truth.height:
+        result.fatal = f"Image heights of {member} and {gt_name} are not equal."
     elif pred.ndim != 2:
         result.fatal = "Predicted image has multiple channels."
     elif top >= NUM_IDS:
         result.fatal = f"{member} holds the value {top}: the official script crashes on values above {NUM_IDS - 1} (IndexError)"
-    if result.fatal:
-        return result
-
-    result.conf = confusion(gt, pred)
-    inst = _decode_gt(inst_path, instances=True)
-    if inst.shape != gt.shape:
-        raise UserError(f"instanceIds is {inst.shape[1]}x{inst.shape[0]}, labelIds {gt.shape[1]}x{gt.shape[0]}", path=inst_path)
-    result.instances = instance_rows(pred, inst, inst_path)
+    if not result.fatal:
+        result.conf, result.instances = count(truth, pred)
     return result

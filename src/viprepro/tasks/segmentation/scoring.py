@@ -3,16 +3,20 @@
 `gt` is a folder searched recursively for `*_gtFine_labelIds.png`, each with its
 `_gtFine_instanceIds.png` beside it. Predictions named `<int>.png` are mapped back through
 test.p: the `test_names` option, or else a `test.p` at the top of `gt` (the hidden folder
-that `subset` writes holds one). Images are spread over the CPU cores (forked workers each
-reading the zip themselves); `measure.py` counts one image, `metrics.py` turns the summed
-counts into the official scores.
+that `subset` writes holds one). Two passes on the CPU cores (forked workers that receive
+paths, not pixels): `prepared.py` decodes and checks the ground truth into runs, unless the
+`prepared_gt` folder already holds them for exactly these files (SHA-256); `measure.py`
+decodes and counts each prediction against its frame's runs (each worker reading the zip and
+the memory-mapped runs itself); `metrics.py` turns the summed counts into the official scores.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
 import os
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -24,8 +28,11 @@ from viprepro.files.submission_io import SafeZip, ZipLimits
 from viprepro.tasks.segmentation.labels import NUM_IDS
 from viprepro.tasks.segmentation.measure import ImageResult, measure
 from viprepro.tasks.segmentation.metrics import InstanceTotals, results_text, summarize
+from viprepro.tasks.segmentation.prepared import PreparedTruth, copy_folder, ground_truth_files, prepare_frame, stale_reason, write_prepared
 from viprepro.tasks.segmentation.submission import GT_SUFFIX, list_predictions, pair
 from viprepro.tasks.segmentation.subset import TEST_NAMES, read_test_names
+
+log = logging.getLogger(__name__)
 
 RESULTS_NAME = "results.txt"
 CONFUSION_NAME = "confusion_matrix.csv"
@@ -52,37 +59,62 @@ def load_test_names(gt: Path, options: dict) -> dict[str, tuple[str, str]] | Non
 
 
 _open_zips: dict[str, SafeZip] = {}
+_open_prepared: dict[str, PreparedTruth] = {}
 
 
-def _measure_item(item: tuple[str, ZipLimits, str, Path, Path]) -> ImageResult:
-    zip_path, limits, member, gt_path, inst_path = item
+def _measure_item(item: tuple[str, ZipLimits, str, str, int, str]) -> ImageResult:
+    """One prediction against frame `index` of the prepared folder (a worker opens each zip and folder once)."""
+    zip_path, limits, member, folder, index, gt_name = item
     try:
         archive = _open_zips.get(zip_path) or _open_zips.setdefault(zip_path, SafeZip(zip_path, limits))
         data = archive.read(member)
     except UserError as exc:
         return ImageResult(problems=[f"{member}: {exc.problem}"], fatal=f"Unable to load {member}: {exc.problem}")
-    return measure(data, member, gt_path, inst_path)
+    truth = _open_prepared.get(folder) or _open_prepared.setdefault(folder, PreparedTruth(Path(folder)))
+    return measure(data, member, truth.frame(index), gt_name)
 
 
-def _measure_all(items: list, workers: int) -> list[ImageResult]:
-    if workers <= 1 or len(items) < 4 * workers:
-        try:
-            return [_measure_item(item) for item in items]
-        finally:
-            _close_zips()
-    context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(_measure_item, items, chunksize=max(1, len(items) // (workers * 8))))
+class _Workers:
+    """`map` in this process, or on a pool of forked workers made on first use and kept for both
+    passes (preparing the ground truth, measuring the predictions); workers get paths, not pixels."""
 
+    def __init__(self, workers: int, items: int):
+        self.serial = workers <= 1 or items < 4 * workers
+        self.workers, self.pool = workers, None
 
-def _close_zips() -> None:
-    for archive in _open_zips.values():
-        archive.close()
-    _open_zips.clear()
+    def map(self, function, items: list) -> list:
+        if self.serial:
+            return [function(item) for item in items]
+        if self.pool is None:
+            context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        return list(self.pool.map(function, items, chunksize=max(1, len(items) // (self.workers * 8))))
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+        for archive in _open_zips.values():
+            archive.close()
+        _open_zips.clear()
+        _open_prepared.clear()
 
 
 def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def prepare_ground_truth(gt: Path, pairs: list[tuple[Path, Path]], root: Path, workers: _Workers) -> Path:
+    """The folder under `root` holding the prepared copy of this ground truth, made unless it is there and good."""
+    files = ground_truth_files(gt, pairs)
+    folder = copy_folder(root, files)
+    reason = stale_reason(folder, files)
+    if reason is not None:
+        write_prepared(folder, files, workers.map(prepare_frame, pairs))
+        log.info("prepared the ground truth in %s (%s)", folder, reason)
+    return folder
 
 
 def evaluate(gt: Path, submission: Path, *, strict: bool, options: dict) -> tuple[list[str], list[ImageResult]]:
@@ -111,8 +143,14 @@ def evaluate(gt: Path, submission: Path, *, strict: bool, options: dict) -> tupl
         else:
             problems.append(f"{len(found)} predictions for {label.name}{alias}: {', '.join(p.member for p in found)}")
 
-    items = [(str(submission), limits, matched[label][0].member, label, inst) for label, inst in gt_pairs if len(matched[label]) == 1]
-    results = _measure_all(items, options.get("workers") or default_workers())
+    with _Workers(options.get("workers") or default_workers(), len(gt_pairs)) as workers, tempfile.TemporaryDirectory() as scratch:
+        folder = prepare_ground_truth(Path(gt), gt_pairs, Path(options.get("prepared_gt") or scratch), workers)
+        items = [
+            (str(submission), limits, matched[label][0].member, str(folder), index, label.name)
+            for index, (label, _) in enumerate(gt_pairs)
+            if len(matched[label]) == 1
+        ]
+        results = workers.map(_measure_item, items)
     for result in results:
         if strict:
             problems += result.problems
