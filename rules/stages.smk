@@ -6,7 +6,7 @@
 
 STAGE_SHELL = (
     "python {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
-    " --member {wildcards.member} --stage {wildcards.stage} {params.inputs} {params.backbones} --out {output.model}"
+    " --member {wildcards.member} --stage {wildcards.stage} {params.inputs} {params.stage_outputs} --out {output.model}"
     " --history {output.history} --record {output.record} --state-dir {params.state_dir} --forbid {params.forbid}"
     " --workers {params.workers} --threads {threads} {params.job} > {log} 2>&1"
 )
@@ -40,7 +40,7 @@ rule pretrain_member:
     params:
         script=script("train.py"),
         inputs=stage_input_flags,
-        backbones=lambda w, output: f"--backbones {output.backbones}",
+        stage_outputs=lambda w, output: f"--backbones {output.backbones}",
         forbid=forbidden_paths,
         state_dir=lambda w: result("stage", "state", wildcards=w),
         workers=config["data_workers"],
@@ -48,6 +48,14 @@ rule pretrain_member:
     shell:
         STAGE_SHELL
 
+
+# A pseudo_label stage also writes the labelled set it trained on (every prediction, its confidence, kept or not).
+STAGE_OUTPUTS = {
+    "model": f"{RESULTS['stage']}/model.pt",
+    "history": f"{RESULTS['stage']}/history.json",
+    "record": f"{RESULTS['stage']}/train_record.json",
+}
+PSEUDO_LABELS = f"{RESULTS['stage']}/pseudo_labels.json"
 
 for _kind, _rule in (("supervised", "train_stage_member"), ("distill", "distill_member"), ("pseudo_label", "pseudo_label_member")):
 
@@ -60,9 +68,8 @@ for _kind, _rule in (("supervised", "train_stage_member"), ("distill", "distill_
             subset=rules.subset_dataset.output.subset,
             tracking=rules.init_tracking.output,
         output:
-            model=f"{RESULTS['stage']}/model.pt",
-            history=f"{RESULTS['stage']}/history.json",
-            record=f"{RESULTS['stage']}/train_record.json",
+            **STAGE_OUTPUTS,
+            **({"pseudo_labels": PSEUDO_LABELS} if _kind == "pseudo_label" else {}),
         log:
             f"logs/{_rule}/{{task}}/{{submission}}/seed_{{seed}}/member_{{member}}/stage_{{stage}}.log",
         benchmark:
@@ -80,7 +87,7 @@ for _kind, _rule in (("supervised", "train_stage_member"), ("distill", "distill_
         params:
             script=script("train.py"),
             inputs=stage_input_flags,
-            backbones="",
+            stage_outputs=(lambda w, output: f"--pseudo-labels {output.pseudo_labels}") if _kind == "pseudo_label" else "",
             forbid=forbidden_paths,
             state_dir=lambda w: result("stage", "state", wildcards=w),
             workers=config["data_workers"],

@@ -39,6 +39,12 @@ def add_arguments(parser) -> None:
         "--input", action="append", default=[], metavar="STAGE=CHECKPOINT", help="final checkpoint of an earlier stage this stage names"
     )
     parser.add_argument("--backbones", type=Path, default=None, help="pretext stage: folder for the per-epoch backbones (for the probe)")
+    parser.add_argument(
+        "--pseudo-labels",
+        type=Path,
+        default=None,
+        help="pseudo_label stage: the labelled set it trained on, every prediction with its confidence (default: OUT's folder/pseudo_labels.json)",
+    )
 
 
 def run_info(args) -> RunInfo:
@@ -242,7 +248,13 @@ def stage_plan(spec: dict, args):
         )
     if stage["kind"] == "pretext" and args.backbones is None:
         raise UserError("a pretext stage saves its per-epoch backbones for the probe: give --backbones")
-    return StagePlan(stage, inputs, backbones_dir=args.backbones if stage["kind"] == "pretext" else None)
+    pseudo = stage["kind"] == "pseudo_label"
+    return StagePlan(
+        stage,
+        inputs,
+        backbones_dir=args.backbones if stage["kind"] == "pretext" else None,
+        pseudo_labels_path=(getattr(args, "pseudo_labels", None) or args.out.parent / "pseudo_labels.json") if pseudo else None,
+    )
 
 
 TRAIN = Step(

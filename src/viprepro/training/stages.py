@@ -38,6 +38,7 @@ class StagePlan:
     stage: dict
     inputs: dict[str, Path] = field(default_factory=dict)
     backbones_dir: Path | None = None  # pretext: per-epoch backbones for the probe (epoch_000.pt = the random init)
+    pseudo_labels_path: Path | None = None  # pseudo_label: where the labelled set is written (pseudo_labels.json)
 
     @property
     def kind(self) -> str:
@@ -198,11 +199,18 @@ class _Student(torch.nn.Module):
 
 
 def pseudo_labels(run, plan: StagePlan, built: Built) -> dict:
-    """Indices (in the unlabeled split's order) and labels of the images the `from` stage predicts confidently."""
-    from viprepro.specs.stages import stage_named
+    """The `from` stage's prediction for every image of the unlabeled split, in the split's order;
+    those at or above `threshold` are kept. Returns what the pseudo_labels.json file holds.
+
+    The split is checked against the task's rules again here (the spec was checked when it was
+    loaded; this is the job that reads the images), so no edited spec object trains on test."""
+    from viprepro.files.fileio import canonical_digest, write_json
+    from viprepro.files.subset_manifest import read_manifest
+    from viprepro.specs.stages import check_unlabeled_images, stage_named
 
     settings = plan.stage["pseudo_label"]
-    name = settings["from"]
+    check_unlabeled_images(run.task, settings["images"], path=None, where=f"{plan.stage['name']}.pseudo_label.images")
+    name, threshold = settings["from"], settings["threshold"]
     source = stage_named(run.spec, name)
     weights, digest, _ = input_state(plan.inputs[name], role="pseudo_label", stage=name)
     labeller = run.task.build_model(source["model"], run.subset_dir)
@@ -211,28 +219,37 @@ def pseudo_labels(run, plan: StagePlan, built: Built) -> dict:
     loader = run.task.unlabeled_loader(
         run.subset_dir, plan.stage["recipe"], None, seed=run.member_seed, workers=run.workers, generator=None, split=settings["images"]
     )
-    indices, labels, seen = [], [], 0
+    entries = read_manifest(run.subset_dir)["splits"][settings["images"]]
+    predictions = []
     with torch.no_grad():
         for batch in loader:
             images = batch[0] if isinstance(batch, (list, tuple)) else batch
             probabilities = torch.softmax(labeller(images.to(run.device)).float(), dim=1).cpu()
-            confidence, predicted = probabilities.max(dim=1)
-            for offset in torch.nonzero(confidence >= settings["threshold"]).flatten().tolist():
-                indices.append(seen + offset)
-                labels.append(int(predicted[offset]))
-            seen += len(images)
+            for confidence, label in zip(*probabilities.max(dim=1)):
+                index = len(predictions)  # the threshold is applied to the float written to the file
+                predictions.append({"index": index, "sha256": entries[index]["sha256"], "label": int(label), "confidence": float(confidence)})
+    for prediction in predictions:
+        prediction["kept"] = prediction["confidence"] >= threshold
+    kept = [p for p in predictions if p["kept"]]
+    indices, labels = [p["index"] for p in kept], [p["label"] for p in kept]
     built.loaded.append({"role": "pseudo_label", "stage": name, "digest": digest})
-    from viprepro.files.fileio import canonical_digest
-
-    return {
+    pseudo = {
+        "format": "viprepro-pseudo-labels-1",
+        "stage": plan.stage["name"],
+        "from": name,
+        "from_weights_digest": digest,
         "split": settings["images"],
+        "threshold": threshold,
+        "images": len(predictions),
+        "kept": len(kept),
+        "digest": canonical_digest({"indices": indices, "labels": labels}),
         "indices": indices,
         "labels": labels,
-        "threshold": settings["threshold"],
-        "images": seen,
-        "kept": len(indices),
-        "digest": canonical_digest({"indices": indices, "labels": labels}),
+        "predictions": predictions,
     }
+    if plan.pseudo_labels_path is not None:
+        write_json(plan.pseudo_labels_path, pseudo)
+    return pseudo
 
 
 def loaders(run, plan: StagePlan, built: Built, generator: torch.Generator):
@@ -311,7 +328,7 @@ def final_entries(plan: StagePlan, built: Built) -> dict:
     """What the final checkpoint adds for a stage: which stage, its kind, and what it loaded."""
     entries = {"stage": plan.stage["name"], "stage_kind": plan.kind, "fresh_weights_digest": built.fresh_digest, "inputs": built.loaded}
     if built.pseudo is not None:
-        entries["pseudo_labels"] = {k: v for k, v in built.pseudo.items() if k not in ("indices", "labels")}
+        entries["pseudo_labels"] = {k: v for k, v in built.pseudo.items() if k not in ("indices", "labels", "predictions", "format")}
     return entries
 
 
@@ -331,6 +348,7 @@ def train_chain(task, spec: dict, subset_dir: Path, out_dir: Path, *, seed: int,
             stage,
             {name: paths[name] for _, name in inputs_of(stage)},
             backbones_dir=folder / "backbones" if stage["kind"] == "pretext" else None,
+            pseudo_labels_path=folder / "pseudo_labels.json" if stage["kind"] == "pseudo_label" else None,
         )
         run = engine.TrainingRun(
             task=task,
