@@ -100,6 +100,7 @@ def train(
         model = initial_model(run)
         initial_digest = checkpoint.state_digest(model.state_dict())
     else:  # the stage's module: a pretext model, a student with its teachers, or the task model
+        stages.prepare_views(run.stage, run.task, run.subset_dir, state_dir)  # no-op when the audited job built them
         built = stages.build(run, run.stage)
         model, initial_digest = built.module, built.initial_digest
     if context.active and recipe.get("sync_batchnorm"):
