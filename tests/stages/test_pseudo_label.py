@@ -122,7 +122,9 @@ def test_a_config_with_a_pseudo_label_stage_on_test_fails_the_dry_run(tmp_path):
 def test_the_pipeline_labels_val_trains_on_it_and_audits_the_chain(tmp_path):
     from test_stage_pipeline import snakemake
 
-    result = snakemake(tmp_path, "--cores", "2", timeout=900, config=PIPELINE_CONFIG)
+    # The certificate (and so the verdict) of the one submission: the leaderboard's jobs add nothing here.
+    certificate = "results/classification/stages_pseudo_label/certificate"
+    result = snakemake(tmp_path, "--cores", "2", certificate, timeout=900, config=PIPELINE_CONFIG)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = tmp_path / "results/classification/stages_pseudo_label"
     member = results / "seed_0/member_0"
@@ -149,4 +151,4 @@ def test_the_pipeline_labels_val_trains_on_it_and_audits_the_chain(tmp_path):
     stage_runs = {r.data.tags["training_stage"]: r for r in runs if r.data.tags.get("training_stage")}
     assert len(parents) == 1 and set(stage_runs) == {"labeller", "pseudo", "polish"}
     assert all(r.data.tags.get("mlflow.parentRunId") in parents for r in stage_runs.values())
-    assert (results / "certificate/certificate.md").exists()
+    assert "pseudo" in (results / "certificate/certificate.md").read_text()
