@@ -63,7 +63,9 @@ def test_the_pseudo_label_file_holds_every_prediction_and_keeps_those_at_the_thr
     assert all(p["kept"] == (p["confidence"] >= written["threshold"]) for p in written["predictions"])
     assert written["kept"] == sum(p["kept"] for p in written["predictions"]) == len(written["indices"])
     assert written["digest"] == canonical_digest({"indices": written["indices"], "labels": written["labels"]})
-    assert final["pseudo_labels"] == {k: written[k] for k in ("stage", "from", "from_weights_digest", "split", "threshold", "images", "kept", "digest")}
+    assert final["pseudo_labels"] == {
+        k: written[k] for k in ("stage", "from", "from_weights_digest", "split", "threshold", "images", "kept", "digest")
+    }
     assert written["from_weights_digest"] == next(i["digest"] for i in final["inputs"] if i["role"] == "pseudo_label")
 
 
@@ -115,7 +117,10 @@ def test_a_config_with_a_pseudo_label_stage_on_test_fails_the_dry_run(tmp_path):
     path.write_text(yaml.safe_dump(config))
     result = snakemake(tmp_path / "work", "-n", config=path)
     assert result.returncode != 0
-    assert "stages.1.pseudo_label.images" in result.stderr + result.stdout and "DO NOT train on Imagenet validation data" in result.stderr + result.stdout
+    assert (
+        "stages.1.pseudo_label.images" in result.stderr + result.stdout
+        and "DO NOT train on Imagenet validation data" in result.stderr + result.stdout
+    )
 
 
 @pytest.mark.slow

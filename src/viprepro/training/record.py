@@ -106,7 +106,9 @@ def labels_withheld_audit(opened, label_files: list[Path]) -> dict:
     withheld = tuple(os.path.abspath(p) for p in label_files)
     under = tuple(p + os.sep for p in withheld)
     opened_labels = sorted(path for path in opened if os.path.abspath(path) in withheld or os.path.abspath(path).startswith(under))
-    problems = [f"opened {len(opened_labels)} label file(s) while labels were withheld: {', '.join(opened_labels[:5])}"] if opened_labels else []
+    problems = (
+        [f"opened {len(opened_labels)} label file(s) while labels were withheld: {', '.join(opened_labels[:5])}"] if opened_labels else []
+    )
     return {
         "labels_withheld": True,
         "label_files_opened": opened_labels[:SHOWN],
