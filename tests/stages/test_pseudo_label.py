@@ -157,3 +157,43 @@ def test_the_pipeline_labels_val_trains_on_it_and_audits_the_chain(tmp_path):
     assert len(parents) == 1 and set(stage_runs) == {"labeller", "pseudo", "polish"}
     assert all(r.data.tags.get("mlflow.parentRunId") in parents for r in stage_runs.values())
     assert "pseudo" in (results / "certificate/certificate.md").read_text()
+
+
+def test_pseudo_label_inference_reads_the_split_only_through_paths_without_a_class(tmp_path, monkeypatch, task, subset, labeller):
+    from viprepro.training import engine
+
+    spec, checkpoint = labeller
+    honest, handed = type(task).unlabeled_loader, []
+
+    def watching(self, images, *args, **kwargs):
+        handed.append(images)
+        return honest(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(type(task), "unlabeled_loader", watching)
+    engine.train(pseudo_run(task, subset, spec, checkpoint, tmp_path), tmp_path / "pseudo.pt", tmp_path / "state")
+    classes = {entry["path"].split("/")[1] for entry in read_manifest(subset.subset_dir)["splits"]["val"]}
+    assert len(handed) == 1 and handed[0].split == "val" and len(handed[0]) == sum(1 for _ in handed[0].sampler(shuffle=False))
+    assert not any(wnid in str(path) for path in handed[0].files for wnid in classes)
+
+
+def test_a_pseudo_label_stage_killed_mid_epoch_resumes_to_the_same_weights_and_labels(tmp_path, monkeypatch, task, subset, labeller):
+    from test_stage_training import Killed, kill_mid_epoch
+
+    from viprepro.training import engine
+
+    spec, checkpoint = labeller
+    spec = json.loads(json.dumps(spec))
+    spec["stages"][1]["recipe"]["epochs"] = 2
+    with monkeypatch.context() as patch:
+        calls = kill_mid_epoch(patch, 10**6)  # counts the batches of an uninterrupted run
+        whole = engine.train(pseudo_run(task, subset, spec, checkpoint, tmp_path / "whole"), tmp_path / "whole.pt", tmp_path / "w_state")
+    per_epoch = calls["n"] // 2
+    with monkeypatch.context() as patch:
+        kill_mid_epoch(patch, per_epoch + 1)  # dies in the second (last) epoch, after one of its batches
+        with pytest.raises(Killed):
+            engine.train(pseudo_run(task, subset, spec, checkpoint, tmp_path), tmp_path / "killed.pt", tmp_path / "state")
+    assert (tmp_path / "state/last.pt").exists() and per_epoch > 1
+    resumed = engine.train(pseudo_run(task, subset, spec, checkpoint, tmp_path), tmp_path / "killed.pt", tmp_path / "state")
+    assert resumed["final_weights_digest"] == whole["final_weights_digest"]
+    assert resumed["pseudo_labels"] == whole["pseudo_labels"]
+    assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in whole["history"]]

@@ -163,6 +163,21 @@ def test_a_pretext_stage_sees_its_images_only_through_paths_without_a_class(tmp_
         assert os.path.samefile(view.file_of(index), subset.subset_dir / entry["path"])
 
 
+def test_a_view_copies_the_images_where_the_file_system_refuses_links(tmp_path, monkeypatch, subset):
+    from viprepro.training import image_view
+
+    def refused(source, target):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(image_view.os, "link", refused)
+    manifest = read_manifest(subset.subset_dir)
+    view = image_view.build_view(subset.subset_dir, manifest, "train", tmp_path / "view")
+    for index, entry in enumerate(manifest["splits"]["train"]):
+        copied = view.file_of(index)
+        assert not os.path.samefile(copied, subset.subset_dir / entry["path"])
+        assert copied.read_bytes() == (subset.subset_dir / entry["path"]).read_bytes()
+
+
 @pytest.mark.parametrize("workers", [0, 1])
 def test_the_view_reads_the_batches_a_loader_over_the_manifest_order_reads(tmp_path, task, subset, workers):
     """Same images, same order, same tensors: the view changes no pretext run (shipped MoCo v2 views, two epochs)."""
