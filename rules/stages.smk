@@ -5,7 +5,7 @@
 # functions: rules/stages_common.smk.
 
 STAGE_SHELL = (
-    "python {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
+    "{params.launcher} {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
     " --member {wildcards.member} --stage {wildcards.stage} {params.inputs} {params.stage_outputs} --out {output.model}"
     " --history {output.history} --record {output.record} --state-dir {params.state_dir} --forbid {params.forbid}"
     " --workers {params.workers} --threads {threads} {params.job} > {log} 2>&1"
@@ -34,11 +34,16 @@ rule pretrain_member:
         "../envs/viprepro.yaml"
     threads: 1
     resources:
+        **slurm_resources(DISTRIBUTED),
         mem_mb=4000,
         runtime=24 * 60,
-        gpu=lambda w: 1 if config["device"] == "cuda" else 0,
+        gpu=lambda w: DISTRIBUTED["nproc_per_node"] * DISTRIBUTED["nnodes"] if config["device"] == "cuda" else 0,
     params:
         script=script("train.py"),
+        # a pretext stage spans the processes config `distributed` asks for, like train_member
+        launcher=lambda w, threads: launch_prefix(
+            DISTRIBUTED, cpus_per_task=threads, gpus_per_task=DISTRIBUTED["nproc_per_node"] if config["device"] == "cuda" else 0
+        ),
         inputs=stage_input_flags,
         stage_outputs=lambda w, output: f"--backbones {output.backbones}",
         forbid=forbidden_paths,
@@ -86,6 +91,7 @@ for _kind, _rule in (("supervised", "train_stage_member"), ("distill", "distill_
             gpu=lambda w: 1 if config["device"] == "cuda" else 0,
         params:
             script=script("train.py"),
+            launcher="python",
             inputs=stage_input_flags,
             stage_outputs=(lambda w, output: f"--pseudo-labels {output.pseudo_labels}") if _kind == "pseudo_label" else "",
             forbid=forbidden_paths,

@@ -102,7 +102,7 @@ def train_member(args, device, mlrun, context) -> str:
     state_dir = args.state_dir or args.out.parent / "state"
     access_log = None
     if context.active:
-        distributed.per_rank_batch(spec["recipe"], context.world_size, spec_path=args.spec)
+        distributed.per_rank_batch(recipe, context.world_size, spec_path=args.spec)
         torch.set_num_threads(max(1, args.threads // context.local_world_size))  # the job's threads, shared out
         identity["world_size"] = context.world_size  # another world size is another training chain
         # Every rank's file accesses go to one folder that rank 0 audits (one per launch).
@@ -123,8 +123,16 @@ def train_member(args, device, mlrun, context) -> str:
         recipe,
         device.type,
         world_size=context.world_size,
-        sync_batchnorm=context.active and bool(spec["recipe"].get("sync_batchnorm")),
+        sync_batchnorm=context.active and bool(recipe.get("sync_batchnorm")),
     )
+    if plan and context.active:  # rank 0 links the stage's image view, the others use it (one folder the audit maps back)
+        from viprepro.training.stages import prepare_views
+
+        if context.is_main:
+            prepare_views(plan, task, args.subset, state_dir, manifest=manifest)
+        distributed.barrier(context)
+        if not context.is_main:
+            prepare_views(plan, task, args.subset, state_dir, manifest=manifest, built=True)
     if not context.is_main:
         audited_training(training, args.out, state_dir, manifest=manifest, forbidden=args.forbid, access_log=access_log)
         distributed.barrier(context)  # rank 0 reads every rank's access log, then removes the state

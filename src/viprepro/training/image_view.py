@@ -62,21 +62,26 @@ class _Mapped(Sampler):
         return (self.positions[index] for index in self.base)
 
 
-def build_view(subset_dir: Path, manifest: dict, split: str, folder: Path) -> ImageView:
-    """Link the split's images into `folder` (emptied first) as `<sha256><suffix>`."""
+def build_view(subset_dir: Path, manifest: dict, split: str, folder: Path, *, built: bool = False) -> ImageView:
+    """Link the split's images into `folder` (emptied first) as `<sha256><suffix>`.
+
+    `built`: another process of the job (rank 0 of a distributed member) has just built this
+    folder: describe it without touching it."""
     subset_dir, folder = Path(subset_dir), Path(folder)
     entries = manifest["splits"].get(split, [])
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    if not built:
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
     order = sorted(range(len(entries)), key=lambda index: (entries[index]["sha256"], index))
     files, positions, sources = [], [0] * len(entries), {}
     for position, index in enumerate(order):
         entry = entries[index]
         target = folder / f"{entry['sha256']}{Path(entry['path']).suffix.lower()}"
         source = subset_dir / entry["path"]
-        if not target.exists():  # two images with the same bytes share one file
-            _link(source, target)
+        if os.path.abspath(target) not in sources:  # two images with the same bytes share one file
+            if not built:
+                _link(source, target)
             sources[os.path.abspath(target)] = os.path.abspath(source)
         files.append(target)
         positions[index] = position

@@ -55,9 +55,10 @@ class StagePlan:
         return self.stage["pseudo_label"]["images"] if self.kind == "pseudo_label" else None
 
 
-def prepare_views(plan: StagePlan, task, subset_dir: Path, state_dir: Path, *, manifest: dict | None = None) -> list:
+def prepare_views(plan: StagePlan, task, subset_dir: Path, state_dir: Path, *, manifest: dict | None = None, built: bool = False) -> list:
     """Build the path-opaque view of the split the stage reads unlabeled (once per job, before
-    training: the audited job builds it before its file recording starts) under the state folder."""
+    training: the audited job builds it before its file recording starts) under the state folder.
+    `built`: rank 0 of a distributed member built it; the other ranks only describe it."""
     split = plan.unlabeled_split
     if split is None or split in plan.image_views:
         return list(plan.image_views.values())
@@ -70,7 +71,7 @@ def prepare_views(plan: StagePlan, task, subset_dir: Path, state_dir: Path, *, m
         # the spec was checked when it was loaded; the job checks the object it was handed again
         check_unlabeled_images(task, split, path=None, where=f"{plan.stage['name']}.pseudo_label.images")
     manifest = manifest if manifest is not None else read_manifest(subset_dir)
-    plan.image_views[split] = build_view(subset_dir, manifest, split, Path(state_dir) / "images" / split)
+    plan.image_views[split] = build_view(subset_dir, manifest, split, Path(state_dir) / "images" / split, built=built)
     return list(plan.image_views.values())
 
 
