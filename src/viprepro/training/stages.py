@@ -230,10 +230,9 @@ class _Student(torch.nn.Module):
 
 def pseudo_labels(run, plan: StagePlan, built: Built) -> dict:
     """The `from` stage's prediction for every image of the unlabeled split, in the split's order;
-    those at or above `threshold` are kept. Returns what the pseudo_labels.json file holds.
-
-    The split is checked against the task's rules again here (the spec was checked when it was
-    loaded; this is the job that reads the images), so no edited spec object trains on test."""
+    those at or above `threshold` (compared as the float the file holds) are kept. Returns what
+    the pseudo_labels.json file holds; images are named by index and content digest, never path.
+    The split was checked against the task's rules by `prepare_views`, before any image was read."""
     from viprepro.files.fileio import canonical_digest, write_json
     from viprepro.specs.stages import stage_named
 
