@@ -5,8 +5,8 @@
 # functions: rules/stages_common.smk.
 
 STAGE_SHELL = (
-    "python {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
-    " --member {wildcards.member} --stage {wildcards.stage} {params.inputs} {params.backbones} --out {output.model}"
+    "{params.launcher} {params.script} --task {wildcards.task} --spec {input.spec} --subset {input.subset} --seed {wildcards.seed}"
+    " --member {wildcards.member} --stage {wildcards.stage} {params.inputs} {params.stage_outputs} --out {output.model}"
     " --history {output.history} --record {output.record} --state-dir {params.state_dir} --forbid {params.forbid}"
     " --workers {params.workers} --threads {threads} {params.job} > {log} 2>&1"
 )
@@ -34,13 +34,18 @@ rule pretrain_member:
         "../envs/viprepro.yaml"
     threads: 1
     resources:
+        **slurm_resources(DISTRIBUTED),
         mem_mb=4000,
         runtime=24 * 60,
-        gpu=lambda w: 1 if config["device"] == "cuda" else 0,
+        gpu=lambda w: DISTRIBUTED["nproc_per_node"] * DISTRIBUTED["nnodes"] if config["device"] == "cuda" else 0,
     params:
         script=script("train.py"),
+        # a pretext stage spans the processes config `distributed` asks for, like train_member
+        launcher=lambda w, threads: launch_prefix(
+            DISTRIBUTED, cpus_per_task=threads, gpus_per_task=DISTRIBUTED["nproc_per_node"] if config["device"] == "cuda" else 0
+        ),
         inputs=stage_input_flags,
-        backbones=lambda w, output: f"--backbones {output.backbones}",
+        stage_outputs=lambda w, output: f"--backbones {output.backbones}",
         forbid=forbidden_paths,
         state_dir=lambda w: result("stage", "state", wildcards=w),
         workers=config["data_workers"],
@@ -48,6 +53,14 @@ rule pretrain_member:
     shell:
         STAGE_SHELL
 
+
+# A pseudo_label stage also writes the labelled set it trained on (every prediction, its confidence, kept or not).
+STAGE_OUTPUTS = {
+    "model": f"{RESULTS['stage']}/model.pt",
+    "history": f"{RESULTS['stage']}/history.json",
+    "record": f"{RESULTS['stage']}/train_record.json",
+}
+PSEUDO_LABELS = f"{RESULTS['stage']}/pseudo_labels.json"
 
 for _kind, _rule in (("supervised", "train_stage_member"), ("distill", "distill_member"), ("pseudo_label", "pseudo_label_member")):
 
@@ -60,9 +73,8 @@ for _kind, _rule in (("supervised", "train_stage_member"), ("distill", "distill_
             subset=rules.subset_dataset.output.subset,
             tracking=rules.init_tracking.output,
         output:
-            model=f"{RESULTS['stage']}/model.pt",
-            history=f"{RESULTS['stage']}/history.json",
-            record=f"{RESULTS['stage']}/train_record.json",
+            **STAGE_OUTPUTS,
+            **({"pseudo_labels": PSEUDO_LABELS} if _kind == "pseudo_label" else {}),
         log:
             f"logs/{_rule}/{{task}}/{{submission}}/seed_{{seed}}/member_{{member}}/stage_{{stage}}.log",
         benchmark:
@@ -79,8 +91,9 @@ for _kind, _rule in (("supervised", "train_stage_member"), ("distill", "distill_
             gpu=lambda w: 1 if config["device"] == "cuda" else 0,
         params:
             script=script("train.py"),
+            launcher="python",
             inputs=stage_input_flags,
-            backbones="",
+            stage_outputs=(lambda w, output: f"--pseudo-labels {output.pseudo_labels}") if _kind == "pseudo_label" else "",
             forbid=forbidden_paths,
             state_dir=lambda w: result("stage", "state", wildcards=w),
             workers=config["data_workers"],

@@ -28,8 +28,8 @@ def stage_inputs(wildcards):
 
 
 def stage_input_flags(wildcards):
-    stage = stage_named(spec_of(wildcards), wildcards.stage)
-    return " ".join(f"--input {name}={result('stage', 'model.pt', wildcards=wildcards, stage=name)}" for _, name in inputs_of(stage))
+    """One --input per earlier stage named (a stage both `init` and `pseudo_label.from` is given once)."""
+    return " ".join(f"--input {name[len('input_'):]}={path}" for name, path in stage_inputs(wildcards).items())
 
 
 def last_stage_dir(wildcards):

@@ -110,12 +110,16 @@ def test_a_pretext_stage_that_reads_no_label_passes_its_file_audit(tmp_path, tas
     assert audit["labels_withheld"] and audit["label_files_opened_count"] == 0 and audit["training_files_opened"] > 0
 
 
-def test_a_pretext_stage_that_opens_a_label_file_fails_its_audit(tmp_path, monkeypatch, task, subset, spec):
+@pytest.mark.parametrize("peek", ["class folder", "manifest"])
+def test_a_pretext_stage_that_opens_a_label_file_fails_its_audit(tmp_path, monkeypatch, task, subset, spec, peek):
     honest = type(task).unlabeled_loader
 
-    def peeking(self, subset_dir, recipe, views, **kwargs):
-        os.listdir(task.label_files(subset_dir)[0])  # an ImageFolder's way to learn each image's class
-        return honest(self, subset_dir, recipe, views, **kwargs)
+    def peeking(self, images, recipe, views, **kwargs):
+        if peek == "class folder":
+            os.listdir(task.label_files(subset.subset_dir)[0])  # an ImageFolder's way to learn each image's class
+        else:
+            read_manifest(subset.subset_dir)  # its file list is train/<wnid>/<file>: every image's class
+        return honest(self, images, recipe, views, **kwargs)
 
     monkeypatch.setattr(type(task), "unlabeled_loader", peeking)
     audit = audited_ssl(tmp_path, task, subset, spec)
@@ -123,12 +127,93 @@ def test_a_pretext_stage_that_opens_a_label_file_fails_its_audit(tmp_path, monke
     assert any("label file" in problem for problem in audit["problems"])
 
 
+def test_a_pretext_loader_that_reads_labels_from_image_paths_fails_its_audit(tmp_path, monkeypatch, task, subset, spec):
+    """It reads the very same images in the very same order, but from train/<wnid>/<file>: the class in every path."""
+    import dataclasses
+
+    honest = type(task).unlabeled_loader
+    entries = read_manifest(subset.subset_dir)["splits"]["train"]
+    learnt = {}
+
+    def from_paths(self, images, recipe, views, **kwargs):
+        files = list(images.files)
+        for index, entry in enumerate(entries):
+            files[images.positions[index]] = subset.subset_dir / entry["path"]
+            learnt[entry["sha256"]] = entry["path"].split("/")[1]  # the label, parsed out of the path
+        return honest(self, dataclasses.replace(images, files=tuple(files)), recipe, views, **kwargs)
+
+    monkeypatch.setattr(type(task), "unlabeled_loader", from_paths)
+    audit = audited_ssl(tmp_path, task, subset, spec)
+    assert len(set(learnt.values())) == 3  # it did learn every class
+    assert not audit["passed"] and audit["label_files_opened_count"] == len(entries)
+    assert any("label file(s) while labels were withheld" in problem for problem in audit["problems"])
+    assert all(f"train{os.sep}" in path for path in audit["label_files_opened"])
+
+
+def test_a_pretext_stage_sees_its_images_only_through_paths_without_a_class(tmp_path, task, subset, spec):
+    from viprepro.training.image_view import build_view
+
+    manifest = read_manifest(subset.subset_dir)
+    view = build_view(subset.subset_dir, manifest, "train", tmp_path / "view")
+    classes = {entry["path"].split("/")[1] for entry in manifest["splits"]["train"]}
+    assert classes and not any(wnid in str(path.relative_to(tmp_path)) for path in view.files for wnid in classes)
+    assert sorted(os.listdir(tmp_path / "view")) == sorted({path.name for path in view.files})
+    assert [path.name.split(".")[0] for path in view.files] == sorted(entry["sha256"] for entry in manifest["splits"]["train"])
+    for index, entry in enumerate(manifest["splits"]["train"]):  # the same bytes: a hard link to the subset's file
+        assert os.path.samefile(view.file_of(index), subset.subset_dir / entry["path"])
+
+
+def test_a_view_copies_the_images_where_the_file_system_refuses_links(tmp_path, monkeypatch, subset):
+    from viprepro.training import image_view
+
+    def refused(source, target):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(image_view.os, "link", refused)
+    manifest = read_manifest(subset.subset_dir)
+    view = image_view.build_view(subset.subset_dir, manifest, "train", tmp_path / "view")
+    for index, entry in enumerate(manifest["splits"]["train"]):
+        copied = view.file_of(index)
+        assert not os.path.samefile(copied, subset.subset_dir / entry["path"])
+        assert copied.read_bytes() == (subset.subset_dir / entry["path"]).read_bytes()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_the_view_reads_the_batches_a_loader_over_the_manifest_order_reads(tmp_path, task, subset, workers):
+    """Same images, same order, same tensors: the view changes no pretext run (shipped MoCo v2 views, two epochs)."""
+    from testutils import REPO
+
+    from viprepro.specs.load import load_spec
+    from viprepro.tasks.classification.unlabeled import UnlabeledImages
+    from viprepro.training.image_view import build_view
+    from viprepro.training.loading import seeded_loader
+    from viprepro.training.selfsup import pretext_views
+
+    recipe = {**load_spec(REPO / "config/submissions/classification_multistage_cpu.yaml")["stages"][0]["recipe"], "batch_size": 5}
+    views = pretext_views(recipe["pretext"], recipe["input_size"])
+    manifest = read_manifest(subset.subset_dir)
+    files = [subset.subset_dir / entry["path"] for entry in manifest["splits"]["train"]]
+    view = build_view(subset.subset_dir, manifest, "train", tmp_path / "view")
+    direct_generator, view_generator = torch.Generator(), torch.Generator()
+    direct = seeded_loader(UnlabeledImages(files, views), 5, shuffle=True, workers=workers, generator=direct_generator, drop_last=True)
+    through = task.unlabeled_loader(view, recipe, views, workers=workers, generator=view_generator, shuffle=True)
+    assert len(through) == len(direct) and through.drop_last
+    for epoch in range(2):
+        batches = []
+        for loader, generator in ((direct, direct_generator), (through, view_generator)):
+            torch.manual_seed(100 + epoch)
+            generator.manual_seed(7 + epoch)
+            batches.append([torch.stack(batch) for batch in loader])
+        assert len(batches[0]) == len(batches[1]) > 0
+        assert all(torch.equal(a, b) for a, b in zip(*batches))
+
+
 def test_a_pretext_stage_that_opens_the_hidden_folder_fails_its_audit(tmp_path, monkeypatch, task, subset, spec):
     honest = type(task).unlabeled_loader
 
-    def leaking(self, subset_dir, recipe, views, **kwargs):
+    def leaking(self, images, recipe, views, **kwargs):
         os.listdir(subset.hidden_dir)
-        return honest(self, subset_dir, recipe, views, **kwargs)
+        return honest(self, images, recipe, views, **kwargs)
 
     monkeypatch.setattr(type(task), "unlabeled_loader", leaking)
     audit = audited_ssl(tmp_path, task, subset, spec)

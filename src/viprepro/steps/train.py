@@ -39,6 +39,12 @@ def add_arguments(parser) -> None:
         "--input", action="append", default=[], metavar="STAGE=CHECKPOINT", help="final checkpoint of an earlier stage this stage names"
     )
     parser.add_argument("--backbones", type=Path, default=None, help="pretext stage: folder for the per-epoch backbones (for the probe)")
+    parser.add_argument(
+        "--pseudo-labels",
+        type=Path,
+        default=None,
+        help="pseudo_label stage: the labelled set it trained on, every prediction with its confidence (default: OUT's folder/pseudo_labels.json)",
+    )
 
 
 def run_info(args) -> RunInfo:
@@ -96,7 +102,7 @@ def train_member(args, device, mlrun, context) -> str:
     state_dir = args.state_dir or args.out.parent / "state"
     access_log = None
     if context.active:
-        distributed.per_rank_batch(spec["recipe"], context.world_size, spec_path=args.spec)
+        distributed.per_rank_batch(recipe, context.world_size, spec_path=args.spec)
         torch.set_num_threads(max(1, args.threads // context.local_world_size))  # the job's threads, shared out
         identity["world_size"] = context.world_size  # another world size is another training chain
         # Every rank's file accesses go to one folder that rank 0 audits (one per launch).
@@ -117,8 +123,16 @@ def train_member(args, device, mlrun, context) -> str:
         recipe,
         device.type,
         world_size=context.world_size,
-        sync_batchnorm=context.active and bool(spec["recipe"].get("sync_batchnorm")),
+        sync_batchnorm=context.active and bool(recipe.get("sync_batchnorm")),
     )
+    if plan and context.active:  # rank 0 links the stage's image view, the others use it (one folder the audit maps back)
+        from viprepro.training.stages import prepare_views
+
+        if context.is_main:
+            prepare_views(plan, task, args.subset, state_dir, manifest=manifest)
+        distributed.barrier(context)
+        if not context.is_main:
+            prepare_views(plan, task, args.subset, state_dir, manifest=manifest, built=True)
     if not context.is_main:
         audited_training(training, args.out, state_dir, manifest=manifest, forbidden=args.forbid, access_log=access_log)
         distributed.barrier(context)  # rank 0 reads every rank's access log, then removes the state
@@ -242,7 +256,13 @@ def stage_plan(spec: dict, args):
         )
     if stage["kind"] == "pretext" and args.backbones is None:
         raise UserError("a pretext stage saves its per-epoch backbones for the probe: give --backbones")
-    return StagePlan(stage, inputs, backbones_dir=args.backbones if stage["kind"] == "pretext" else None)
+    pseudo = stage["kind"] == "pseudo_label"
+    return StagePlan(
+        stage,
+        inputs,
+        backbones_dir=args.backbones if stage["kind"] == "pretext" else None,
+        pseudo_labels_path=(getattr(args, "pseudo_labels", None) or args.out.parent / "pseudo_labels.json") if pseudo else None,
+    )
 
 
 TRAIN = Step(

@@ -245,17 +245,16 @@ class Task(abc.ABC):
     unlabeled_refused: ClassVar[dict[str, str]] = {}
 
     def label_files(self, subset_dir: Path) -> list[Path]:
-        """Every file (or folder, whose listing is the labels) of the subset that holds training or
-        val labels: a pretext stage that opens one fails its data-access audit."""
+        """Every file or folder of the subset that holds training or val labels (a folder: its listing
+        and every path under it): a pretext stage that opens one fails its data-access audit."""
         raise NotImplementedError(f"task {self.name} does not declare its label files")
 
-    def unlabeled_loader(
-        self, subset_dir: Path, recipe: dict, views, *, seed: int, workers: int, generator: torch.Generator, split: str = "train"
-    ):
-        """The images of `split` without their labels: each sample is `views(uint8 CHW image)` (a
-        list of tensors), batched; opens no file of `label_files`. The train split is shuffled
-        (drawing only from torch's RNG and `generator`, like `loaders`); another split is read in
-        a fixed order. `views` None: the task's evaluation transform (one view)."""
+    def unlabeled_loader(self, images, recipe: dict, views, *, workers: int, generator: torch.Generator | None, shuffle: bool):
+        """The images of a split without their labels, read through `images` (an ImageView the job
+        built: files named by content digest, viprepro.training.image_view): each sample is
+        `views(uint8 CHW image)` (a list of tensors), batched, in the order `images.sampler` gives
+        (shuffled drawing only from `generator`, like `loaders`, or the manifest's order). `views`
+        None: the task's evaluation transform (one view)."""
         raise NotImplementedError(f"task {self.name} has no unlabeled loader")
 
     def probe_loaders(self, subset_dir: Path, recipe: dict, *, workers: int):
@@ -263,9 +262,11 @@ class Task(abc.ABC):
         what the linear probe and k-NN of a pretext stage's backbones read (never training)."""
         raise NotImplementedError(f"task {self.name} has no probe loaders")
 
-    def pseudo_labelled_loaders(self, subset_dir: Path, recipe: dict, pseudo: dict, *, seed: int, workers: int, generator: torch.Generator):
-        """`loaders(...)` whose train set also holds `pseudo` = {"files": [...], "labels": [...]}
-        (images of an unlabeled split with an earlier stage's confident predictions)."""
+    def pseudo_labelled_loaders(
+        self, subset_dir: Path, recipe: dict, pseudo: dict, images, *, seed: int, workers: int, generator: torch.Generator
+    ):
+        """`loaders(...)` whose train set also holds the images `pseudo["indices"]` of the view `images`
+        (manifest indices of an unlabeled split) with an earlier stage's confident predictions `pseudo["labels"]`."""
         raise NotImplementedError(f"task {self.name} cannot train on pseudo-labels")
 
     # --- validation and scoring -----------------------------------------------------------

@@ -193,6 +193,16 @@ class RankBatchSampler:
         return [len(batch[self.rank :: self.world_size]) * self.world_size / len(batch) for batch in self.global_batches()]
 
 
+class MappedRankBatchSampler(RankBatchSampler):
+    """RankBatchSampler over a view's manifest order, yielding the view's positions."""
+
+    positions: tuple[int, ...] = ()
+
+    def __iter__(self):
+        for share in super().__iter__():
+            yield [self.positions[index] for index in share]
+
+
 def shard_loader(loader, context: Context):
     """The single-process training DataLoader rebuilt to yield this rank's share of each batch.
 
@@ -200,11 +210,17 @@ def shard_loader(loader, context: Context):
     """
     from torch.utils.data import DataLoader, RandomSampler
 
-    if not isinstance(loader, DataLoader) or not isinstance(loader.sampler, RandomSampler) or loader.batch_size is None:
+    # A path-opaque image view (viprepro.training.image_view) samples in the manifest's order and
+    # maps to its own: the ranks share out the manifest's order, mapped the same way.
+    positions = getattr(loader.sampler, "positions", None)
+    order = getattr(loader.sampler, "base", loader.sampler)
+    if not isinstance(loader, DataLoader) or not isinstance(order, RandomSampler) or loader.batch_size is None:
         raise TypeError("distributed training needs the task's training loader to be a shuffling DataLoader with a batch_size")
-    sampler = RankBatchSampler(
+    sampler = (RankBatchSampler if positions is None else MappedRankBatchSampler)(
         len(loader.dataset), loader.batch_size, drop_last=loader.drop_last, rank=context.rank, world_size=context.world_size
     )
+    if positions is not None:
+        sampler.positions = positions
     return DataLoader(
         loader.dataset,
         batch_sampler=sampler,

@@ -89,10 +89,12 @@ def train(
     epochs = recipe["epochs"]
     context = run.context
     if context.active:
-        if run.stage is not None:
+        if run.stage is not None and run.stage.kind != "pretext":
             from viprepro.errors import UserError
 
-            raise UserError("the stages of a multi-stage spec train in one process (set distributed to 1 process)")
+            raise UserError(
+                f"a {run.stage.kind} stage trains in one process (only pretext stages train in several: set distributed to 1 process)"
+            )
         distributed.per_rank_batch(recipe, context.world_size)
     seed_everything(run.member_seed)
     built = None
@@ -100,6 +102,7 @@ def train(
         model = initial_model(run)
         initial_digest = checkpoint.state_digest(model.state_dict())
     else:  # the stage's module: a pretext model, a student with its teachers, or the task model
+        stages.prepare_views(run.stage, run.task, run.subset_dir, state_dir)  # no-op when the audited job built them
         built = stages.build(run, run.stage)
         model, initial_digest = built.module, built.initial_digest
     if context.active and recipe.get("sync_batchnorm"):
@@ -149,7 +152,7 @@ def train(
             log.info("resuming from %s after epoch %d", state_path, state["epoch"] + 1)
         else:
             log.warning("ignoring %s: it belongs to another run", state_path)
-    if built is not None and start_epoch == 0:
+    if built is not None and start_epoch == 0 and context.is_main:
         stages.save_backbone(run.stage, built, 0)  # a pretext stage's random init: the probe's epoch 0
 
     # What runs the batches: the model itself, or DDP around it (gradients averaged over
@@ -222,7 +225,7 @@ def train(
             with torch.no_grad():
                 metrics.update({f"val_{k}": v for k, v in run.task.evaluate(evaluated, loaders.val, run.device).items()})
         history.append(metrics)
-        if built is not None:  # before the state: a resumed run never lacks an epoch's backbone
+        if built is not None and context.is_main:  # before the state: a resumed run never lacks an epoch's backbone
             stages.save_backbone(run.stage, built, epoch + 1)
         if context.is_main:
             log.info("epoch %d/%d %s", epoch + 1, epochs, " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "epoch"))

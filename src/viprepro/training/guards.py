@@ -66,7 +66,9 @@ class _ProcessLog:
 
     def __init__(self, folder: str, digest_root: str | None):
         self.folder = folder
-        self.digest_root = os.path.abspath(digest_root) + os.sep if digest_root else None
+        # several roots (the subset, a stage's path-opaque image view) are joined by os.pathsep
+        roots = [root for root in (digest_root or "").split(os.pathsep) if root]
+        self.digest_root = tuple(os.path.abspath(root) + os.sep for root in roots) or None
         self.pid = os.getpid()
         self.seen: set[str] = set()
         self.local = threading.local()  # per thread: a loader may open files from several threads at once
@@ -151,11 +153,12 @@ class FileAccessRecorder:
     bytes the job read, not the bytes the manifest promised. `opened()` merges every process.
     """
 
-    def __init__(self, folder: str | Path | None = None, *, digest_root: str | Path | None = None):
+    def __init__(self, folder: str | Path | None = None, *, digest_root: str | Path | list | None = None):
         self._owned = folder is None
         self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="viprepro-access-"))
         (self.folder / HASHED).mkdir(parents=True, exist_ok=True)
-        self.digest_root = digest_root
+        roots = digest_root if isinstance(digest_root, (list, tuple)) else [digest_root] if digest_root else []
+        self.digest_root = os.pathsep.join(str(root) for root in roots)
         self._saved: dict[str, str | None] = {}
         self._merged: dict[str, dict] | None = None
         self._processes = 0

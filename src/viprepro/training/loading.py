@@ -24,11 +24,13 @@ def seeded_loader(
     generator: torch.Generator | None = None,
     drop_last: bool = False,
     collate_fn=None,
+    sampler=None,
 ) -> DataLoader:
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
+        sampler=sampler,
         num_workers=workers,
         generator=generator,
         worker_init_fn=init_worker,

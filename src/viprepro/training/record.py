@@ -36,14 +36,18 @@ def audited_training(
 
     `access_log`: a folder shared by the processes of a distributed member (each rank records
     into it, rank 0's audit reads them all); None: a private temporary folder.
-    `label_files`: files (or folders) holding labels that this run must not open (a pretext
-    stage: `Task.label_files`); opening one fails the data-access audit.
+    `label_files`: files (or folders, with everything under them) holding labels that this run
+    must not open (a pretext stage: `Task.label_files`); opening one fails the data-access audit.
+    A stage that reads a split without labels gets its path-opaque image view built here, before
+    recording starts (viprepro.training.image_view); the audits map the view's files back to the
+    subset files they link, except the label check, which sees the paths as opened.
     """
     from viprepro.jobs.determinism import NondeterminismRecorder
-    from viprepro.training import engine
+    from viprepro.training import engine, image_view, stages
 
     train_splits = list(run.recipe.get("train_splits", ["train"]))
-    recorder = FileAccessRecorder(access_log, digest_root=run.subset_dir)
+    views = stages.prepare_views(run.stage, run.task, run.subset_dir, state_dir, manifest=manifest) if run.stage else []
+    recorder = FileAccessRecorder(access_log, digest_root=[run.subset_dir, *(view.folder for view in views)])
     try:
         with recorder, NondeterminismRecorder() as nondeterminism:
             final = engine.train(run, out, state_dir, on_epoch_end=on_epoch_end)
@@ -51,13 +55,16 @@ def audited_training(
         processes = recorder.processes
     finally:
         recorder.cleanup()
+    as_read = image_view.translate(opened, views)
+    audit = audit_opened_files(as_read, run.subset_dir, manifest, train_splits, forbidden=forbidden)
+    if label_files is not None:
+        audit.update(labels_withheld_audit(opened, label_files))
+        audit["problems"] += audit.pop("label_problems")
+        audit["passed"] = not audit["problems"]
     return final, {
         "nondeterministic_operations": nondeterminism.operations,
-        "file_audit": {
-            **audit_opened_files(opened, run.subset_dir, manifest, train_splits, forbidden=forbidden, label_files=label_files),
-            "processes": processes,
-        },
-        "data_read": data_read(opened, run.subset_dir, manifest, train_splits),
+        "file_audit": {**audit, "processes": processes},
+        "data_read": data_read(as_read, run.subset_dir, manifest, train_splits),
     }
 
 
@@ -67,14 +74,11 @@ def _relative_in(subset_dir: Path, opened) -> dict[str, str]:
     return {path: path[len(root) :] for path in opened if os.path.abspath(path).startswith(root)}
 
 
-def audit_opened_files(
-    opened, subset_dir: Path, manifest: dict, train_splits: list[str], *, forbidden: list[Path], label_files: list[Path] | None = None
-) -> dict:
+def audit_opened_files(opened, subset_dir: Path, manifest: dict, train_splits: list[str], *, forbidden: list[Path]) -> dict:
     """Compare what the job opened with the splits it may read (train splits, and val for validation).
 
     A job that opened no file of its training splits fails too: a recorder that saw nothing
-    proves nothing (the data were read somewhere it did not look). With `label_files` (a
-    pretext stage trains with labels withheld), opening or listing any of them fails it.
+    proves nothing (the data were read somewhere it did not look).
     """
     readable = set(train_splits) | {"val"}
     allowed = {entry["path"] for split in readable for entry in manifest["splits"].get(split, [])} | {MANIFEST_NAME}
@@ -85,13 +89,7 @@ def audit_opened_files(
     problems = [f"opened {len(outside)} file(s) outside its splits: {', '.join(outside[:5])}"] if outside else []
     if not read_training:
         problems.append(f"no file of its training split(s) {'+'.join(train_splits)} was recorded as opened")
-    labels_opened = []
-    if label_files is not None:
-        withheld = {os.path.abspath(p) for p in label_files}
-        labels_opened = sorted(path for path in opened if os.path.abspath(path) in withheld)
-        if labels_opened:
-            problems.append(f"opened {len(labels_opened)} label file(s) while labels were withheld: {', '.join(labels_opened[:5])}")
-    result = {
+    return {
         "passed": not problems,
         "problems": problems,
         "files_opened_in_subset": len(inside),
@@ -99,9 +97,24 @@ def audit_opened_files(
         "violations": outside[:SHOWN],
         "violation_count": len(outside),
     }
-    if label_files is not None:
-        result.update(labels_withheld=True, label_files_opened=labels_opened[:SHOWN], label_files_opened_count=len(labels_opened))
-    return result
+
+
+def labels_withheld_audit(opened, label_files: list[Path]) -> dict:
+    """Labels withheld (a pretext stage): any path opened or listed that is a label file, or lies
+    under a label folder (classification: `train/<wnid>/x.JPEG` names its class), is a problem.
+    Its images reach it through a path-opaque view, whose paths are none of these."""
+    withheld = tuple(os.path.abspath(p) for p in label_files)
+    under = tuple(p + os.sep for p in withheld)
+    opened_labels = sorted(path for path in opened if os.path.abspath(path) in withheld or os.path.abspath(path).startswith(under))
+    problems = (
+        [f"opened {len(opened_labels)} label file(s) while labels were withheld: {', '.join(opened_labels[:5])}"] if opened_labels else []
+    )
+    return {
+        "labels_withheld": True,
+        "label_files_opened": opened_labels[:SHOWN],
+        "label_files_opened_count": len(opened_labels),
+        "label_problems": problems,
+    }
 
 
 def data_read(opened: dict, subset_dir: Path, manifest: dict, train_splits: list[str]) -> dict:

@@ -4,15 +4,17 @@ The engine (viprepro.training.engine) runs every stage with the same loop, check
 exact resume; a `StagePlan` tells it what differs per kind (viprepro.specs.stages):
 
 - pretext: `build_pretext(method, backbone, dim)` of a freshly built task model, trained on
-  `Task.unlabeled_loader` (images only, the method's views); its output is the backbone.
+  `Task.unlabeled_loader` (images only, the method's views, read through a path-opaque view
+  of the train split: viprepro.training.image_view); its output is the backbone.
 - supervised: the task model (from scratch, or with an earlier stage's backbone loaded into
   the layers `init.layers`, `init.freeze` frozen, `init.lr_multipliers` on the lr), the task's
   loaders and loss.
 - distill: a student like a supervised stage plus frozen teachers loaded weights-only from
   earlier stages: label loss, KL on softened logits, feature distillation (FeatureDistiller).
 - pseudo_label: before training, the `from` stage's model labels the unlabeled split the
-  rules allow (`Task.unlabeled_loader` with the task's evaluation transform, in order); the
-  confident ones join the training set (`Task.pseudo_labelled_loaders`).
+  rules allow (`Task.unlabeled_loader` with the task's evaluation transform, in order, through
+  a path-opaque view of that split); the confident ones join the training set
+  (`Task.pseudo_labelled_loaders`) and are written to pseudo_labels.json.
 
 Every model is first built from scratch from (seed, member) exactly as a single-stage run
 builds it; the digests of that fresh build, of the weights training starts from, and of
@@ -38,10 +40,39 @@ class StagePlan:
     stage: dict
     inputs: dict[str, Path] = field(default_factory=dict)
     backbones_dir: Path | None = None  # pretext: per-epoch backbones for the probe (epoch_000.pt = the random init)
+    pseudo_labels_path: Path | None = None  # pseudo_label: where the labelled set is written (pseudo_labels.json)
+    image_views: dict = field(default_factory=dict)  # split -> ImageView (prepare_views)
 
     @property
     def kind(self) -> str:
         return self.stage["kind"]
+
+    @property
+    def unlabeled_split(self) -> str | None:
+        """The split this stage reads without labels: pretext the train split, pseudo_label its `images`."""
+        if self.kind == "pretext":
+            return "train"
+        return self.stage["pseudo_label"]["images"] if self.kind == "pseudo_label" else None
+
+
+def prepare_views(plan: StagePlan, task, subset_dir: Path, state_dir: Path, *, manifest: dict | None = None, built: bool = False) -> list:
+    """Build the path-opaque view of the split the stage reads unlabeled (once per job, before
+    training: the audited job builds it before its file recording starts) under the state folder.
+    `built`: rank 0 of a distributed member built it; the other ranks only describe it."""
+    split = plan.unlabeled_split
+    if split is None or split in plan.image_views:
+        return list(plan.image_views.values())
+    from viprepro.files.subset_manifest import read_manifest
+    from viprepro.training.image_view import build_view
+
+    if plan.kind == "pseudo_label":  # checked before any image of the split is linked or read
+        from viprepro.specs.stages import check_unlabeled_images
+
+        # the spec was checked when it was loaded; the job checks the object it was handed again
+        check_unlabeled_images(task, split, path=None, where=f"{plan.stage['name']}.pseudo_label.images")
+    manifest = manifest if manifest is not None else read_manifest(subset_dir)
+    plan.image_views[split] = build_view(subset_dir, manifest, split, Path(state_dir) / "images" / split, built=built)
+    return list(plan.image_views.values())
 
 
 @dataclass
@@ -198,41 +229,52 @@ class _Student(torch.nn.Module):
 
 
 def pseudo_labels(run, plan: StagePlan, built: Built) -> dict:
-    """Indices (in the unlabeled split's order) and labels of the images the `from` stage predicts confidently."""
+    """The `from` stage's prediction for every image of the unlabeled split, in the split's order;
+    those at or above `threshold` (compared as the float the file holds) are kept. Returns what
+    the pseudo_labels.json file holds; images are named by index and content digest, never path.
+    The split was checked against the task's rules by `prepare_views`, before any image was read."""
+    from viprepro.files.fileio import canonical_digest, write_json
     from viprepro.specs.stages import stage_named
 
     settings = plan.stage["pseudo_label"]
-    name = settings["from"]
+    images = plan.image_views[settings["images"]]  # prepare_views checked the split against the task's rules
+    name, threshold = settings["from"], settings["threshold"]
     source = stage_named(run.spec, name)
     weights, digest, _ = input_state(plan.inputs[name], role="pseudo_label", stage=name)
     labeller = run.task.build_model(source["model"], run.subset_dir)
     labeller.load_state_dict(weights)
     labeller.to(run.device).eval()
-    loader = run.task.unlabeled_loader(
-        run.subset_dir, plan.stage["recipe"], None, seed=run.member_seed, workers=run.workers, generator=None, split=settings["images"]
-    )
-    indices, labels, seen = [], [], 0
+    loader = run.task.unlabeled_loader(images, plan.stage["recipe"], None, workers=run.workers, generator=None, shuffle=False)
+    predictions = []
     with torch.no_grad():
         for batch in loader:
-            images = batch[0] if isinstance(batch, (list, tuple)) else batch
-            probabilities = torch.softmax(labeller(images.to(run.device)).float(), dim=1).cpu()
-            confidence, predicted = probabilities.max(dim=1)
-            for offset in torch.nonzero(confidence >= settings["threshold"]).flatten().tolist():
-                indices.append(seen + offset)
-                labels.append(int(predicted[offset]))
-            seen += len(images)
+            inputs = batch[0] if isinstance(batch, (list, tuple)) else batch
+            probabilities = torch.softmax(labeller(inputs.to(run.device)).float(), dim=1).cpu()
+            for confidence, label in zip(*probabilities.max(dim=1)):
+                index = len(predictions)  # the threshold is applied to the float written to the file
+                predictions.append({"index": index, "sha256": images.sha256[index], "label": int(label), "confidence": float(confidence)})
+    for prediction in predictions:
+        prediction["kept"] = prediction["confidence"] >= threshold
+    kept = [p for p in predictions if p["kept"]]
+    indices, labels = [p["index"] for p in kept], [p["label"] for p in kept]
     built.loaded.append({"role": "pseudo_label", "stage": name, "digest": digest})
-    from viprepro.files.fileio import canonical_digest
-
-    return {
+    pseudo = {
+        "format": "viprepro-pseudo-labels-1",
+        "stage": plan.stage["name"],
+        "from": name,
+        "from_weights_digest": digest,
         "split": settings["images"],
+        "threshold": threshold,
+        "images": len(predictions),
+        "kept": len(kept),
+        "digest": canonical_digest({"indices": indices, "labels": labels}),
         "indices": indices,
         "labels": labels,
-        "threshold": settings["threshold"],
-        "images": seen,
-        "kept": len(indices),
-        "digest": canonical_digest({"indices": indices, "labels": labels}),
+        "predictions": predictions,
     }
+    if plan.pseudo_labels_path is not None:
+        write_json(plan.pseudo_labels_path, pseudo)
+    return pseudo
 
 
 def loaders(run, plan: StagePlan, built: Built, generator: torch.Generator):
@@ -244,11 +286,13 @@ def loaders(run, plan: StagePlan, built: Built, generator: torch.Generator):
         from viprepro.training.selfsup import pretext_views
 
         views = pretext_views(recipe["pretext"], recipe["input_size"])
-        train = run.task.unlabeled_loader(run.subset_dir, recipe, views, seed=run.member_seed, workers=run.workers, generator=generator)
+        images = plan.image_views["train"]
+        train = run.task.unlabeled_loader(images, recipe, views, workers=run.workers, generator=generator, shuffle=True)
         return Loaders(train=train, val=None, train_size=len(train.dataset))
     if plan.kind == "pseudo_label":
+        images = plan.image_views[built.pseudo["split"]]
         return run.task.pseudo_labelled_loaders(
-            run.subset_dir, recipe, built.pseudo, seed=run.member_seed, workers=run.workers, generator=generator
+            run.subset_dir, recipe, built.pseudo, images, seed=run.member_seed, workers=run.workers, generator=generator
         )
     return run.task.loaders(run.subset_dir, recipe, seed=run.member_seed, workers=run.workers, generator=generator)
 
@@ -311,7 +355,7 @@ def final_entries(plan: StagePlan, built: Built) -> dict:
     """What the final checkpoint adds for a stage: which stage, its kind, and what it loaded."""
     entries = {"stage": plan.stage["name"], "stage_kind": plan.kind, "fresh_weights_digest": built.fresh_digest, "inputs": built.loaded}
     if built.pseudo is not None:
-        entries["pseudo_labels"] = {k: v for k, v in built.pseudo.items() if k not in ("indices", "labels")}
+        entries["pseudo_labels"] = {k: v for k, v in built.pseudo.items() if k not in ("indices", "labels", "predictions", "format")}
     return entries
 
 
@@ -331,6 +375,7 @@ def train_chain(task, spec: dict, subset_dir: Path, out_dir: Path, *, seed: int,
             stage,
             {name: paths[name] for _, name in inputs_of(stage)},
             backbones_dir=folder / "backbones" if stage["kind"] == "pretext" else None,
+            pseudo_labels_path=folder / "pseudo_labels.json" if stage["kind"] == "pseudo_label" else None,
         )
         run = engine.TrainingRun(
             task=task,

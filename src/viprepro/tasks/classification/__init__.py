@@ -170,18 +170,18 @@ class Classification(Task):
 
         return unlabeled.label_files(Path(subset_dir))
 
-    def unlabeled_loader(self, subset_dir, recipe, views, *, seed, workers, generator, split="train"):
+    def unlabeled_loader(self, images, recipe, views, *, workers, generator, shuffle):
         from viprepro.tasks.classification import unlabeled
 
         return unlabeled.unlabeled_loader(
-            subset_dir, recipe, views, seed=seed, workers=loader_workers(recipe, workers), generator=generator, split=split
+            images, recipe, views, workers=loader_workers(recipe, workers), generator=generator, shuffle=shuffle
         )
 
-    def pseudo_labelled_loaders(self, subset_dir, recipe, pseudo, *, seed, workers, generator):
+    def pseudo_labelled_loaders(self, subset_dir, recipe, pseudo, images, *, seed, workers, generator):
         from viprepro.tasks.classification import unlabeled
 
         loaders = self.loaders(subset_dir, recipe, seed=seed, workers=workers, generator=generator)
-        return unlabeled.add_pseudo_labels(loaders, subset_dir, recipe, pseudo)
+        return unlabeled.add_pseudo_labels(loaders, images, recipe, pseudo)
 
     def probe_loaders(self, subset_dir, recipe, *, workers):
         from viprepro.tasks.classification import unlabeled

@@ -173,9 +173,17 @@ def make_loader(
     generator: torch.Generator | None = None,
     drop_last: bool = False,
     collate_fn=None,
+    sampler=None,
 ) -> DataLoader:
     return seeded_loader(
-        dataset, recipe["batch_size"], shuffle=shuffle, workers=workers, generator=generator, drop_last=drop_last, collate_fn=collate_fn
+        dataset,
+        recipe["batch_size"],
+        shuffle=shuffle,
+        workers=workers,
+        generator=generator,
+        drop_last=drop_last,
+        collate_fn=collate_fn,
+        sampler=sampler,
     )
 
 

@@ -1,9 +1,10 @@
 """Classification's images without labels (pretext stages) and with pseudo-labels.
 
 The subset keeps each image's label in its class folder (`train/<wnid>/<file>`): listing a
-class folder is reading the labels of its images, so those folders are the task's label
-files. The unlabeled loader takes its image list from the subset manifest, in manifest
-order, and hands the model images only.
+class folder, or opening any file in it, is reading the label of its images, so those folders
+(and everything under them) are the task's label files. The unlabeled loader reads images
+only through a path-opaque view the job built from the subset manifest (files named by
+content digest, viprepro.training.image_view) and hands the model images only.
 """
 
 from __future__ import annotations
@@ -12,22 +13,19 @@ from pathlib import Path
 
 from torch.utils.data import ConcatDataset, Dataset, default_collate
 
-from viprepro.files.subset_manifest import read_manifest
+from viprepro.files.subset_manifest import MANIFEST_NAME
 from viprepro.tasks.base import Loaders
 from viprepro.tasks.classification import data
 from viprepro.tasks.classification.submission import class_names
 
 
 def label_files(subset_dir: Path) -> list[Path]:
-    """The class folders of train and val (their listings are the labels)."""
+    """The class folders of train and val (their listings and every path under them name the labels),
+    and the subset manifest, whose file list is those paths. (The listing of `train/` itself is the
+    class names, which building the model reads; it says nothing about any image.)"""
     subset_dir = Path(subset_dir)
-    return [subset_dir / split / wnid for split in ("train", "val") for wnid in class_names(subset_dir)]
-
-
-def split_images(subset_dir: Path, split: str) -> list[Path]:
-    """The split's images in manifest order (the manifest is the subset's file list)."""
-    manifest = read_manifest(subset_dir)
-    return [Path(subset_dir) / entry["path"] for entry in manifest["splits"].get(split, [])]
+    folders = [subset_dir / split / wnid for split in ("train", "val") for wnid in class_names(subset_dir)]
+    return [*folders, subset_dir / MANIFEST_NAME]
 
 
 class UnlabeledImages(Dataset):
@@ -44,20 +42,21 @@ class UnlabeledImages(Dataset):
         return self.views(self.cache[index] if self.cache is not None else data.decode(self.files[index]))
 
 
-def unlabeled_loader(subset_dir, recipe, views, *, seed, workers, generator, split="train"):
-    """views None: the evaluation transform (one view), for labelling images with a trained model."""
+def unlabeled_loader(images, recipe, views, *, workers, generator, shuffle):
+    """`images`: an ImageView. views None: the evaluation transform (one view), for labelling images
+    with a trained model. The view's sampler reads in the manifest's order (shuffled or not)."""
     if views is None:
         transform = data.eval_transform(recipe)
 
         def views(image):
             return [transform(image)]
 
-    dataset = UnlabeledImages(split_images(Path(subset_dir), split), views, cache=recipe.get("cache_decoded", False))
-    shuffle = split == "train"  # training images are shuffled; any other split is read in order (pseudo-labelling)
+    dataset = UnlabeledImages(list(images.files), views, cache=recipe.get("cache_decoded", False))
     return data.make_loader(
         dataset,
         recipe,
-        shuffle=shuffle,
+        shuffle=False,
+        sampler=images.sampler(shuffle=shuffle, generator=generator if shuffle else None),
         workers=workers,
         generator=generator if shuffle else None,
         drop_last=shuffle and len(dataset) > recipe["batch_size"],
@@ -65,10 +64,9 @@ def unlabeled_loader(subset_dir, recipe, views, *, seed, workers, generator, spl
     )
 
 
-def add_pseudo_labels(loaders: Loaders, subset_dir, recipe, pseudo: dict) -> Loaders:
-    """The training loader's dataset plus the pseudo-labelled images (train-time transform)."""
-    files = split_images(Path(subset_dir), pseudo["split"])
-    chosen = [files[i] for i in pseudo["indices"]]
+def add_pseudo_labels(loaders: Loaders, images, recipe, pseudo: dict) -> Loaders:
+    """The training loader's dataset plus the pseudo-labelled images of the view `images` (train-time transform)."""
+    chosen = [images.file_of(i) for i in pseudo["indices"]]
     extra = data.ImageFiles(chosen, list(pseudo["labels"]), data.train_transform(recipe), cache=recipe.get("cache_decoded", False))
     train = loaders.train
     dataset = ConcatDataset([train.dataset, extra])
