@@ -137,7 +137,9 @@ def _check_augment(augment: dict) -> None:
         raise ValueError(
             f"key 'augment.color_jitter' must be [brightness, contrast, saturation, hue], non-negative, hue <= 0.5 (got {augment['color_jitter']!r})"
         )
-    if augment.get("hue") is not None and not (isinstance(augment["hue"], (int, float)) and not isinstance(augment["hue"], bool) and 0 <= augment["hue"] <= 0.5):
+    if augment.get("hue") is not None and not (
+        isinstance(augment["hue"], (int, float)) and not isinstance(augment["hue"], bool) and 0 <= augment["hue"] <= 0.5
+    ):
         raise ValueError(f"key 'augment.hue' must be in [0, 0.5] or null (got {augment['hue']!r})")
     if "color_strength" in augment and not (isinstance(augment["color_strength"], (int, float)) and 0 <= augment["color_strength"] <= 2.5):
         raise ValueError(f"key 'augment.color_strength' must be in [0, 2.5] (hue jitter 0.2 s <= 0.5) (got {augment['color_strength']!r})")
