@@ -90,8 +90,11 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=None, help="reuse WORKDIR/subset if it exists (e.g. the embedded default's)")
+    parser.add_argument("--probe-every", type=int, default=1, help="probe every N epochs (the random init and the last epoch always)")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     with tempfile.TemporaryDirectory() as scratch:
         workdir = args.workdir or Path(scratch)
@@ -133,8 +136,9 @@ def main() -> None:
                 schedule.step()
                 total += loss.item()
             seconds = time.perf_counter() - started
-            figures = probe(pretext_backbone(pretext), subset_dir, args.input_size, len(names), args.seed)
-            print(f"epoch {epoch + 1}: loss {total / len(loader):.4f} ({seconds:.1f} s) {figures}")
+            probed = (epoch + 1) % args.probe_every == 0 or epoch + 1 == args.epochs
+            figures = probe(pretext_backbone(pretext), subset_dir, args.input_size, len(names), args.seed) if probed else ""
+            print(f"epoch {epoch + 1}: loss {total / len(loader):.4f} ({seconds:.1f} s) {figures}", flush=True)
 
 
 if __name__ == "__main__":

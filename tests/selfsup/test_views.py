@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from torchvision.transforms import v2
 
 from viprepro.training.selfsup import PRETEXT_METHODS, augment_keys, pretext_keys, pretext_views
 from viprepro.training.selfsup.views import resolve
@@ -111,6 +112,21 @@ def test_keys_are_what_the_code_reads():
 def test_bad_augment_values_are_refused_by_key(augment, key):
     with pytest.raises(ValueError, match=f"key '{key}'"):
         resolve({"name": "moco_v2", "augment": augment})
+
+
+def _jitter(method: dict):
+    (jitter,) = [t for t in pretext_views(method, 32).transform.transforms if isinstance(t, v2.RandomApply)][:1]
+    return jitter.transforms[0]
+
+
+def test_simclr_hue_replaces_only_the_hue_jitter():
+    paper = _jitter({"name": "simclr", "augment": {"color_strength": 0.5}})
+    assert paper.hue == (-0.1, 0.1) and paper.saturation == (0.6, 1.4)
+    kept = _jitter({"name": "simclr", "augment": {"color_strength": 0.5, "hue": 0.0}})
+    assert kept.hue is None and kept.saturation == paper.saturation and kept.brightness == paper.brightness
+    for bad in (0.6, -0.1, True, "0"):
+        with pytest.raises(ValueError, match="key 'augment.hue'"):
+            resolve({"name": "simclr", "augment": {"hue": bad}})
 
 
 class _Images(torch.utils.data.Dataset):

@@ -13,7 +13,8 @@ Python's RNG.
 - `moco_v1`: MoCo v1's (the InstDisc augmentation): RandomResizedCrop (scale 0.2-1),
   grayscale p 0.2, ColorJitter(0.4, 0.4, 0.4, 0.4) always, horizontal flip; two views.
 - `simclr`: SimCLR (Chen et al. 2020, arXiv 2002.05709, appendix A): RandomResizedCrop
-  (scale 0.08-1), flip, ColorJitter(0.8s, 0.8s, 0.8s, 0.2s) with p 0.8, grayscale p 0.2,
+  (scale 0.08-1), flip, ColorJitter(0.8s, 0.8s, 0.8s, 0.2s) with p 0.8 (`hue` replaces the
+  hue jitter alone, for data whose hue is a class cue), grayscale p 0.2,
   Gaussian blur (kernel 10 % of the image side, sigma 0.1-2) with p 0.5; the paper drops the
   blur on 32-pixel CIFAR images, so its default probability is 0 at input sizes <= 32. Two views.
 - `rotation`: RotNet (Gidaris et al. 2018): one crop (RandomResizedCrop, flip) and its four
@@ -64,6 +65,7 @@ AUGMENT_DEFAULTS: dict[str, dict] = {
     "simclr": {
         "scale": (0.08, 1.0),
         "color_strength": 1.0,
+        "hue": None,  # None: 0.2 * color_strength (the paper's); a number replaces only the hue jitter
         "jitter_p": 0.8,
         "grayscale_p": 0.2,
         "blur_p": None,  # None: 0.5, or 0 at input sizes <= 32 (the paper's CIFAR setting)
@@ -135,6 +137,10 @@ def _check_augment(augment: dict) -> None:
         raise ValueError(
             f"key 'augment.color_jitter' must be [brightness, contrast, saturation, hue], non-negative, hue <= 0.5 (got {augment['color_jitter']!r})"
         )
+    if augment.get("hue") is not None and not (
+        isinstance(augment["hue"], (int, float)) and not isinstance(augment["hue"], bool) and 0 <= augment["hue"] <= 0.5
+    ):
+        raise ValueError(f"key 'augment.hue' must be in [0, 0.5] or null (got {augment['hue']!r})")
     if "color_strength" in augment and not (isinstance(augment["color_strength"], (int, float)) and 0 <= augment["color_strength"] <= 2.5):
         raise ValueError(f"key 'augment.color_strength' must be in [0, 2.5] (hue jitter 0.2 s <= 0.5) (got {augment['color_strength']!r})")
     if not isinstance(augment["hflip"], bool):
@@ -180,9 +186,10 @@ def _moco_v1(size: int, augment: dict) -> list:
 
 def _simclr(size: int, augment: dict) -> list:
     s = augment["color_strength"]
+    hue = 0.2 * s if augment["hue"] is None else augment["hue"]
     blur_p = augment["blur_p"] if augment["blur_p"] is not None else (0.0 if size <= 32 else 0.5)
     return _crop_flip(size, augment) + [
-        v2.RandomApply([v2.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)], p=augment["jitter_p"]),
+        v2.RandomApply([v2.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, hue)], p=augment["jitter_p"]),
         v2.RandomGrayscale(p=augment["grayscale_p"]),
         v2.RandomApply([v2.GaussianBlur(_odd(0.1 * size, size), sigma=tuple(augment["blur_sigma"]))], p=blur_p),
     ]
