@@ -30,8 +30,8 @@ import sqlite3
 import stat
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from viprepro.files.imagecheck import PNG_SIGNATURE, TAIL, problem_in
 
@@ -43,8 +43,8 @@ PARALLEL_FROM = 2000  # fewer misses than this are read in this process (pool st
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    sha256 TEXT NOT NULL, checked TEXT NOT NULL, PRIMARY KEY (dev, ino));
-CREATE TABLE IF NOT EXISTS outputs (out TEXT PRIMARY KEY, stamp TEXT NOT NULL);
+    sha256 TEXT NOT NULL, checked TEXT NOT NULL, PRIMARY KEY (dev, ino)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS builds (out TEXT PRIMARY KEY, record TEXT NOT NULL, digests BLOB NOT NULL);
 """
 
 
@@ -62,9 +62,8 @@ def subset_state(out: str | Path, source: str | Path) -> FileState:
     return FileState(None if inside else path)
 
 
-@dataclass(frozen=True)
-class Facts:
-    """What reading one file established."""
+class Facts(NamedTuple):
+    """What reading one file established (a tuple: a plan makes one per file)."""
 
     size: int
     sha256: str
@@ -76,29 +75,37 @@ def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 class FileState:
-    """The state database; `FileState(None)` remembers nothing beyond this object."""
+    """The state database; `FileState(None)` remembers nothing beyond this object.
+
+    Its rows are loaded on the first lookup: a rerun whose inputs stamp matches its build
+    record (`subsetting`) needs none of them."""
 
     def __init__(self, path: str | Path | None):
         self.path = Path(path) if path is not None else None
         self.hits = self.misses = 0
-        self._entries: dict[tuple[int, int], tuple[int, int, str, str]] = {}
+        self.unsettled = 0  # files read that changed after they were stated (their stat vouches for nothing)
+        self._loaded: dict[tuple[int, int], tuple[int, int, str, str]] | None = None if path is not None else {}
         self._db = self._open() if self.path is not None else None
-        if self._db is not None:
-            rows = self._db.execute("SELECT dev, ino, size, mtime_ns, sha256, checked FROM files")
-            self._entries = {(d, i): (s, m, h, c) for d, i, s, m, h, c in rows}
 
     def _open(self) -> sqlite3.Connection | None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             db = sqlite3.connect(self.path, timeout=60)
             db.executescript(SCHEMA)
-            db.execute("SELECT COUNT(*) FROM files").fetchone()
+            db.execute("SELECT COUNT(*) FROM builds").fetchone()
             return db
         except sqlite3.DatabaseError:  # corrupt or not a database: a cache, so start afresh
             self.path.replace(self.path.with_name(self.path.name + ".corrupt"))
             db = sqlite3.connect(self.path, timeout=60)
             db.executescript(SCHEMA)
             return db
+
+    @property
+    def _entries(self) -> dict[tuple[int, int], tuple[int, int, str, str]]:
+        if self._loaded is None:
+            rows = self._db.execute("SELECT dev, ino, size, mtime_ns, sha256, checked FROM files") if self._db is not None else ()
+            self._loaded = {(d, i): (s, m, h, c) for d, i, s, m, h, c in rows}
+        return self._loaded
 
     def close(self) -> None:
         if self._db is not None:
@@ -114,9 +121,9 @@ class FileState:
     def known(self, st: os.stat_result, level: str = "none") -> str | None:
         """The cached sha256 of the file `st` describes, if it is unchanged and passed `level`."""
         entry = self._entries.get((st.st_dev, st.st_ino))
-        if entry is None or entry[:2] != (st.st_size, st.st_mtime_ns):
+        if entry is None or entry[0] != st.st_size or entry[1] != st.st_mtime_ns:
             return None
-        if LEVELS.index(entry[3]) < LEVELS.index(level):
+        if entry[3] != level and LEVELS.index(entry[3]) < LEVELS.index(level):
             return None
         return entry[2]
 
@@ -127,44 +134,53 @@ class FileState:
             for st, digest, level in rows
             if st.st_mtime_ns < read_started_ns - RACY_NS
         ]
-        for dev, ino, size, mtime, digest, level in fresh:
-            self._entries[(dev, ino)] = (size, mtime, digest, level)
+        if self._loaded is not None:
+            for dev, ino, size, mtime, digest, level in fresh:
+                self._loaded[(dev, ino)] = (size, mtime, digest, level)
         if self._db is not None and fresh:
             with self._db:
                 self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", fresh)
 
-    def stamp(self, out: str | Path) -> str | None:
+    def record(self, out: str | Path) -> tuple[str, bytes] | None:
+        """What the last build of `out` recorded (see `subsetting`): its text and its digests."""
         if self._db is None:
             return None
-        row = self._db.execute("SELECT stamp FROM outputs WHERE out = ?", (str(Path(out).resolve()),)).fetchone()
-        return row[0] if row else None
+        row = self._db.execute("SELECT record, digests FROM builds WHERE out = ?", (os.path.realpath(out),)).fetchone()
+        return (row[0], row[1]) if row else None
 
-    def set_stamp(self, out: str | Path, stamp: str) -> None:
+    def set_record(self, out: str | Path, record: str, digests: bytes) -> None:
         if self._db is not None:
             with self._db:
-                self._db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?)", (str(Path(out).resolve()), stamp))
+                self._db.execute("INSERT OR REPLACE INTO builds VALUES (?, ?, ?)", (os.path.realpath(out), record, digests))
 
 
-def _read(path: str, level: str) -> tuple[str, str | None]:
-    """sha256 of a file and, if asked, what is wrong with it as an image, in one read."""
-    digest = hashlib.sha256()
-    head, tail = b"", b""
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
+def _read(path: str, level: str) -> tuple[str, str | None, tuple[int, int, int, int] | None]:
+    """sha256 of a file and, if asked, what is wrong with it as an image, in one read; with the
+    stat key of the file that was opened, None if it changed while it was read."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        before = stat_key(os.fstat(fd))
+        digest = hashlib.sha256()
+        head, tail = b"", b""
+        while chunk := os.read(fd, CHUNK):
             digest.update(chunk)
             head = head or chunk[: len(PNG_SIGNATURE)]
             tail = (tail + chunk)[-TAIL:]
-    return digest.hexdigest(), problem_in(Path(path), head, tail, level) if level != "none" else None
+        after = stat_key(os.fstat(fd))
+    finally:
+        os.close(fd)
+    problem = problem_in(Path(path), head, tail, level) if level != "none" else None
+    return digest.hexdigest(), problem, before if after == before else None
 
 
-def _read_chunk(job: tuple[list[str], str]) -> list[tuple[str, str | None]]:
+def _read_chunk(job: tuple[list[str], str]) -> list[tuple[str, str | None, tuple | None]]:
     paths, level = job
     results = []
     for path in paths:
         try:
             results.append(_read(path, level))
         except OSError as exc:
-            results.append(("", f"cannot be read ({exc.strerror})"))
+            results.append(("", f"cannot be read ({exc.strerror})", None))
     return results
 
 
@@ -172,7 +188,7 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _read_all(paths: list[str], level: str, workers: int) -> list[tuple[str, str | None]]:
+def _read_all(paths: list[str], level: str, workers: int) -> list[tuple[str, str | None, tuple | None]]:
     if workers <= 1 or len(paths) < PARALLEL_FROM:
         return _read_chunk((paths, level))
     size = -(-len(paths) // (workers * 4))
@@ -182,40 +198,68 @@ def _read_all(paths: list[str], level: str, workers: int) -> list[tuple[str, str
         return [item for part in pool.map(_read_chunk, jobs) for item in part]
 
 
-def scan(paths: list[Path], *, state: FileState | None = None, level: str = "none", workers: int | None = None) -> list[Facts]:
+def stat_files(paths: list[str]) -> tuple[list[os.stat_result | None], set[int]]:
+    """The stat of each regular file (symbolic links followed; None if missing, broken or not a
+    regular file), and the positions of the paths that are symbolic links. One system call
+    per plain file: an lstat, followed by a stat only for a link."""
+    stats: list[os.stat_result | None] = []
+    links = set()
+    lstat, is_reg, is_lnk = os.lstat, stat.S_ISREG, stat.S_ISLNK
+    for index, path in enumerate(paths):
+        try:
+            st = lstat(path)
+            if is_lnk(st.st_mode):
+                links.add(index)
+                st = os.stat(path)
+        except OSError:
+            st = None
+        stats.append(st if st is not None and is_reg(st.st_mode) else None)
+    return stats, links
+
+
+def scan(
+    paths: list[str | Path],
+    *,
+    state: FileState | None = None,
+    level: str = "none",
+    workers: int | None = None,
+    stats: list[os.stat_result | None] | None = None,
+) -> list[Facts]:
     """Size, sha256 and (for `level` header/full) the image check of each file, in order.
 
     Files the state knows unchanged are not opened; the others are read once, in parallel,
-    and remembered. A file that cannot be read has `problem` set and an empty digest.
+    and remembered unless they changed while being read. A file that cannot be read has
+    `problem` set and an empty digest. `stats` (from `stat_files`) saves stating them again.
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
     state = state if state is not None else FileState(None)
     started = time.time_ns()
+    if stats is None:
+        stats = stat_files([os.fspath(p) for p in paths])[0]
     facts: list[Facts | None] = [None] * len(paths)
-    stats: dict[int, os.stat_result] = {}
-    for index, path in enumerate(paths):
-        try:
-            st = os.stat(path)
-        except OSError:
-            st = None
-        if st is None or not stat.S_ISREG(st.st_mode):
+    todo = []
+    known = state.known
+    for index, st in enumerate(stats):
+        if st is None:
             facts[index] = Facts(0, "", MISSING)
             continue
-        digest = state.known(st, level)
+        digest = known(st, level)
         if digest is None:
-            stats[index] = st
+            todo.append(index)
         else:
             facts[index] = Facts(st.st_size, digest)
-    state.hits += len(paths) - len(stats)
-    state.misses += len(stats)
-    todo = sorted(stats)
-    results = _read_all([str(paths[i]) for i in todo], level, workers or default_workers())
+    state.hits += len(paths) - len(todo)
+    state.misses += len(todo)
+    results = _read_all([os.fspath(paths[i]) for i in todo], level, workers or default_workers())
     remembered = []
-    for index, (digest, problem) in zip(todo, results):
+    for index, (digest, problem, opened) in zip(todo, results):
         st = stats[index]
-        facts[index] = Facts(st.st_size, digest, problem)
-        if digest and problem is None and stat_key(os.stat(paths[index])) == stat_key(st):
-            remembered.append((st, digest, level))  # unchanged while it was read
+        facts[index] = Facts(opened[2] if opened is not None else st.st_size, digest, problem)
+        if opened == stat_key(st):  # the file stated is the file read, unchanged while it was read
+            if digest and problem is None:
+                remembered.append((st, digest, level))
+        else:
+            state.unsettled += 1
     state.remember(remembered, read_started_ns=started)
     return facts  # type: ignore[return-value]
