@@ -182,3 +182,125 @@ def test_no_state_is_written_inside_the_dataset_and_a_corrupt_one_is_replaced(tm
     result = task.subset(source["source"], source["manifests"], out, tmp_path / "hidden", link="hardlink", options={})
     assert (out / MANIFEST_NAME).is_file() and result.manifest["digest"]
     assert state_path_for(out).with_name(state_path_for(out).name + ".corrupt").is_file()
+
+
+# --- the build record: a rerun stats the sources and the folders, and must still see every change ---
+
+
+def _subset(task, source, out, hidden, link="hardlink", **options):
+    return task.subset(source["source"], source["manifests"], out, hidden, link=link, options=options)
+
+
+def _up_to_date(result) -> bool:
+    return bool(result.notes) and "up to date" in result.notes[0]
+
+
+def test_a_subset_file_replaced_by_another_inode_means_a_rebuild(tmp_path, task, source):
+    out, hidden = tmp_path / "subset", tmp_path / "hidden"
+    first = _subset(task, source, out, hidden)
+    victim = sorted((out / "train").rglob("*.JPEG"))[0]
+    before = victim.stat()
+    replacement = victim.with_name("new.tmp")
+    replacement.write_bytes(b"\xff\xd8\xff" + b"\0" * (before.st_size - 5) + b"\xff\xd9")  # same size, other bytes
+    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+    replacement.replace(victim)
+    folder = victim.parent
+    os.utime(folder, ns=(HOUR_AGO, HOUR_AGO))  # even with the folder's mtime set back
+    again = _subset(task, source, out, hidden)
+    assert not _up_to_date(again) and again.manifest == first.manifest
+    source_file = Path(source["source"]) / "train" / victim.parent.name / victim.name
+    assert victim.stat().st_ino == source_file.stat().st_ino  # the hard link again
+
+
+@pytest.mark.parametrize("where", ["class folder", "root", "new folder"])
+def test_an_extra_entry_in_a_hardlinked_subset_means_a_rebuild(tmp_path, task, source, where):
+    out, hidden = tmp_path / "subset", tmp_path / "hidden"
+    first = _subset(task, source, out, hidden)
+    assert _up_to_date(_subset(task, source, out, hidden))
+    stray = {"class folder": sorted((out / "val").iterdir())[0] / "stray.JPEG", "root": out / "stray.txt", "new folder": out / "test" / "more"}[where]
+    if where == "new folder":
+        stray.mkdir()
+    else:
+        stray.write_bytes(b"x")
+    again = _subset(task, source, out, hidden)
+    assert not _up_to_date(again) and not stray.exists() and again.manifest == first.manifest
+
+
+def test_a_missing_subset_file_means_a_rebuild(tmp_path, task, source):
+    out, hidden = tmp_path / "subset", tmp_path / "hidden"
+    first = _subset(task, source, out, hidden)
+    victim = sorted((out / "test").rglob("*.JPEG"))[-1]
+    victim.unlink()
+    again = _subset(task, source, out, hidden)
+    assert not _up_to_date(again) and victim.is_file() and again.manifest == first.manifest
+
+
+def test_folder_keys_are_trusted_only_when_not_racy(tmp_path, task, source, monkeypatch):
+    """A folder stated within RACY_NS of its last change is listed on the next run, even if its
+    mtime looks unchanged (an entry added in the same tick would not show in it)."""
+    out, hidden = tmp_path / "subset", tmp_path / "hidden"
+    _subset(task, source, out, hidden)  # the folders were written just now: racy
+    folder = sorted((out / "train").iterdir())[0]
+    kept = folder.stat()
+    (folder / "stray.JPEG").write_bytes(b"x")
+    os.utime(folder, ns=(kept.st_atime_ns, kept.st_mtime_ns))  # as if added within the same tick
+    again = _subset(task, source, out, hidden)
+    assert not _up_to_date(again) and not (folder / "stray.JPEG").exists()
+
+    monkeypatch.setattr(filestate, "RACY_NS", 0)  # now every folder key is recorded, and trusted
+    _subset(task, source, out, hidden)
+    assert _up_to_date(_subset(task, source, out, hidden))
+    (folder / "stray.JPEG").write_bytes(b"x")  # changes the folder's mtime
+    assert not _up_to_date(_subset(task, source, out, hidden)) and not (folder / "stray.JPEG").exists()
+
+
+def test_an_edited_manifest_file_means_a_rebuild(tmp_path, task, source):
+    out, hidden = tmp_path / "subset", tmp_path / "hidden"
+    first = _subset(task, source, out, hidden)
+    path = out / MANIFEST_NAME
+    text = path.read_text()
+    entry = first.manifest["splits"]["train"][0]["sha256"]
+    path.write_text(text.replace(entry, "0" * 64))
+    again = _subset(task, source, out, hidden)
+    assert not _up_to_date(again) and read_manifest(out) == first.manifest
+
+
+@pytest.mark.parametrize("change", [{"link": "copy"}, {"verify": "full"}])
+def test_other_options_mean_a_rebuild(tmp_path, task, source, change):
+    out, hidden = tmp_path / "subset", tmp_path / "hidden"
+    first = _subset(task, source, out, hidden)
+    assert _up_to_date(_subset(task, source, out, hidden))
+    again = _subset(task, source, out, hidden, **change)
+    assert not _up_to_date(again) and again.manifest["digest"] == first.manifest["digest"]
+
+
+def test_fresh_sources_vouch_for_nothing_until_they_are_older(tmp_path, task, reads):
+    """Sources modified within RACY_NS of the build are read again on the next run (no inputs
+    stamp is recorded), as the state does not keep their digests."""
+    data = task.synthesize(tmp_path / "synthetic", seed=5, options={"classes": 2, "subset_per_class": 3, "extra_train_per_class": 0, "val_per_class": 2, "image_size": 32})
+    out, hidden = tmp_path / "subset", tmp_path / "hidden"
+    task.subset(data["source"], data["manifests"], out, hidden, link="hardlink", options={})
+    reads.clear()
+    again = task.subset(data["source"], data["manifests"], out, hidden, link="hardlink", options={})
+    assert reads and not _up_to_date(again)
+
+
+def test_a_source_edited_while_it_was_read_is_read_again_on_the_next_run(tmp_path, task, source, monkeypatch):
+    victim = str(_first_train_file(source))
+    real = filestate._read
+
+    def changing(path, level):
+        result = real(path, level)
+        if path == victim:  # edited between the stat and the end of the read
+            os.utime(path, ns=(HOUR_AGO + 5, HOUR_AGO + 5))
+        return result
+
+    monkeypatch.setattr(filestate, "_read", changing)
+    monkeypatch.setattr(filestate, "PARALLEL_FROM", 10**9)
+    out, hidden = tmp_path / "subset", tmp_path / "hidden"
+    _subset(task, source, out, hidden)
+    with subset_state(out, source["source"]) as state:
+        assert state.record(out) is not None
+    monkeypatch.setattr(filestate, "_read", real)
+    assert not _up_to_date(_subset(task, source, out, hidden))  # its stat is not the one the build saw
+    assert _up_to_date(_subset(task, source, out, hidden))

@@ -1,5 +1,5 @@
 """What the last build of a subset was made from and what it wrote: a rerun that finds both
-unchanged returns the subset in place after one stat per source file and one listing per folder.
+unchanged returns the subset in place after one stat per source file and one per folder.
 
 A build records, in the subset's state (`files.filestate`, beside the subset):
 
@@ -8,25 +8,33 @@ A build records, in the subset's state (`files.filestate`, beside the subset):
   source file. Only a build whose every source was older than `RACY_NS` when it was stated,
   and unchanged while it was read, gets one: those stats vouch for the bytes the build hashed,
   exactly as the state's per-file entries do;
-- the *outputs stamp*: per subset file, `=` when it is the source's own inode (a hard link, or
-  a symbolic link to it), the digest of its bytes for a file written from text, its own
-  (device, inode, size, mtime) otherwise (a copy: a build that wrote one within `RACY_NS` of
-  the start, as copying does, records no outputs stamp, and the next run rebuilds);
+- the outputs: which subset files are not their source's own inode (a hard link, or a
+  symbolic link to it, is), with their keys (the digest of the bytes of a file written from
+  text, the (device, inode, size, mtime) of a copy), and the (device, inode, mtime) of every
+  folder of the subset: a folder's mtime changes whenever an entry is added, removed or
+  renamed in it, so an unchanged folder still holds the entries the build put there;
 - the sha256 of the manifest file's bytes and the digest of the hidden folder;
 - the sha256 of every source, in plan order (a rebuild whose sources are unchanged, for
   instance after Snakemake deleted the outputs, takes them from here without reading the state).
 
-A rerun stats every source, compares the inputs stamp, then lists the subset's folders (the
-inode of each entry comes with the listing: a hard link to the source needs no stat of its
-own), and compares the names and the outputs stamp; the manifest and the hidden folder are
-compared by their bytes. Any difference, or a racy stat at build time, means a rebuild.
+A rerun stats every source and compares the inputs stamp; then stats each folder, and lists
+those that changed (or were racy when recorded: written within `RACY_NS` of being stated),
+checking that each holds exactly the planned entries, a hard link being its source's inode
+(the listing gives inodes without a stat per file); then the keys of the other files, the
+manifest's bytes and the hidden folder. Any difference, a copy that was racy when recorded, or
+a source file that changed while the build read it means a rebuild. The folders found as built
+by a listing are recorded again, so the next rerun needs no listing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import operator
 import os
+import time
+from array import array
 from pathlib import Path
 
 from viprepro.files import filestate
@@ -38,66 +46,72 @@ VERSION = 1
 SHARED = "="  # a subset file that is its source's inode
 
 
-def _sources(files) -> list[str | None]:
-    return [p.source if p.text is None else "text:" + sha256_bytes(p.text.encode("utf-8")) for p in files]
+_mtime = operator.attrgetter("st_mtime_ns")
+_key = operator.attrgetter("st_dev", "st_ino", "st_size", "st_mtime_ns")
 
 
 def inputs_stamp(task: str, link: str, verify: str, plan, stats: list[os.stat_result | None], started_ns: int) -> str | None:
     """Digest of the plan and of the stat of every source (in `plan.with_sources()` order), or
     None when a source is missing or was modified within `RACY_NS` of `started_ns`."""
-    recent = started_ns - filestate.RACY_NS
-    keys = []
-    for st in stats:
-        if st is None or st.st_mtime_ns >= recent:
-            return None
-        keys.append(f"{st.st_dev},{st.st_ino},{st.st_size},{st.st_mtime_ns}")
-    digest = hashlib.sha256()
+    if not all(stats) or (stats and max(map(_mtime, stats)) >= started_ns - filestate.RACY_NS):  # a None: missing
+        return None
     header = {"version": VERSION, "task": task, "link": link, "verify": verify, "extra": plan.extra, "folders": list(plan.folders)}
-    digest.update(json.dumps(header, sort_keys=True).encode())
-    for name, files in (*((f"split {s}", f) for s, f in plan.splits.items()), ("hidden", plan.hidden)):
-        columns = [name, [p.rel for p in files], _sources(files), "".join("c" if p.copy else "d" if p.from_dataset else "m" for p in files)]
-        digest.update(json.dumps(columns).encode())
-    digest.update("\n".join(keys).encode())
+    digest = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
+    digest.update(json.dumps([plan.splits, plan.hidden], check_circular=False).encode())  # each Placed as the list of its fields
+    try:
+        digest.update(array("q", itertools.chain.from_iterable(map(_key, stats))).tobytes())
+    except OverflowError:  # a device or inode number beyond 63 bits
+        digest.update(repr(list(map(_key, stats))).encode())
     return digest.hexdigest()
 
 
-def output_key(st: os.stat_result, source: os.stat_result) -> str:
+def output_key(st: os.stat_result | None, source: os.stat_result) -> str:
+    if st is None:
+        return "missing"
     if (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == (source.st_dev, source.st_ino, source.st_size, source.st_mtime_ns):
         return SHARED
     return f"{st.st_dev},{st.st_ino},{st.st_size},{st.st_mtime_ns}"
 
 
-def outputs_stamp(keys: list[str], stats: list[os.stat_result], stated_ns: int) -> str | None:
-    """Digest of the subset files' keys; None if a file that is not its source's inode was
-    modified within `RACY_NS` of `stated_ns`, when it was stated (its stat could miss an edit
-    made in the same tick)."""
-    recent = stated_ns - filestate.RACY_NS
-    if any(st is not None and st.st_mtime_ns >= recent for st in stats):
+def _folder_key(st: os.stat_result, stated_ns: int) -> str | None:
+    """A folder's (device, inode, mtime): its entries are unchanged while it is the same. None
+    when it changed within `RACY_NS` of `stated_ns` (an entry made in the same tick would not
+    show): the next run lists that folder instead."""
+    return None if st.st_mtime_ns >= stated_ns - filestate.RACY_NS else f"{st.st_dev},{st.st_ino},{st.st_mtime_ns}"
+
+
+def outputs_record(root: str, folders: set[str], keys: list[str], stats: list[os.stat_result | None]) -> dict | None:
+    """What a rerun checks of the subset `root` just built (see the module docstring): the
+    keys of the subset files that are not their source's inode (`keys`, in plan order, `=`
+    for the others) and the key of every folder. None when such a file was modified within
+    `RACY_NS` of being stated (`stats`: theirs)."""
+    stated = time.time_ns()
+    if any(st is None or st.st_mtime_ns >= stated - filestate.RACY_NS for st in stats):
         return None
-    return sha256_bytes("\n".join(keys).encode())
+    own = [i for i, key in enumerate(keys) if key != SHARED]
+    named = {rel: _folder_key(os.lstat(f"{root}/{rel}" if rel else root), stated) for rel in sorted(folders)}
+    return {"own": own, "keys": sha256_bytes("\n".join(keys[i] for i in own).encode()), "folders": named}
 
 
-def _listing(root: str) -> dict[str, tuple[int, int]]:
-    """Every non-folder entry under `root`: relative path -> (inode, device of its folder)."""
-    found: dict[str, tuple[int, int]] = {}
-    stack = [("", root)]
-    while stack:
-        prefix, folder = stack.pop()
-        device = os.stat(folder).st_dev
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((f"{prefix}{entry.name}/", entry.path))
-                else:
-                    found[prefix + entry.name] = (entry.inode(), device)
-    return found
+def folders_of(root: str, made: set[str]) -> set[str]:
+    """The folders (relative to `root`, "" for itself) that hold the folders `made`, with them."""
+    folders = {""}
+    for path in made:
+        if not path.startswith(root + "/"):
+            continue
+        rel = path[len(root) + 1 :]
+        while rel not in folders:
+            folders.add(rel)
+            rel = rel.rpartition("/")[0]
+    return folders
 
 
 class Record:
     """One build's record (see the module docstring)."""
 
-    def __init__(self, inputs: str | None, outputs: str | None, manifest: str, hidden: str, digests: bytes):
+    def __init__(self, inputs: str | None, outputs: dict | None, manifest: str, hidden: str, digests: bytes):
         self.inputs, self.outputs, self.manifest, self.hidden, self.digests = inputs, outputs, manifest, hidden, digests
+        self.refreshed = False  # folder keys renewed by a rerun that listed them
 
     @classmethod
     def load(cls, state: filestate.FileState, out: Path) -> Record | None:
@@ -132,37 +146,84 @@ def digests_of(sources: list[str], facts: dict[str, Facts]) -> bytes | None:
         return None
 
 
+FOLDER = -1
+
+
+def _positions(files) -> list[int]:
+    """For each subset file, the position of its source's stat (sources are counted in plan order)."""
+    return list(itertools.accumulate((p.source is not None for p in files), initial=0))
+
+
 def reusable(out: Path, hidden: Path, plan, stats: list[os.stat_result], record: Record) -> dict | None:
     """The manifest of the subset in place if it is exactly what the recorded build wrote
     (call only when the inputs stamp matched the record's): the manifest's bytes, the hidden
-    folder's digest, the names in the subset and the outputs stamp. Reads no subset file but
-    the manifest and those written from text."""
-    if record.outputs is None:
+    folder's digest, the key of every file that is not its source's inode, and, per folder,
+    its key or, if that changed or was racy, the inode of every entry of a listing of it.
+    Reads no subset file but the manifest and those written from text."""
+    outputs = record.outputs
+    if outputs is None:
         return None
     root = str(out)
     try:
         data = (out / MANIFEST_NAME).read_bytes()
         if sha256_bytes(data) != record.manifest or folder_digest(hidden) != record.hidden:
             return None
-        found = _listing(root)
-        keys, index, placed = [], 0, 1
-        for files in plan.splits.values():
-            placed += len(files)
-            for p in files:
-                if p.text is not None:
-                    keys.append("text:" + sha256_file(f"{root}/{p.rel}"))
-                    continue
-                source = stats[index]
-                index += 1
-                inode, device = found[p.rel]
-                if inode == source.st_ino and device == source.st_dev:
-                    keys.append(SHARED)
-                else:  # a copy, or a symbolic link: its own stat
-                    keys.append(output_key(os.stat(f"{root}/{p.rel}"), source))
-        if len(found) != placed or MANIFEST_NAME not in found:
+        files = [p for listed in plan.splits.values() for p in listed] if outputs["own"] else []
+        sourced = _positions(files) if outputs["own"] else []
+        keys = []
+        for i in outputs["own"]:
+            p = files[i]
+            path = f"{root}/{p.rel}"
+            if p.text is not None:
+                keys.append("text:" + sha256_file(path))
+            else:
+                keys.append(output_key(os.stat(path), stats[sourced[i]]))
+        if sha256_bytes("\n".join(keys).encode()) != outputs["keys"]:
             return None
-        if sha256_bytes("\n".join(keys).encode()) != record.outputs:
-            return None
+        stated = time.time_ns()
+        unsure = {}
+        for rel, key in outputs["folders"].items():
+            st = os.lstat(f"{root}/{rel}" if rel else root)
+            if key is None or key != f"{st.st_dev},{st.st_ino},{st.st_mtime_ns}":
+                unsure[rel] = st
+        if unsure:
+            files = [p for listed in plan.splits.values() for p in listed]
+            if not _listed_as_built(root, unsure, files, _positions(files), stats, set(outputs["own"]), outputs["folders"]):
+                return None
+        for rel, st in unsure.items():  # listed and found as built: its key from now on
+            outputs["folders"][rel] = _folder_key(st, stated)
+            record.refreshed = True
         return json.loads(data)
-    except (OSError, KeyError, ValueError):
+    except (OSError, IndexError, KeyError, TypeError, ValueError):
         return None
+
+
+def _listed_as_built(root: str, unsure: dict[str, os.stat_result], files, sourced, stats, own: set[int], folders: dict) -> bool:
+    """Whether each folder in `unsure` holds exactly the entries the plan puts there: the
+    subfolders, the manifest, and files, those shared with their source being its inode."""
+    expected: dict[str, dict[str, int]] = {rel: {} for rel in unsure}
+    if "" in expected:
+        expected[""][MANIFEST_NAME] = len(files)  # checked by its bytes
+    for rel in folders:
+        parent, _, name = rel.rpartition("/")
+        if rel and parent in expected:
+            expected[parent][name] = FOLDER
+    for i, p in enumerate(files):
+        folder, _, name = p.rel.rpartition("/")
+        if folder in expected:
+            expected[folder][name] = i
+    for rel, st in unsure.items():
+        wanted = expected[rel]
+        with os.scandir(f"{root}/{rel}" if rel else root) as entries:
+            for entry in entries:
+                i = wanted.pop(entry.name, None)
+                if i is None or entry.is_dir(follow_symlinks=False) != (i == FOLDER):
+                    return False
+                if i == FOLDER or i == len(files) or i in own:
+                    continue
+                source = stats[sourced[i]]
+                if entry.inode() != source.st_ino or st.st_dev != source.st_dev:
+                    return False
+        if wanted:
+            return False
+    return True

@@ -15,7 +15,7 @@ from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path
 from viprepro.files.safe_pickle import load_plain_pickle
 from viprepro.tasks.base import SubsetResult
-from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, refuse_unreadable, written
+from viprepro.tasks.subsetting import SubsetPlan, cut, linked_all, refuse_unreadable, written
 
 GT_NAME = "test_gt.csv"
 VAL_GT_NAME = "val_gt.csv"
@@ -28,9 +28,9 @@ def read_pair_manifest(path: Path) -> list[tuple[str, str]]:
     data = load_plain_pickle(path)
     if not isinstance(data, (list, tuple)):
         raise UserError(f"expected a list of [wnid, filename] pairs, found {type(data).__name__}", path=path)
-    if _all_pairs_of_str(data):  # the common case, checked at C speed; the loop below names the first bad entry
+    if set(map(type, data)) <= {list, tuple} and set(map(len, data)) <= {2}:  # checked at C speed; the loop below names the first bad entry
         wnids, filenames = zip(*data) if data else ((), ())
-        if _safe_names(wnids) and _safe_names(filenames):
+        if all(set(map(type, column)) <= {str} and _safe_names(column) for column in (wnids, filenames)):
             return list(zip(wnids, filenames))
     pairs = []
     for index, item in enumerate(data):
@@ -55,11 +55,6 @@ def read_test_manifest(path: Path) -> list[tuple[str, str]]:
         _check_name(path, index, wnid, filename)
         entries.append((wnid, filename))
     return entries
-
-
-def _all_pairs_of_str(data) -> bool:
-    items = set(map(type, data)) <= {list, tuple} and set(map(len, data)) <= {2}
-    return items and set(map(type, (x for item in data for x in item))) <= {str}
 
 
 def _safe_names(parts) -> bool:
@@ -93,12 +88,12 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
     # Plain strings, one per file: Path objects cost more than the rest of a rerun's plan.
     return SubsetPlan(
         splits={
-            "train": [Placed(f"train/{wnid}/{name}", f"{train_root}/{wnid}/{name}") for wnid, name in train],
-            "val": [Placed(f"val/{wnid}/{name}", f"{train_root}/{wnid}/{name}") for wnid, name in val],
-            "test": [
-                Placed(f"test/imgs/img_{i}.JPEG", f"{val_root}/{name}" if flat_val else f"{val_root}/{wnid}/{name}")
-                for i, (wnid, name) in enumerate(test)
-            ],
+            "train": linked_all([f"{train_root}/{wnid}/{name}" for wnid, name in train], [f"train/{wnid}/{name}" for wnid, name in train]),
+            "val": linked_all([f"{train_root}/{wnid}/{name}" for wnid, name in val], [f"val/{wnid}/{name}" for wnid, name in val]),
+            "test": linked_all(
+                [f"{val_root}/{name}" if flat_val else f"{val_root}/{wnid}/{name}" for wnid, name in test],
+                [f"test/imgs/img_{i}.JPEG" for i in range(len(test))],
+            ),
         },
         hidden=[written(GT_NAME, GT_HEADER + "\n" + "\n".join(rows) + "\n")],
         extra={"classes": classes},
