@@ -235,20 +235,20 @@ def test_a_missing_subset_file_means_a_rebuild(tmp_path, task, source):
     assert not _up_to_date(again) and victim.is_file() and again.manifest == first.manifest
 
 
-def test_folder_keys_are_trusted_only_when_not_racy(tmp_path, task, source, monkeypatch):
-    """A folder stated within RACY_NS of its last change is listed on the next run, even if its
-    mtime looks unchanged (an entry added in the same tick would not show in it)."""
+def test_folder_keys_are_trusted_only_when_not_racy(tmp_path, task, source):
+    """A folder changed in the same timestamp tick as the manifest was written (the subset's
+    root: the manifest lands in it) is listed on the next run even if its mtime looks
+    unchanged: an entry added in that tick after it was stated would not show in its mtime."""
     out, hidden = tmp_path / "subset", tmp_path / "hidden"
-    _subset(task, source, out, hidden)  # the folders were written just now: racy
-    folder = sorted((out / "train").iterdir())[0]
-    kept = folder.stat()
-    (folder / "stray.JPEG").write_bytes(b"x")
-    os.utime(folder, ns=(kept.st_atime_ns, kept.st_mtime_ns))  # as if added within the same tick
-    again = _subset(task, source, out, hidden)
-    assert not _up_to_date(again) and not (folder / "stray.JPEG").exists()
-
-    monkeypatch.setattr(filestate, "RACY_NS", 0)  # now every folder key is recorded, and trusted
     _subset(task, source, out, hidden)
+    assert out.stat().st_mtime_ns >= (out / MANIFEST_NAME).stat().st_mtime_ns  # racy by construction
+    kept = out.stat()
+    (out / "stray.txt").write_bytes(b"x")
+    os.utime(out, ns=(kept.st_atime_ns, kept.st_mtime_ns))  # as if added within the same tick
+    again = _subset(task, source, out, hidden)
+    assert not _up_to_date(again) and not (out / "stray.txt").exists()
+
+    folder = sorted((out / "train").iterdir())[0]  # written before the manifest: its key is trusted
     assert _up_to_date(_subset(task, source, out, hidden))
     (folder / "stray.JPEG").write_bytes(b"x")  # changes the folder's mtime
     assert not _up_to_date(_subset(task, source, out, hidden)) and not (folder / "stray.JPEG").exists()

@@ -170,7 +170,7 @@ def _read(path: str, level: str) -> tuple[str, str | None, tuple[int, int, int, 
         after = stat_key(os.fstat(fd))
     finally:
         os.close(fd)
-    problem = problem_in(Path(path), head, tail, level) if level != "none" else None
+    problem = problem_in(path, head, tail, level) if level != "none" else None
     return digest.hexdigest(), problem, before if after == before else None
 
 

@@ -73,23 +73,29 @@ def output_key(st: os.stat_result | None, source: os.stat_result) -> str:
     return f"{st.st_dev},{st.st_ino},{st.st_size},{st.st_mtime_ns}"
 
 
-def _folder_key(st: os.stat_result, stated_ns: int) -> str | None:
+def _folder_key(st: os.stat_result, recent_ns: int) -> str | None:
     """A folder's (device, inode, mtime): its entries are unchanged while it is the same. None
-    when it changed within `RACY_NS` of `stated_ns` (an entry made in the same tick would not
-    show): the next run lists that folder instead."""
-    return None if st.st_mtime_ns >= stated_ns - filestate.RACY_NS else f"{st.st_dev},{st.st_ino},{st.st_mtime_ns}"
+    when it changed at or after `recent_ns` (an entry made in the same timestamp tick after it
+    was stated would not show): the next run lists that folder instead."""
+    return None if st.st_mtime_ns >= recent_ns else f"{st.st_dev},{st.st_ino},{st.st_mtime_ns}"
 
 
-def outputs_record(root: str, folders: set[str], keys: list[str], stats: list[os.stat_result | None]) -> dict | None:
+def outputs_record(
+    root: str, folders: set[str], keys: list[str], stats: list[os.stat_result | None], stated_ns: int, probe: str
+) -> dict | None:
     """What a rerun checks of the subset `root` just built (see the module docstring): the
     keys of the subset files that are not their source's inode (`keys`, in plan order, `=`
     for the others) and the key of every folder. None when such a file was modified within
-    `RACY_NS` of being stated (`stats`: theirs)."""
-    stated = time.time_ns()
-    if any(st is None or st.st_mtime_ns >= stated - filestate.RACY_NS for st in stats):
+    `RACY_NS` of `stated_ns`, when it was stated (`stats`: theirs).
+
+    A folder is racy, as in git, if its mtime is not older than that of `probe`, a file just
+    written on the same file system (the manifest): whatever the file system's timestamp
+    granularity, any later change of the folder dates it at least as late as the probe."""
+    if any(st is None or st.st_mtime_ns >= stated_ns - filestate.RACY_NS for st in stats):
         return None
     own = [i for i, key in enumerate(keys) if key != SHARED]
-    named = {rel: _folder_key(os.lstat(f"{root}/{rel}" if rel else root), stated) for rel in sorted(folders)}
+    recent = os.stat(probe).st_mtime_ns
+    named = {rel: _folder_key(os.lstat(f"{root}/{rel}" if rel else root), recent) for rel in sorted(folders)}
     return {"own": own, "keys": sha256_bytes("\n".join(keys[i] for i in own).encode()), "folders": named}
 
 
@@ -191,7 +197,7 @@ def reusable(out: Path, hidden: Path, plan, stats: list[os.stat_result], record:
             if not _listed_as_built(root, unsure, files, _positions(files), stats, set(outputs["own"]), outputs["folders"]):
                 return None
         for rel, st in unsure.items():  # listed and found as built: its key from now on
-            outputs["folders"][rel] = _folder_key(st, stated)
+            outputs["folders"][rel] = _folder_key(st, stated - filestate.RACY_NS)
             record.refreshed = True
         return json.loads(data)
     except (OSError, IndexError, KeyError, TypeError, ValueError):

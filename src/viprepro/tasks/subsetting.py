@@ -25,7 +25,7 @@ from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path, sha256_bytes
 from viprepro.files.filestate import MISSING, Facts, FileState, scan, stat_files, subset_state
 from viprepro.files.linking import Linker
-from viprepro.files.subset_manifest import folder_digest, manifest_of, write_manifest
+from viprepro.files.subset_manifest import MANIFEST_NAME, folder_digest, manifest_of, write_manifest
 from viprepro.tasks.base import SubsetResult
 from viprepro.tasks.subset_record import SHARED, Record, digests_of, folders_of, inputs_stamp, output_key, outputs_record, reusable
 
@@ -156,12 +156,13 @@ def read_sources(
 
 def _describe(
     root: str, plan: SubsetPlan, facts: dict[str, Facts], stats: list[os.stat_result | None], state: FileState
-) -> tuple[dict[str, list[dict]], list[str], list[os.stat_result | None]]:
+) -> tuple[dict[str, list[dict]], list[str], list[os.stat_result | None], int]:
     """The manifest's entries of every placed subset file (size, sha256), their keys for the
     build record (`subset_record.output_key`) and the stats of those that are not their source.
 
     A file that is its source's inode, unchanged, has its source's digest; one written from
     text, the digest of that text; any other (a copy) is hashed through the state."""
+    stated = time.time_ns()
     entries: dict[str, list[dict]] = {}
     keys: list[str] = []
     others: list[tuple[dict, int, str, os.stat_result]] = []  # entry, key position, path, stat
@@ -195,7 +196,7 @@ def _describe(
             raise UserError(f"{len(unreadable)} subset file(s) cannot be read, e.g. {unreadable[0][0]}: {unreadable[0][1]}", path=root)
         for (entry, _, _, _), f in zip(others, read):
             entry.update(size=f.size, sha256=f.sha256)
-    return entries, keys, [st for *_, st in others]
+    return entries, keys, [st for *_, st in others], stated
 
 
 def cut(
@@ -281,12 +282,13 @@ def _cut(task, source, manifests, out, hidden, *, link, plan, check, check_files
                 for p in files:
                     placer.place(p, root, regular=p.source is not None and stats[index] is not None and index not in links)
                     index += p.source is not None
-            entries, keys, own_stats = _describe(str(staged), decided, facts, stats, state)
+            entries, keys, own_stats, stated = _describe(str(staged), decided, facts, stats, state)
             manifest = manifest_of(entries, task=task, extra={**decided.extra, "link_mode": linker.mode})
             written_sha = write_manifest(staged, manifest)
             hidden_digest = folder_digest(hidden_staged)
             folders = folders_of(str(staged), placer.made | {f"{staged}/{folder}" for folder in decided.folders})
-            outputs = outputs_record(str(staged), folders, keys, own_stats) if not state.unsettled else None
+            outputs = outputs_record(str(staged), folders, keys, own_stats, stated, probe=f"{staged}/{MANIFEST_NAME}")
+            outputs = outputs if not state.unsettled else None
         digests = digests_of([p.source for p in placed], facts)
         settled = stamp is not None and digests is not None and not state.unsettled
         Record(stamp if settled else None, outputs, written_sha, hidden_digest, digests or b"").save(state, out)
