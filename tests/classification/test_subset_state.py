@@ -217,7 +217,11 @@ def test_an_extra_entry_in_a_hardlinked_subset_means_a_rebuild(tmp_path, task, s
     out, hidden = tmp_path / "subset", tmp_path / "hidden"
     first = _subset(task, source, out, hidden)
     assert _up_to_date(_subset(task, source, out, hidden))
-    stray = {"class folder": sorted((out / "val").iterdir())[0] / "stray.JPEG", "root": out / "stray.txt", "new folder": out / "test" / "more"}[where]
+    stray = {
+        "class folder": sorted((out / "val").iterdir())[0] / "stray.JPEG",
+        "root": out / "stray.txt",
+        "new folder": out / "test" / "more",
+    }[where]
     if where == "new folder":
         stray.mkdir()
     else:
@@ -277,7 +281,11 @@ def test_other_options_mean_a_rebuild(tmp_path, task, source, change):
 def test_fresh_sources_vouch_for_nothing_until_they_are_older(tmp_path, task, reads):
     """Sources modified within RACY_NS of the build are read again on the next run (no inputs
     stamp is recorded), as the state does not keep their digests."""
-    data = task.synthesize(tmp_path / "synthetic", seed=5, options={"classes": 2, "subset_per_class": 3, "extra_train_per_class": 0, "val_per_class": 2, "image_size": 32})
+    data = task.synthesize(
+        tmp_path / "synthetic",
+        seed=5,
+        options={"classes": 2, "subset_per_class": 3, "extra_train_per_class": 0, "val_per_class": 2, "image_size": 32},
+    )
     out, hidden = tmp_path / "subset", tmp_path / "hidden"
     task.subset(data["source"], data["manifests"], out, hidden, link="hardlink", options={})
     reads.clear()

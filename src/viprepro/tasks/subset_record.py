@@ -141,7 +141,11 @@ class Record:
         if len(self.digests) != 32 * len(sources):
             return None
         digests = self.digests
-        return {source: Facts(st.st_size, digests[32 * i : 32 * i + 32].hex()) for i, (source, st) in enumerate(zip(sources, stats))}
+        new = tuple.__new__
+        return {
+            source: new(Facts, (st.st_size, digests[32 * i : 32 * i + 32].hex(), None))
+            for i, (source, st) in enumerate(zip(sources, stats))
+        }
 
 
 def digests_of(sources: list[str], facts: dict[str, Facts]) -> bytes | None:

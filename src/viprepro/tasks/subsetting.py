@@ -24,6 +24,7 @@ from typing import NamedTuple
 from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path, sha256_bytes
 from viprepro.files.filestate import MISSING, Facts, FileState, scan, stat_files, subset_state
+from viprepro.files.filestate import stat_key as _key
 from viprepro.files.linking import Linker
 from viprepro.files.subset_manifest import MANIFEST_NAME, folder_digest, manifest_of, write_manifest
 from viprepro.tasks.base import SubsetResult
@@ -107,12 +108,18 @@ class _Placer:
         self.linker = linker
         self.made: set[str] = set()
 
-    def place(self, placed: Placed, root: str, *, regular: bool) -> str:
+    def place(self, placed: Placed, root: str, *, regular: bool) -> None:
         target = f"{root}/{placed.rel}"
         folder = target.rpartition("/")[0]
         if folder not in self.made:
             os.makedirs(folder, exist_ok=True)
             self.made.add(folder)
+        if regular and self.linker.mode == "hardlink":  # the common case, without the linker's checks
+            try:
+                os.link(placed.source, target, follow_symlinks=False)
+                return
+            except OSError:
+                regular = False  # the linker looks again and tells why, or copies instead
         if placed.text is not None:
             with open(target, "wb") as fh:
                 fh.write(placed.text.encode("utf-8"))
@@ -120,7 +127,6 @@ class _Placer:
             shutil.copyfile(placed.source, target)
         else:
             self.linker.place(placed.source, target, regular=regular)
-        return target
 
 
 def refuse_unreadable(
@@ -140,9 +146,7 @@ def refuse_unreadable(
         raise UserError(f"{len(broken)} corrupt or truncated image(s) (first {min(len(broken), shown)}):\n  {listed}", path=source)
 
 
-def read_sources(
-    placed: list[Placed], state: FileState, verify: str, stats: list[os.stat_result | None]
-) -> dict[str, Facts]:
+def read_sources(placed: list[Placed], state: FileState, verify: str, stats: list[os.stat_result | None]) -> dict[str, Facts]:
     """Size, sha256 and (for dataset files, at level `verify`) the image check of every source
     (`placed`, with their `stats`), each file read once on all cores, or not at all when the
     state knows it unchanged."""
@@ -172,7 +176,7 @@ def _describe(
         for p in files:
             if p.text is not None:
                 data = p.text.encode("utf-8")
-                listed.append({"path": p.rel, "size": len(data), "sha256": sha256_bytes(data)})
+                listed.append({"path": p.rel, "sha256": sha256_bytes(data), "size": len(data)})
                 keys.append("text:" + listed[-1]["sha256"])
                 continue
             path = f"{root}/{p.rel}"
@@ -182,12 +186,12 @@ def _describe(
                 st = None
             source = stats[index]
             index += 1
-            key = output_key(st, source)
+            key = SHARED if st is not None and _key(st) == _key(source) else output_key(st, source)
             keys.append(key)
             if key == SHARED:
-                listed.append({"path": p.rel, "size": st.st_size, "sha256": facts[p.source].sha256})
+                listed.append({"path": p.rel, "sha256": facts[p.source].sha256, "size": st.st_size})
             else:
-                listed.append({"path": p.rel})
+                listed.append({"path": p.rel, "sha256": "", "size": 0})
                 others.append((listed[-1], len(keys) - 1, path, st))
     if others:
         read = scan([path for _, _, path, _ in others], state=state, stats=[st for *_, st in others])
@@ -195,7 +199,7 @@ def _describe(
         if unreadable:
             raise UserError(f"{len(unreadable)} subset file(s) cannot be read, e.g. {unreadable[0][0]}: {unreadable[0][1]}", path=root)
         for (entry, _, _, _), f in zip(others, read):
-            entry.update(size=f.size, sha256=f.sha256)
+            entry.update(sha256=f.sha256, size=f.size)
     return entries, keys, [st for *_, st in others], stated
 
 
@@ -227,7 +231,9 @@ def cut(
     source, manifests, out, hidden = Path(source), Path(manifests), Path(out), Path(hidden)
     refuse_overlap(source, out, hidden)
     with _collector_paused():
-        return _cut(task, source, manifests, out, hidden, link=link, plan=plan, check=check, check_files=check_files, verify=verify, copied=copied)
+        return _cut(
+            task, source, manifests, out, hidden, link=link, plan=plan, check=check, check_files=check_files, verify=verify, copied=copied
+        )
 
 
 @contextlib.contextmanager
@@ -280,8 +286,11 @@ def _cut(task, source, manifests, out, hidden, *, link, plan, check, check_files
             placer, index = _Placer(linker), 0
             for root, files in [*((str(staged), f) for f in decided.splits.values()), (str(hidden_staged), decided.hidden)]:
                 for p in files:
-                    placer.place(p, root, regular=p.source is not None and stats[index] is not None and index not in links)
-                    index += p.source is not None
+                    if p.source is None:
+                        placer.place(p, root, regular=False)
+                        continue
+                    placer.place(p, root, regular=not p.copy and stats[index] is not None and index not in links)
+                    index += 1
             entries, keys, own_stats, stated = _describe(str(staged), decided, facts, stats, state)
             manifest = manifest_of(entries, task=task, extra={**decided.extra, "link_mode": linker.mode})
             written_sha = write_manifest(staged, manifest)
