@@ -57,12 +57,30 @@ def inputs_stamp(task: str, link: str, verify: str, plan, stats: list[os.stat_re
         return None
     header = {"version": VERSION, "task": task, "link": link, "verify": verify, "extra": plan.extra, "folders": list(plan.folders)}
     digest = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
-    digest.update(json.dumps([plan.splits, plan.hidden], check_circular=False).encode())  # each Placed as the list of its fields
+    for name, files in (*plan.splits.items(), ("hidden folder", plan.hidden)):
+        _plan_part(digest, name, files)
     try:
         digest.update(array("q", itertools.chain.from_iterable(map(_key, stats))).tobytes())
     except OverflowError:  # a device or inode number beyond 63 bits
         digest.update(repr(list(map(_key, stats))).encode())
     return digest.hexdigest()
+
+
+_rel, _source, _kind = operator.attrgetter("rel"), operator.attrgetter("source"), operator.attrgetter("text", "copy", "from_dataset")
+_LINKED = (None, False, True)  # a file linked from the dataset: the common kind
+
+
+def _plan_part(digest, name: str, files) -> None:
+    """Add a list of `Placed` to `digest`, unambiguously: the places and the sources, each
+    column NUL-separated (a path cannot hold a NUL) after its length, and every file of another
+    kind than `_LINKED` (text, copy, not from the dataset) with its position."""
+    kinds = list(map(_kind, files))
+    others = [] if kinds.count(_LINKED) == len(kinds) else [[i, *kind] for i, kind in enumerate(kinds) if kind != _LINKED]
+    digest.update(json.dumps([name, len(files), others]).encode())
+    for column in ("\0".join(map(_rel, files)), "\0".join(map(str, map(_source, files)))):
+        data = column.encode()
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
 
 
 def output_key(st: os.stat_result | None, source: os.stat_result) -> str:
