@@ -312,3 +312,55 @@ def test_a_source_edited_while_it_was_read_is_read_again_on_the_next_run(tmp_pat
     monkeypatch.setattr(filestate, "_read", real)
     assert not _up_to_date(_subset(task, source, out, hidden))  # its stat is not the one the build saw
     assert _up_to_date(_subset(task, source, out, hidden))
+
+
+def test_the_inputs_stamp_changes_with_every_input_and_is_withheld_for_racy_sources(tmp_path):
+    from viprepro.tasks.subset_record import inputs_stamp
+    from viprepro.tasks.subsetting import SubsetPlan, linked, taken, written
+
+    files = []
+    for name in ("a.bin", "b.bin", "m.json"):
+        path = tmp_path / name
+        path.write_bytes(name.encode())
+        os.utime(path, ns=(HOUR_AGO, HOUR_AGO))
+        files.append(str(path))
+
+    def plan(**change):
+        splits = {"train": [linked(files[0], "train/a.bin"), linked(files[1], "train/b.bin")], "test": [taken("test/m.json", files[2])]}
+        fields = {"splits": splits, "hidden": [written("gt.csv", "id,label\n")], "extra": {"classes": ["x"]}, **change}
+        return SubsetPlan(**fields)
+
+    def stamp(decided=None, link="hardlink", verify="header", stats=None):
+        decided = decided or plan()
+        stats = stats or [os.stat(p.source) for p in decided.with_sources()]
+        return inputs_stamp("classification", link, verify, decided, stats, time.time_ns())
+
+    base = stamp()
+    assert base == stamp()  # deterministic
+    variants = {
+        "rel": plan(
+            splits={"train": [linked(files[0], "train/A.bin"), linked(files[1], "train/b.bin")], "test": [taken("test/m.json", files[2])]}
+        ),
+        "source": plan(
+            splits={"train": [linked(files[1], "train/a.bin"), linked(files[1], "train/b.bin")], "test": [taken("test/m.json", files[2])]}
+        ),
+        "kind": plan(
+            splits={
+                "train": [linked(files[0], "train/a.bin"), linked(files[1], "train/b.bin")],
+                "test": [taken("test/m.json", files[2], copy=True)],
+            }
+        ),
+        "text": plan(hidden=[written("gt.csv", "id,label\n0,1\n")]),
+        "extra": plan(extra={"classes": ["y"]}),
+        "split name": plan(
+            splits={"val": [linked(files[0], "train/a.bin"), linked(files[1], "train/b.bin")], "test": [taken("test/m.json", files[2])]}
+        ),
+    }
+    stamps = {what: stamp(decided) for what, decided in variants.items()}
+    stamps["link"], stamps["verify"] = stamp(link="copy"), stamp(verify="full")
+    os.utime(files[1], ns=(HOUR_AGO + 1, HOUR_AGO + 1))
+    stamps["mtime"] = stamp()
+    assert base not in stamps.values() and len(set(stamps.values())) == len(stamps), stamps
+    os.utime(files[1], ns=(time.time_ns(), time.time_ns()))  # modified just now: its stat vouches for nothing
+    assert stamp() is None
+    assert stamp(stats=[os.stat(files[0]), None, os.stat(files[2])]) is None  # a missing source
