@@ -14,11 +14,16 @@ within `RACY_NS` of the read (it may still be being written within the file syst
 timestamp granularity) is not remembered, as git treats "racily clean" entries.
 
 The state is a small SQLite file that the caller places outside the dataset (subsetting puts
-it beside the subset folder: `<parent>/.<subset name>.state.sqlite`). Losing it costs only
-time; a corrupt one is set aside and rebuilt.
+it beside the subset folder: `<parent>/.<subset name>.state.sqlite`). Its rows are loaded
+only when a lookup is needed; it also keeps the record of each subset build
+(`tasks.subset_record`), with which a rerun whose sources are unchanged needs no row at all.
+Losing it costs only time; a corrupt one is set aside and rebuilt.
 
-Misses are read in worker processes on all cores (hashlib keeps the GIL for the small buffers
-of small files, so threads would not scale), a contiguous chunk per task.
+Every file is stated once (`stat_files`: an lstat per plain file, at C speed); misses are read
+in worker processes on all cores (hashlib keeps the GIL for the small buffers of small files,
+so threads would not scale), a contiguous chunk per task, each file with one open, its reads
+and one fstat: the file read is the file stated, unchanged meanwhile, if that fstat shows the
+stat taken before.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ CREATE TABLE IF NOT EXISTS files (
     dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     sha256 TEXT NOT NULL, checked TEXT NOT NULL, PRIMARY KEY (dev, ino)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS builds (out TEXT PRIMARY KEY, record TEXT NOT NULL, digests BLOB NOT NULL);
+DROP TABLE IF EXISTS outputs;
 """
 
 

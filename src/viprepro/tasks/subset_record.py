@@ -169,9 +169,10 @@ class Record:
 def digests_of(sources: list[str], facts: dict[str, Facts]) -> bytes | None:
     """The sha256 of every source, in order, 32 bytes each; None if one was not read."""
     try:
-        return b"".join(bytes.fromhex(facts[source].sha256) for source in sources)
+        digests = b"".join(bytes.fromhex(facts[source].sha256) for source in sources)
     except ValueError:
         return None
+    return digests if len(digests) == 32 * len(sources) else None
 
 
 FOLDER = -1
