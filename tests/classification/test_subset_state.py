@@ -364,3 +364,29 @@ def test_the_inputs_stamp_changes_with_every_input_and_is_withheld_for_racy_sour
     os.utime(files[1], ns=(time.time_ns(), time.time_ns()))  # modified just now: its stat vouches for nothing
     assert stamp() is None
     assert stamp(stats=[os.stat(files[0]), None, os.stat(files[2])]) is None  # a missing source
+
+
+def test_a_source_replaced_after_it_was_read_is_hashed_as_placed(tmp_path, task, source, monkeypatch):
+    """The manifest names the bytes placed: a link whose inode is not the one stated and read
+    (the source was swapped in between) is stated and hashed itself."""
+    victim = str(_first_train_file(source))
+    real = filestate._read
+
+    def swapping(path, level):
+        result = real(path, level)
+        if path == victim:
+            data = bytearray(Path(path).read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            before = os.stat(path)
+            Path(path + ".new").write_bytes(bytes(data))
+            os.utime(path + ".new", ns=(before.st_atime_ns, before.st_mtime_ns))
+            os.replace(path + ".new", path)
+        return result
+
+    monkeypatch.setattr(filestate, "_read", swapping)
+    monkeypatch.setattr(filestate, "PARALLEL_FROM", 10**9)
+    out, hidden = tmp_path / "subset", tmp_path / "hidden"
+    result = _subset(task, source, out, hidden)
+    entry = next(e for e in result.manifest["splits"]["train"] if e["path"].endswith(Path(victim).name))
+    assert entry["sha256"] == sha256_file(out / entry["path"]) == sha256_file(victim)
+    assert result.manifest["digest"] == uncached_digest(out, result.manifest)

@@ -158,15 +158,31 @@ def read_sources(placed: list[Placed], state: FileState, verify: str, stats: lis
     return facts
 
 
+def _inodes(root: str, folders: set[str]) -> tuple[dict[str, int], int]:
+    """The inode of every entry of the staged `folders` (absolute paths under `root`), by path
+    relative to `root`, from one listing per folder; and the device they are on."""
+    found: dict[str, int] = {}
+    for folder in folders:
+        prefix = folder[len(root) + 1 :] + "/" if folder != root else ""
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                found[prefix + entry.name] = entry.inode()
+    return found, os.stat(root).st_dev
+
+
 def _describe(
-    root: str, plan: SubsetPlan, facts: dict[str, Facts], stats: list[os.stat_result | None], state: FileState
+    root: str, plan: SubsetPlan, facts: dict[str, Facts], stats: list[os.stat_result | None], state: FileState, folders: set[str]
 ) -> tuple[dict[str, list[dict]], list[str], list[os.stat_result | None], int]:
     """The manifest's entries of every placed subset file (size, sha256), their keys for the
     build record (`subset_record.output_key`) and the stats of those that are not their source.
 
-    A file that is its source's inode, unchanged, has its source's digest; one written from
-    text, the digest of that text; any other (a copy) is hashed through the state."""
+    A file that is its source's inode (a hard link: the folder's listing tells, without a stat
+    per file) has the digest read from that inode, which was unchanged from its stat to the end
+    of its read (any later change shows in its stat at the next run); one written from text,
+    the digest of that text; any other (a copy, a symbolic link) is stated, and hashed through
+    the state unless it is its source's inode."""
     stated = time.time_ns()
+    inodes, device = _inodes(root, folders)
     entries: dict[str, list[dict]] = {}
     keys: list[str] = []
     others: list[tuple[dict, int, str, os.stat_result]] = []  # entry, key position, path, stat
@@ -179,13 +195,17 @@ def _describe(
                 listed.append({"path": p.rel, "sha256": sha256_bytes(data), "size": len(data)})
                 keys.append("text:" + listed[-1]["sha256"])
                 continue
+            source = stats[index]
+            index += 1
+            if inodes.get(p.rel) == source.st_ino and device == source.st_dev:
+                keys.append(SHARED)
+                listed.append({"path": p.rel, "sha256": facts[p.source].sha256, "size": source.st_size})
+                continue
             path = f"{root}/{p.rel}"
             try:
                 st = os.stat(path)
             except OSError:  # a link to a source that was replaced by a broken symbolic link meanwhile
                 st = None
-            source = stats[index]
-            index += 1
             key = SHARED if st is not None and _key(st) == _key(source) else output_key(st, source)
             keys.append(key)
             if key == SHARED:
@@ -291,7 +311,8 @@ def _cut(task, source, manifests, out, hidden, *, link, plan, check, check_files
                         continue
                     placer.place(p, root, regular=not p.copy and stats[index] is not None and index not in links)
                     index += 1
-            entries, keys, own_stats, stated = _describe(str(staged), decided, facts, stats, state)
+            holding = {str(staged), *(f for f in placer.made if f.startswith(f"{staged}/"))}  # the folders holding files
+            entries, keys, own_stats, stated = _describe(str(staged), decided, facts, stats, state, holding)
             manifest = manifest_of(entries, task=task, extra={**decided.extra, "link_mode": linker.mode})
             written_sha = write_manifest(staged, manifest)
             hidden_digest = folder_digest(hidden_staged)
