@@ -390,3 +390,15 @@ def test_a_source_replaced_after_it_was_read_is_hashed_as_placed(tmp_path, task,
     entry = next(e for e in result.manifest["splits"]["train"] if e["path"].endswith(Path(victim).name))
     assert entry["sha256"] == sha256_file(out / entry["path"]) == sha256_file(victim)
     assert result.manifest["digest"] == uncached_digest(out, result.manifest)
+
+
+def test_digests_across_read_sizes(tmp_path):
+    """Small files are read in one short read, larger ones in chunks: every size hashes right."""
+    sizes = [0, 1, filestate.FIRST_CHUNK - 1, filestate.FIRST_CHUNK, filestate.FIRST_CHUNK + 1, filestate.FIRST_CHUNK + filestate.CHUNK + 3]
+    paths = []
+    for size in sizes:
+        path = tmp_path / f"{size}.bin"
+        path.write_bytes(os.urandom(size))
+        paths.append(str(path))
+    facts = scan(paths)
+    assert [f.sha256 for f in facts] == [sha256_file(p) for p in paths] and [f.size for f in facts] == sizes

@@ -42,6 +42,7 @@ from typing import NamedTuple
 from viprepro.files.imagecheck import PNG_SIGNATURE, TAIL, problem_in
 
 CHUNK = 1 << 20
+FIRST_CHUNK = 1 << 16  # most images fit; a 1 MiB buffer per small file costs more than its read
 RACY_NS = 2_000_000_000  # FAT keeps mtimes to 2 s; everything else finer
 LEVELS = ("none", "header", "full")  # image checks, weakest first
 MISSING = "missing or not a regular file"
@@ -170,14 +171,15 @@ def _read(path: str, level: str) -> tuple[str, str | None, tuple[int, int, int, 
     fd = os.open(path, os.O_RDONLY)
     try:
         digest = hashlib.sha256()
-        head, tail = b"", b""
+        head, tail, size = b"", b"", FIRST_CHUNK
         while True:
-            chunk = os.read(fd, CHUNK)
+            chunk = os.read(fd, size)
             digest.update(chunk)
             head = head or chunk[: len(PNG_SIGNATURE)]
             tail = (tail + chunk)[-TAIL:]
-            if len(chunk) < CHUNK:  # a regular file reads short only at its end: no extra read to see it
+            if len(chunk) < size:  # a regular file reads short only at its end: no extra read to see it
                 break
+            size = CHUNK
         after = stat_key(os.fstat(fd))
     finally:
         os.close(fd)
