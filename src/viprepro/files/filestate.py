@@ -34,6 +34,7 @@ import operator
 import os
 import sqlite3
 import stat
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -88,39 +89,63 @@ class FileState:
     """The state database; `FileState(None)` remembers nothing beyond this object.
 
     Its rows are loaded on the first lookup: a rerun whose inputs stamp matches its build
-    record (`subsetting`) needs none of them."""
+    record (`subsetting`) needs none of them. New rows are written by a thread while the
+    caller goes on (SQLite works without the GIL), and waited for before the next use."""
 
     def __init__(self, path: str | Path | None):
         self.path = Path(path) if path is not None else None
         self.hits = self.misses = 0
         self.unsettled = 0  # files read that changed after they were stated (their stat vouches for nothing)
         self._loaded: dict[tuple[int, int], tuple[int, int, str, str]] | None = None if path is not None else {}
+        self._writing: threading.Thread | None = None
+        self._failed: BaseException | None = None
         self._db = self._open() if self.path is not None else None
 
     def _open(self) -> sqlite3.Connection | None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = sqlite3.connect(self.path, timeout=60)
+            db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)  # one thread at a time (`_settled`)
             db.executescript(SCHEMA)
             db.execute("SELECT COUNT(*) FROM builds").fetchone()
             return db
         except sqlite3.DatabaseError:  # corrupt or not a database: a cache, so start afresh
             self.path.replace(self.path.with_name(self.path.name + ".corrupt"))
-            db = sqlite3.connect(self.path, timeout=60)
+            db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
             db.executescript(SCHEMA)
             return db
+
+    def _settled(self) -> sqlite3.Connection | None:
+        """The connection, once the rows being written (if any) are written."""
+        if self._writing is not None:
+            self._writing.join()
+            self._writing = None
+            if self._failed is not None:
+                failed, self._failed = self._failed, None
+                raise failed
+        return self._db
+
+    def _write(self, rows: list[tuple]) -> None:
+        try:
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", rows)
+        except BaseException as exc:  # raised in the caller's thread by `_settled`
+            self._failed = exc
 
     @property
     def _entries(self) -> dict[tuple[int, int], tuple[int, int, str, str]]:
         if self._loaded is None:
+            self._settled()
             rows = self._db.execute("SELECT dev, ino, size, mtime_ns, sha256, checked FROM files") if self._db is not None else ()
             self._loaded = {(d, i): (s, m, h, c) for d, i, s, m, h, c in rows}
         return self._loaded
 
     def close(self) -> None:
         if self._db is not None:
-            self._db.close()
-            self._db = None
+            try:
+                self._settled()
+            finally:
+                self._db.close()
+                self._db = None
 
     def __enter__(self) -> FileState:
         return self
@@ -148,18 +173,19 @@ class FileState:
             for dev, ino, size, mtime, digest, level in fresh:
                 self._loaded[(dev, ino)] = (size, mtime, digest, level)
         if self._db is not None and fresh:
-            with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", fresh)
+            self._settled()
+            self._writing = threading.Thread(target=self._write, args=(fresh,), name="filestate-writer")
+            self._writing.start()
 
     def record(self, out: str | Path) -> tuple[str, bytes] | None:
         """What the last build of `out` recorded (see `subsetting`): its text and its digests."""
-        if self._db is None:
+        if self._settled() is None:
             return None
         row = self._db.execute("SELECT record, digests FROM builds WHERE out = ?", (os.path.realpath(out),)).fetchone()
         return (row[0], row[1]) if row else None
 
     def set_record(self, out: str | Path, record: str, digests: bytes) -> None:
-        if self._db is not None:
+        if self._settled() is not None:
             with self._db:
                 self._db.execute("INSERT OR REPLACE INTO builds VALUES (?, ?, ?)", (os.path.realpath(out), record, digests))
 
@@ -274,6 +300,8 @@ def scan(
             facts[index] = _facts(Facts, (st.st_size, digest, None))
     state.hits += len(paths) - len(todo)
     state.misses += len(todo)
+    if todo:
+        state._settled()  # no fork while the writer thread runs
     results = _read_all([os.fspath(paths[i]) for i in todo], level, workers or default_workers())
     remembered = []
     for index, (digest, problem, opened) in zip(todo, results):
