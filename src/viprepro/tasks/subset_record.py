@@ -18,7 +18,8 @@ A build records, in the subset's state (`files.filestate`, beside the subset):
   instance after Snakemake deleted the outputs, takes them from here without reading the state).
 
 A rerun stats every source and compares the inputs stamp; then stats each folder, and lists
-those that changed (or were racy when recorded: written within `RACY_NS` of being stated),
+those that changed, or were racy when recorded (changed in the same timestamp tick as the
+manifest, written last: a later change in that tick would not show; the subset's root is),
 checking that each holds exactly the planned entries, a hard link being its source's inode
 (the listing gives inodes without a stat per file); then the keys of the other files, the
 manifest's bytes and the hidden folder. Any difference, a copy that was racy when recorded, or
