@@ -402,3 +402,18 @@ def test_digests_across_read_sizes(tmp_path):
         paths.append(str(path))
     facts = scan(paths)
     assert [f.sha256 for f in facts] == [sha256_file(p) for p in paths] and [f.size for f in facts] == sizes
+
+
+def test_a_rerun_that_listed_a_racy_folder_records_its_key(tmp_path, task, source, monkeypatch):
+    from viprepro.tasks.subset_record import Record
+
+    out, hidden = tmp_path / "subset", tmp_path / "hidden"
+    _subset(task, source, out, hidden)
+    with subset_state(out, source["source"]) as state:
+        built = Record.load(state, out)
+    assert built.outputs["folders"][""] is None  # the root changed with the manifest: racy
+    monkeypatch.setattr(filestate, "RACY_NS", 0)  # as if the rerun came later
+    assert _up_to_date(_subset(task, source, out, hidden))
+    with subset_state(out, source["source"]) as state:
+        renewed = Record.load(state, out)
+    assert renewed.outputs["folders"][""] is not None and renewed.digests == built.digests and len(built.digests) > 0

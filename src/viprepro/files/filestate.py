@@ -184,10 +184,14 @@ class FileState:
         row = self._db.execute("SELECT record, digests FROM builds WHERE out = ?", (os.path.realpath(out),)).fetchone()
         return (row[0], row[1]) if row else None
 
-    def set_record(self, out: str | Path, record: str, digests: bytes) -> None:
+    def set_record(self, out: str | Path, record: str, digests: bytes | None) -> None:
+        """Store the record of `out`; `digests` None keeps those stored (a few MB at ImageNet scale)."""
         if self._settled() is not None:
             with self._db:
-                self._db.execute("INSERT OR REPLACE INTO builds VALUES (?, ?, ?)", (os.path.realpath(out), record, digests))
+                if digests is None:
+                    self._db.execute("UPDATE builds SET record = ? WHERE out = ?", (record, os.path.realpath(out)))
+                else:
+                    self._db.execute("INSERT OR REPLACE INTO builds VALUES (?, ?, ?)", (os.path.realpath(out), record, digests))
 
 
 def _read(path: str, level: str) -> tuple[str, str | None, tuple[int, int, int, int]]:

@@ -151,9 +151,10 @@ class Record:
         except (ValueError, KeyError, TypeError):
             return None
 
-    def save(self, state: filestate.FileState, out: Path) -> None:
+    def save(self, state: filestate.FileState, out: Path, *, digests: bool = True) -> None:
+        """Store the record; without its `digests` (unchanged) when only the text changed."""
         fields = {"version": VERSION, "inputs": self.inputs, "outputs": self.outputs, "manifest": self.manifest, "hidden": self.hidden}
-        state.set_record(out, json.dumps(fields, sort_keys=True), self.digests)
+        state.set_record(out, json.dumps(fields, sort_keys=True), self.digests if digests else None)
 
     def facts(self, sources: list[str], stats: list[os.stat_result]) -> dict[str, Facts] | None:
         """The facts of the sources of the build (given that the inputs stamp matched)."""

@@ -285,7 +285,7 @@ def _cut(task, source, manifests, out, hidden, *, link, plan, check, check_files
             manifest = reusable(out, hidden, decided, stats, record)
             if manifest is not None:
                 if record.refreshed:
-                    record.save(state, out)
+                    record.save(state, out, digests=False)
                 return SubsetResult(
                     subset_dir=out,
                     hidden_dir=hidden,
