@@ -219,7 +219,7 @@ def reusable(out: Path, hidden: Path, plan, stats: list[os.stat_result], record:
                 unsure[rel] = st
         if unsure:
             files = [p for listed in plan.splits.values() for p in listed]
-            if not _listed_as_built(root, unsure, files, _positions(files), stats, set(outputs["own"]), outputs["folders"]):
+            if not _listed_as_built(root, unsure, files, stats, set(outputs["own"]), outputs["folders"]):
                 return None
         for rel, st in unsure.items():  # listed and found as built: its key from now on
             outputs["folders"][rel] = _folder_key(st, stated - filestate.RACY_NS)
@@ -229,7 +229,7 @@ def reusable(out: Path, hidden: Path, plan, stats: list[os.stat_result], record:
         return None
 
 
-def _listed_as_built(root: str, unsure: dict[str, os.stat_result], files, sourced, stats, own: set[int], folders: dict) -> bool:
+def _listed_as_built(root: str, unsure: dict[str, os.stat_result], files, stats, own: set[int], folders: dict) -> bool:
     """Whether each folder in `unsure` holds exactly the entries the plan puts there: the
     subfolders, the manifest, and files, those shared with their source being its inode."""
     expected: dict[str, dict[str, int]] = {rel: {} for rel in unsure}
@@ -239,10 +239,17 @@ def _listed_as_built(root: str, unsure: dict[str, os.stat_result], files, source
         parent, _, name = rel.rpartition("/")
         if rel and parent in expected:
             expected[parent][name] = FOLDER
-    for i, p in enumerate(files):
-        folder, _, name = p.rel.rpartition("/")
-        if folder in expected:
-            expected[folder][name] = i
+    rels = map(_rel, files)
+    if unsure.keys() == {""}:  # the common case, the root alone (racy: the manifest was written in it last)
+        for i, rel in enumerate(rels):
+            if "/" not in rel:
+                expected[""][rel] = i
+    else:
+        for i, rel in enumerate(rels):
+            folder, _, name = rel.rpartition("/")
+            if folder in expected:
+                expected[folder][name] = i
+    sourced = None
     for rel, st in unsure.items():
         wanted = expected[rel]
         with os.scandir(f"{root}/{rel}" if rel else root) as entries:
@@ -252,6 +259,7 @@ def _listed_as_built(root: str, unsure: dict[str, os.stat_result], files, source
                     return False
                 if i == FOLDER or i == len(files) or i in own:
                     continue
+                sourced = sourced or _positions(files)
                 source = stats[sourced[i]]
                 if entry.inode() != source.st_ino or st.st_dev != source.st_dev:
                     return False
