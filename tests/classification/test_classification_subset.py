@@ -131,6 +131,26 @@ def test_wrong_manifest_structure(tmp_path, task, synthetic, payload, message):
         task.subset(synthetic["source"], manifests, tmp_path / "out", tmp_path / "hidden", link="copy", options={})
 
 
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (["n01", ""], "entry 3\\): unsafe path component ''"),
+        ([".", "x.JPEG"], "entry 3\\): unsafe path component '.'"),
+        (["n01", "a\\b.JPEG"], "entry 3\\): unsafe path component"),
+        (["n01", 7], "entry 3\\): expected \\[wnid, filename\\]"),
+        (("n01",), "entry 3\\): expected \\[wnid, filename\\]"),
+    ],
+)
+def test_a_bad_entry_among_good_ones_is_named(tmp_path, task, synthetic, bad, message):
+    """The whole list is checked at once (C speed); a bad entry anywhere is still found and named."""
+    manifests = _copy_manifests(synthetic, tmp_path)
+    pairs = [["n01", f"n01_{i}.JPEG"] for i in range(6)]
+    pairs[3] = list(bad) if isinstance(bad, list) else bad
+    (manifests / "train.pickle").write_bytes(pickle.dumps(pairs, protocol=3))
+    with pytest.raises(UserError, match=message):
+        task.subset(synthetic["source"], manifests, tmp_path / "out", tmp_path / "hidden", link="copy", options={})
+
+
 def test_missing_source_files_are_listed_with_a_count(tmp_path, task, synthetic):
     manifests = _copy_manifests(synthetic, tmp_path)
     train = load_plain_pickle(manifests / "train.pickle")

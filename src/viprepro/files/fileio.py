@@ -73,7 +73,7 @@ def sha256_bytes(data: bytes) -> str:
 
 def canonical_digest(obj) -> str:
     """Digest of a JSON-serialisable object, independent of key order and formatting."""
-    return sha256_bytes(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode())
+    return sha256_bytes(json.dumps(obj, sort_keys=True, separators=(",", ":"), check_circular=False).encode())
 
 
 def read_submission_text(

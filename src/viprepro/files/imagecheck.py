@@ -20,7 +20,7 @@ PNG_SIGNATURE, PNG_IEND = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
 TAIL = 64
 
 
-def _decode_problem(path: Path, level: str) -> str | None:
+def _decode_problem(path: str | Path, level: str) -> str | None:
     try:
         with Image.open(path) as image:
             if level == "full":
@@ -41,7 +41,7 @@ def problem_with(path: Path, level: str = "header") -> str | None:
     return problem_in(path, head, tail, level)
 
 
-def problem_in(path: Path, head: bytes, tail: bytes, level: str = "header") -> str | None:
+def problem_in(path: str | Path, head: bytes, tail: bytes, level: str = "header") -> str | None:
     """`problem_with`, given the file's first 8 and last 64 bytes (read by the caller)."""
     if head.startswith(JPEG_SOI):
         if JPEG_EOI not in tail:

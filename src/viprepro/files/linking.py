@@ -52,11 +52,14 @@ class Linker:
         self.fell_back = False
         self.followed_links = 0
 
-    def place(self, source: str | Path, target: str | Path) -> None:
-        try:  # one lstat answers the common case, a regular file (hundreds of thousands of them)
-            regular = stat.S_ISREG(os.lstat(source).st_mode)
-        except OSError:
-            regular = False
+    def place(self, source: str | Path, target: str | Path, *, regular: bool = False) -> None:
+        """Place `source` at `target`; `regular` says the caller has just seen that `source` is
+        a regular file, not a link (what then happens to be placed is checked after placing)."""
+        if not regular:
+            try:  # one lstat answers the common case, a regular file (hundreds of thousands of them)
+                regular = stat.S_ISREG(os.lstat(source).st_mode)
+            except OSError:
+                regular = False
         real = source if regular else real_file(source)
         if real is not source:
             self.followed_links += 1

@@ -10,39 +10,56 @@ with the digest of every file.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import os
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
+from typing import NamedTuple
 
 from viprepro.errors import UserError
-from viprepro.files.fileio import atomic_path, canonical_digest, sha256_bytes
-from viprepro.files.filestate import MISSING, Facts, FileState, scan, subset_state
+from viprepro.files.fileio import atomic_path, sha256_bytes
+from viprepro.files.filestate import MISSING, Facts, FileState, scan, stat_files, subset_state
+from viprepro.files.filestate import stat_key as _key
 from viprepro.files.linking import Linker
-from viprepro.files.subset_manifest import build_manifest, record_build, reusable, write_manifest
+from viprepro.files.subset_manifest import MANIFEST_NAME, folder_digest, manifest_of, write_manifest
 from viprepro.tasks.base import SubsetResult
+from viprepro.tasks.subset_record import SHARED, Record, digests_of, folders_of, inputs_stamp, output_key, outputs_record, reusable
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(NamedTuple):
     """One file of the subset or the hidden folder: `rel` inside it, made from a source file
     (`source`, placed by the link mode, or copied when `copy`) or from `text`. A source that
-    is not a file of the dataset (an official manifest) is not among the files checked."""
+    is not a file of the dataset (an official manifest) is not among the files checked.
+    A tuple of strings: a plan holds one per file, hundreds of thousands of them."""
 
     rel: str
-    source: Path | None = None
+    source: str | None = None
     text: str | None = None
     copy: bool = False
     from_dataset: bool = True
 
 
 def linked(source: Path | str, rel: str) -> Placed:
-    # A Path is kept as it is: parsing it again costs more than the rest of a rerun's plan.
-    return Placed(rel, source=source if isinstance(source, Path) else Path(source))
+    return Placed(rel, os.fspath(source))
+
+
+def linked_all(sources: Iterable[str], rels: Iterable[str]) -> list[Placed]:
+    """`linked` for many files at once, made at C speed: an ImageNet plan holds 100,000."""
+    return list(map(tuple.__new__, repeat(Placed), zip(rels, sources, repeat(None), repeat(False), repeat(True))))
 
 
 def written(rel: str, text: str) -> Placed:
-    return Placed(rel, text=text)
+    return Placed(rel, None, text)
+
+
+def taken(rel: str, source: Path | str, *, copy: bool = False) -> Placed:
+    """A file that is not part of the dataset (an official annotation or manifest file)."""
+    return Placed(rel, os.fspath(source), None, copy, False)
 
 
 @dataclass
@@ -58,9 +75,13 @@ class SubsetPlan:
     #: folders created in the subset even before a file lands in them.
     folders: tuple[str, ...] = ()
 
-    def sources(self) -> list[Path]:
+    def with_sources(self) -> list[Placed]:
+        """Every file placed from a source file, the splits' then the hidden folder's, in plan order."""
+        return [p for placed in (*self.splits.values(), self.hidden) for p in placed if p.source is not None]
+
+    def sources(self) -> list[str]:
         """Every dataset file the subset and the hidden folder take, in plan order."""
-        return [p.source for placed in (*self.splits.values(), self.hidden) for p in placed if p.source is not None and p.from_dataset]
+        return [p.source for p in self.with_sources() if p.from_dataset]
 
 
 def refuse_overlap(source: Path, out: Path, hidden: Path) -> None:
@@ -80,15 +101,32 @@ def refuse_overlap(source: Path, out: Path, hidden: Path) -> None:
             raise UserError(f"the {name} folder must not be inside the source dataset, which is never modified", path=resolved[name])
 
 
-def _place(placed: Placed, root: Path, linker: Linker) -> None:
-    target = root / placed.rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if placed.text is not None:
-        target.write_text(placed.text, encoding="utf-8")
-    elif placed.copy:
-        shutil.copyfile(placed.source, target)
-    else:
-        linker.place(placed.source, target)
+class _Placer:
+    """Places files one after another, making each folder once (not a mkdir per file)."""
+
+    def __init__(self, linker: Linker):
+        self.linker = linker
+        self.made: set[str] = set()
+
+    def place(self, placed: Placed, root: str, *, regular: bool) -> None:
+        target = f"{root}/{placed.rel}"
+        folder = target.rpartition("/")[0]
+        if folder not in self.made:
+            os.makedirs(folder, exist_ok=True)
+            self.made.add(folder)
+        if regular and self.linker.mode == "hardlink":  # the common case, without the linker's checks
+            try:
+                os.link(placed.source, target, follow_symlinks=False)
+                return
+            except OSError:
+                regular = False  # the linker looks again and tells why, or copies instead
+        if placed.text is not None:
+            with open(target, "wb") as fh:
+                fh.write(placed.text.encode("utf-8"))
+        elif placed.copy:
+            shutil.copyfile(placed.source, target)
+        else:
+            self.linker.place(placed.source, target, regular=regular)
 
 
 def refuse_unreadable(
@@ -98,49 +136,91 @@ def refuse_unreadable(
     (`read_sources`, at the task's `verify` level): one error naming the first `shown`."""
 
     sources = plan.sources()
-    missing = [str(src) for src in sources if facts[str(src)].problem == MISSING]
+    missing = [src for src in sources if facts[src].problem == MISSING]
     if missing:
         listed = "\n  ".join(missing[:shown])
         raise UserError(f"{len(missing)} {missing_as} (first {min(len(missing), shown)}):\n  {listed}", path=source)
-    broken = [(src, facts[str(src)].problem) for src in sources if facts[str(src)].problem]
+    broken = [(src, facts[src].problem) for src in sources if facts[src].problem]
     if broken:
         listed = "\n  ".join(f"{p}: {why}" for p, why in broken[:shown])
         raise UserError(f"{len(broken)} corrupt or truncated image(s) (first {min(len(broken), shown)}):\n  {listed}", path=source)
 
 
-def inputs_digest(task: str, link: str, decided: SubsetPlan, facts: dict[str, Facts]) -> str:
-    """Everything a subset is made from: the plan, the options, and the size and sha256 of every
-    source file (`facts`, from the driver's one scan)."""
-
-    def entry(p: Placed) -> list:
-        if p.source is None:
-            return [p.rel, "text", sha256_bytes(p.text.encode("utf-8"))]
-        fact = facts[str(p.source)]
-        return [p.rel, str(p.source), p.copy, fact.size, fact.sha256]
-
-    return canonical_digest(
-        {
-            "task": task,
-            "link": link,
-            "extra": decided.extra,
-            "folders": list(decided.folders),
-            "splits": {split: [entry(p) for p in files] for split, files in decided.splits.items()},
-            "hidden": [entry(p) for p in decided.hidden],
-        }
-    )
-
-
-def read_sources(decided: SubsetPlan, state: FileState, verify: str) -> dict[str, Facts]:
-    """Size, sha256 and (for dataset files, at level `verify`) the image check of every source,
-    each file read once on all cores, or not at all when the state knows it unchanged."""
-    placed = [p for files in (*decided.splits.values(), decided.hidden) for p in files if p.source is not None]
+def read_sources(placed: list[Placed], state: FileState, verify: str, stats: list[os.stat_result | None]) -> dict[str, Facts]:
+    """Size, sha256 and (for dataset files, at level `verify`) the image check of every source
+    (`placed`, with their `stats`), each file read once on all cores, or not at all when the
+    state knows it unchanged."""
     facts = {}
-    for level, paths in (
-        (verify, [str(p.source) for p in placed if p.from_dataset]),
-        ("none", [str(p.source) for p in placed if not p.from_dataset]),
-    ):
-        facts.update(zip(paths, scan(paths, state=state, level=level)))
+    for level, wanted in ((verify, True), ("none", False)):
+        chosen = [i for i, p in enumerate(placed) if p.from_dataset is wanted]
+        paths = [placed[i].source for i in chosen]
+        facts.update(zip(paths, scan(paths, state=state, level=level, stats=[stats[i] for i in chosen])))
     return facts
+
+
+def _inodes(root: str, folders: set[str]) -> tuple[dict[str, int], int]:
+    """The inode of every entry of the staged `folders` (absolute paths under `root`), by path
+    relative to `root`, from one listing per folder; and the device they are on."""
+    found: dict[str, int] = {}
+    for folder in folders:
+        prefix = folder[len(root) + 1 :] + "/" if folder != root else ""
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                found[prefix + entry.name] = entry.inode()
+    return found, os.stat(root).st_dev
+
+
+def _describe(
+    root: str, plan: SubsetPlan, facts: dict[str, Facts], stats: list[os.stat_result | None], state: FileState, folders: set[str]
+) -> tuple[dict[str, list[dict]], list[str], list[os.stat_result | None], int]:
+    """The manifest's entries of every placed subset file (size, sha256), their keys for the
+    build record (`subset_record.output_key`) and the stats of those that are not their source.
+
+    A file that is its source's inode (a hard link: the folder's listing tells, without a stat
+    per file) has the digest read from that inode, which was unchanged from its stat to the end
+    of its read (any later change shows in its stat at the next run); one written from text,
+    the digest of that text; any other (a copy, a symbolic link) is stated, and hashed through
+    the state unless it is its source's inode."""
+    stated = time.time_ns()
+    inodes, device = _inodes(root, folders)
+    entries: dict[str, list[dict]] = {}
+    keys: list[str] = []
+    others: list[tuple[dict, int, str, os.stat_result]] = []  # entry, key position, path, stat
+    index = 0
+    for split, files in plan.splits.items():
+        listed = entries[split] = []
+        for p in files:
+            if p.text is not None:
+                data = p.text.encode("utf-8")
+                listed.append({"path": p.rel, "sha256": sha256_bytes(data), "size": len(data)})
+                keys.append("text:" + listed[-1]["sha256"])
+                continue
+            source = stats[index]
+            index += 1
+            if inodes.get(p.rel) == source.st_ino and device == source.st_dev:
+                keys.append(SHARED)
+                listed.append({"path": p.rel, "sha256": facts[p.source].sha256, "size": source.st_size})
+                continue
+            path = f"{root}/{p.rel}"
+            try:
+                st = os.stat(path)
+            except OSError:  # a link to a source that was replaced by a broken symbolic link meanwhile
+                st = None
+            key = SHARED if st is not None and _key(st) == _key(source) else output_key(st, source)
+            keys.append(key)
+            if key == SHARED:
+                listed.append({"path": p.rel, "sha256": facts[p.source].sha256, "size": st.st_size})
+            else:
+                listed.append({"path": p.rel, "sha256": "", "size": 0})
+                others.append((listed[-1], len(keys) - 1, path, st))
+    if others:
+        read = scan([path for _, _, path, _ in others], state=state, stats=[st for *_, st in others])
+        unreadable = [(entry["path"], f.problem) for (entry, *_), f in zip(others, read) if f.problem]
+        if unreadable:
+            raise UserError(f"{len(unreadable)} subset file(s) cannot be read, e.g. {unreadable[0][0]}: {unreadable[0][1]}", path=root)
+        for (entry, _, _, _), f in zip(others, read):
+            entry.update(sha256=f.sha256, size=f.size)
+    return entries, keys, [st for *_, st in others], stated
 
 
 def cut(
@@ -152,7 +232,8 @@ def cut(
     *,
     link: str,
     plan: Callable[[Path, Path], SubsetPlan],
-    check: Callable[[SubsetPlan, dict[str, Facts]], None],
+    check: Callable[[SubsetPlan, dict[str, Facts]], None] | None = None,
+    check_files: Callable[[SubsetPlan], None] | None = None,
     verify: str = "none",
     copied: str = "files",
 ) -> SubsetResult:
@@ -162,38 +243,84 @@ def cut(
 
     Every file is read once: digests are cached by (device, inode, size, mtime) in the
     subset's state file (`files.filestate`), so hard-linked subset files are not read again
-    for the manifest, and a rerun whose inputs are unchanged returns the subset in place.
-    `verify` is the image check (`none`, `header`, `full`) applied to dataset files in the
-    same read; `check` gets every source's `Facts`."""
+    for the manifest, and a rerun whose inputs and outputs are unchanged returns the subset in
+    place after one stat per source (`subset_record`). `verify` is the image check (`none`,
+    `header`, `full`) applied to dataset files in the same read. `check` must depend on the
+    plan and the facts only: a rerun whose sources are unchanged does not call it again.
+    `check_files(plan)`, a check that reads the files itself (decoding videos), runs on every call."""
     source, manifests, out, hidden = Path(source), Path(manifests), Path(out), Path(hidden)
     refuse_overlap(source, out, hidden)
+    with _collector_paused():
+        return _cut(
+            task, source, manifests, out, hidden, link=link, plan=plan, check=check, check_files=check_files, verify=verify, copied=copied
+        )
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """A plan makes a few tuples per file (hundreds of thousands) that all live until the end;
+    the cyclic garbage collector would walk them again and again (a third of a rerun's time)
+    and find no cycle among them. Reference counting still frees everything as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _cut(task, source, manifests, out, hidden, *, link, plan, check, check_files, verify, copied) -> SubsetResult:
     decided = plan(source, manifests)
+    if check_files is not None:
+        check_files(decided)
+    placed = decided.with_sources()
+    started = time.time_ns()
+    stats, links = stat_files([p.source for p in placed])
+    stamp = inputs_stamp(task, link, verify, decided, stats, started)
     with subset_state(out, source) as state:
-        facts = read_sources(decided, state, verify)
-        check(decided, facts)
-        inputs = inputs_digest(task, link, decided, facts)
-        manifest = reusable(out, hidden, state, inputs)
-        if manifest is not None:
-            return SubsetResult(
-                subset_dir=out,
-                hidden_dir=hidden,
-                manifest=manifest,
-                notes=["up to date: no source file changed since the last build, nothing was linked or hashed again"],
-            )
+        record = Record.load(state, out)
+        facts = None
+        if record is not None and stamp is not None and record.inputs == stamp:
+            manifest = reusable(out, hidden, decided, stats, record)
+            if manifest is not None:
+                if record.refreshed:
+                    record.save(state, out, digests=False)
+                return SubsetResult(
+                    subset_dir=out,
+                    hidden_dir=hidden,
+                    manifest=manifest,
+                    notes=["up to date: no source file changed since the last build, nothing was linked or hashed again"],
+                )
+            facts = record.facts([p.source for p in placed], stats)  # what the last build read of these very files
+        if facts is None:
+            facts = read_sources(placed, state, verify, stats)
+            if check is not None:
+                check(decided, facts)
         linker = Linker(link)
         with atomic_path(out) as staged, atomic_path(hidden) as hidden_staged:
             staged.mkdir(parents=True)
             hidden_staged.mkdir(parents=True)
             for folder in decided.folders:
                 (staged / folder).mkdir(parents=True, exist_ok=True)
-            for files in decided.splits.values():
-                for placed in files:
-                    _place(placed, staged, linker)
-            for placed in decided.hidden:
-                _place(placed, hidden_staged, linker)
-            splits = {split: [p.rel for p in files] for split, files in decided.splits.items()}
-            manifest = build_manifest(staged, splits, task=task, extra={**decided.extra, "link_mode": linker.mode}, state=state)
-            write_manifest(staged, manifest)
-        record_build(out, hidden, state, inputs, manifest)
+            placer, index = _Placer(linker), 0
+            for root, files in [*((str(staged), f) for f in decided.splits.values()), (str(hidden_staged), decided.hidden)]:
+                for p in files:
+                    if p.source is None:
+                        placer.place(p, root, regular=False)
+                        continue
+                    placer.place(p, root, regular=not p.copy and stats[index] is not None and index not in links)
+                    index += 1
+            holding = {str(staged), *(f for f in placer.made if f.startswith(f"{staged}/"))}  # the folders holding files
+            entries, keys, own_stats, stated = _describe(str(staged), decided, facts, stats, state, holding)
+            manifest = manifest_of(entries, task=task, extra={**decided.extra, "link_mode": linker.mode})
+            written_sha = write_manifest(staged, manifest)
+            hidden_digest = folder_digest(hidden_staged)
+            folders = folders_of(str(staged), placer.made | {f"{staged}/{folder}" for folder in decided.folders})
+            outputs = outputs_record(str(staged), folders, keys, own_stats, stated, probe=f"{staged}/{MANIFEST_NAME}")
+            outputs = outputs if not state.unsettled else None
+        digests = digests_of([p.source for p in placed], facts)
+        settled = stamp is not None and digests is not None and not state.unsettled
+        Record(stamp if settled else None, outputs, written_sha, hidden_digest, digests or b"").save(state, out)
     notes = [f"hard links were not possible here; {copied} were copied instead"] if linker.fell_back else []
     return SubsetResult(subset_dir=out, hidden_dir=hidden, manifest=manifest, notes=notes)

@@ -127,8 +127,8 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
     )
 
 
-def check(plan: SubsetPlan, read: dict, *, source: Path, verify: str) -> None:
-    clips = plan.sources()
+def check(plan: SubsetPlan, *, source: Path, verify: str) -> None:
+    clips = [Path(p) for p in plan.sources()]
     missing = [str(p) for p in clips if not p.is_file()]
     if missing:
         shown = "\n  ".join(missing[:SHOWN])
@@ -146,7 +146,7 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
         hidden,
         link=link,
         plan=plan,
-        check=partial(check, source=Path(source), verify=verify),
+        check_files=partial(check, source=Path(source), verify=verify),
         copied="clips",
     )
 

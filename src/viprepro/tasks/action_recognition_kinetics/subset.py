@@ -98,9 +98,9 @@ def plan(source: Path, manifests: Path, *, edition: str) -> SubsetPlan:
     )
 
 
-def check(plan: SubsetPlan, facts: dict, *, verify: str, edition: str) -> None:
+def check(plan: SubsetPlan, *, verify: str, edition: str) -> None:
     """Refuse a missing video or one that does not open, naming the first on one line."""
-    videos = plan.sources()
+    videos = [Path(p) for p in plan.sources()]
     missing = [p for p in videos if not p.is_file()]
     if missing:
         raise UserError(
@@ -127,7 +127,7 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str,
         hidden,
         link=link,
         plan=partial(plan, edition=edition),
-        check=partial(check, verify=verify, edition=edition),
+        check_files=partial(check, verify=verify, edition=edition),
         copied="videos",
     )
 

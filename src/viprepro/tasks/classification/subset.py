@@ -15,7 +15,7 @@ from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path
 from viprepro.files.safe_pickle import load_plain_pickle
 from viprepro.tasks.base import SubsetResult
-from viprepro.tasks.subsetting import SubsetPlan, cut, linked, refuse_unreadable, written
+from viprepro.tasks.subsetting import SubsetPlan, cut, linked_all, refuse_unreadable, written
 
 GT_NAME = "test_gt.csv"
 VAL_GT_NAME = "val_gt.csv"
@@ -28,6 +28,10 @@ def read_pair_manifest(path: Path) -> list[tuple[str, str]]:
     data = load_plain_pickle(path)
     if not isinstance(data, (list, tuple)):
         raise UserError(f"expected a list of [wnid, filename] pairs, found {type(data).__name__}", path=path)
+    if set(map(type, data)) <= {list, tuple} and set(map(len, data)) <= {2}:  # checked at C speed; the loop below names the first bad entry
+        wnids, filenames = zip(*data) if data else ((), ())
+        if all(set(map(type, column)) <= {str} and _safe_names(column) for column in (wnids, filenames)):
+            return list(zip(wnids, filenames))
     pairs = []
     for index, item in enumerate(data):
         if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
@@ -53,16 +57,17 @@ def read_test_manifest(path: Path) -> list[tuple[str, str]]:
     return entries
 
 
+def _safe_names(parts) -> bool:
+    """No part is empty, '.', '..' or holds a path separator (what `_check_name` refuses one by one)."""
+    distinct = set(parts)
+    joined = "\0".join(distinct)
+    return not distinct & {"", ".", ".."} and "/" not in joined and "\\" not in joined
+
+
 def _check_name(path: Path, index: int, wnid: str, filename: str) -> None:
     for part in (wnid, filename):
         if not part or part in (".", "..") or "/" in part or "\\" in part:
             raise UserError(f"unsafe path component {part!r}", path=path, where=f"entry {index}")
-
-
-def _file(*parts: str) -> Path:
-    """One Path per file, parsed once: joining Paths part by part parses every part again,
-    which made up most of a rerun's time at ImageNet scale."""
-    return Path("/".join(parts))
 
 
 def plan(source: Path, manifests: Path) -> SubsetPlan:
@@ -80,14 +85,15 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
     flat_val = not (source / "val" / test[0][0]).is_dir() if test else False
     rows = [f"img_{i}.JPEG,{class_index[wnid]}" for i, (wnid, _) in enumerate(test)]
     train_root, val_root = str(source / "train"), str(source / "val")
+    # Plain strings, one per file: Path objects cost more than the rest of a rerun's plan.
     return SubsetPlan(
         splits={
-            "train": [linked(_file(train_root, wnid, name), f"train/{wnid}/{name}") for wnid, name in train],
-            "val": [linked(_file(train_root, wnid, name), f"val/{wnid}/{name}") for wnid, name in val],
-            "test": [
-                linked(_file(val_root, name) if flat_val else _file(val_root, wnid, name), f"test/imgs/img_{i}.JPEG")
-                for i, (wnid, name) in enumerate(test)
-            ],
+            "train": linked_all([f"{train_root}/{wnid}/{name}" for wnid, name in train], [f"train/{wnid}/{name}" for wnid, name in train]),
+            "val": linked_all([f"{train_root}/{wnid}/{name}" for wnid, name in val], [f"val/{wnid}/{name}" for wnid, name in val]),
+            "test": linked_all(
+                [f"{val_root}/{name}" if flat_val else f"{val_root}/{wnid}/{name}" for wnid, name in test],
+                [f"test/imgs/img_{i}.JPEG" for i in range(len(test))],
+            ),
         },
         hidden=[written(GT_NAME, GT_HEADER + "\n" + "\n".join(rows) + "\n")],
         extra={"classes": classes},

@@ -20,7 +20,7 @@ from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path
 from viprepro.tasks.base import SubsetResult
 from viprepro.tasks.detection.manifests import MANIFEST_NAMES, MAPPING_NAME, read_instances, read_mapping
-from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked, refuse_unreadable, written
+from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked, refuse_unreadable, taken, written
 
 GT_NAME = "instances_test.json"
 VAL_GT_NAME = "instances_val.json"
@@ -58,7 +58,7 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
         raise UserError(f"the test manifest's image ids differ from the new ids of {MAPPING_NAME}", path=manifests / MANIFEST_NAMES["test"])
 
     def annotations(split: str) -> Placed:
-        return Placed(f"annotations/{MANIFEST_NAMES[split]}", source=manifests / MANIFEST_NAMES[split], from_dataset=False)
+        return taken(f"annotations/{MANIFEST_NAMES[split]}", manifests / MANIFEST_NAMES[split])
 
     ground_truth = json.dumps(hidden_ground_truth(val2017, mapping), separators=(",", ":"))
     return SubsetPlan(

@@ -34,7 +34,7 @@ from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path, sha256_bytes
 from viprepro.tasks.base import SubsetResult
 from viprepro.tasks.detection_delftbikes.annotations import coco_document, image_sizes, read_annotations
-from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked, refuse_unreadable, written
+from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked, refuse_unreadable, taken, written
 
 GT_NAME = "test_ground_truth.json"
 VAL_GT_NAME = "val_ground_truth.json"
@@ -145,7 +145,7 @@ def plan(source: Path, manifests: Path, *, edition: str, commit: str, order: str
         return json.dumps(document, separators=(",", ":"))
 
     def label_file(name: str) -> Placed:
-        return Placed(name, source=source / name, from_dataset=False)
+        return taken(name, source / name)
 
     return SubsetPlan(
         splits={

@@ -21,7 +21,7 @@ from viprepro.errors import UserError
 from viprepro.files.fileio import atomic_path
 from viprepro.tasks.base import SubsetResult
 from viprepro.tasks.instance_segmentation.layout import GT_NAME, IMAGE_FOLDERS, SPLIT_FILES, TEST_LABELS, VAL_GT_NAME, read_coco
-from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked, refuse_unreadable, written
+from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked, refuse_unreadable, taken, written
 
 SHOWN = 20
 
@@ -58,11 +58,11 @@ def plan(source: Path, manifests: Path, *, edition: str, commit: str) -> SubsetP
     public_test = {key: value for key, value in documents["test"].items() if key != "annotations"}
     return SubsetPlan(
         splits={
-            "train": [Placed(SPLIT_FILES["train"], source=source / SPLIT_FILES["train"], from_dataset=False), *images("train")],
-            "val": [Placed(SPLIT_FILES["val"], source=source / SPLIT_FILES["val"], from_dataset=False), *images("val")],
+            "train": [taken(SPLIT_FILES["train"], source / SPLIT_FILES["train"]), *images("train")],
+            "val": [taken(SPLIT_FILES["val"], source / SPLIT_FILES["val"]), *images("val")],
             "test": [written(SPLIT_FILES["test"], json.dumps(public_test, separators=(",", ":"))), *images("test")],
         },
-        hidden=[Placed(GT_NAME, source=manifests / TEST_LABELS, copy=True, from_dataset=False)],
+        hidden=[taken(GT_NAME, manifests / TEST_LABELS, copy=True)],
         extra={"category_ids": [c["id"] for c in categories], "edition": edition, "toolkit_commit": commit},
         folders=tuple(IMAGE_FOLDERS.values()),
     )

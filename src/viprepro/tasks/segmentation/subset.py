@@ -26,7 +26,7 @@ from viprepro.files.fileio import atomic_path
 from viprepro.files.linking import Linker
 from viprepro.files.safe_pickle import load_plain_pickle
 from viprepro.tasks.base import SubsetResult
-from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked
+from viprepro.tasks.subsetting import Placed, SubsetPlan, cut, linked, taken
 
 ENTRY = re.compile(r"^(?P<city>[^/\\]+)/(?P<name>(?P=city)_\d{6}_\d{6})_leftImg8bit\.png$")
 GT_KINDS = ("labelIds", "instanceIds")
@@ -66,7 +66,7 @@ def read_test_names(path: Path) -> dict[str, tuple[str, str]]:
     return names
 
 
-def _unreadable(path: Path) -> str | None:
+def _unreadable(path: str) -> str | None:
     try:
         with Image.open(path) as image:
             image.verify()  # structure and checksums, without decoding the pixels
@@ -77,7 +77,7 @@ def _unreadable(path: Path) -> str | None:
     return None
 
 
-def _check_sources(paths: list[Path], source: Path) -> None:
+def _check_sources(paths: list[str], source: Path) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         problems = [(p, why) for p, why in zip(paths, pool.map(_unreadable, paths)) if why]
     if problems:
@@ -110,7 +110,7 @@ def plan(source: Path, manifests: Path) -> SubsetPlan:
         for kind in GT_KINDS:
             rel = f"gtFine/val/{city}/{name}_gtFine_{kind}.png"
             hidden.append(linked(source / rel, rel))
-    hidden.append(Placed(TEST_NAMES, source=manifests / TEST_NAMES, copy=True, from_dataset=False))
+    hidden.append(taken(TEST_NAMES, manifests / TEST_NAMES, copy=True))
     return SubsetPlan(splits=splits, hidden=hidden)
 
 
@@ -123,7 +123,7 @@ def subset(source: Path, manifests: Path, out: Path, hidden: Path, *, link: str)
         hidden,
         link=link,
         plan=plan,
-        check=lambda made, read: _check_sources(made.sources(), Path(source)),
+        check_files=lambda made: _check_sources(made.sources(), Path(source)),
     )
 
 
