@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +39,14 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
     result = fn(*args, **kwargs)
     CPU_USED.append(cpu_seconds() - cpu)
     return time.perf_counter() - start, result
+
+
+def settled(fn, *args, **kwargs) -> tuple[float, object]:
+    """`timed`, after the file system has written back what earlier steps left dirty: making the
+    dataset (or the baseline's copies) leaves seconds of writeback that would otherwise be
+    charged to whichever run comes next (the baseline measured 15 to 56 s without it)."""
+    os.sync()
+    return timed(fn, *args, **kwargs)
 
 
 def tiny_jpeg() -> bytes:
@@ -114,18 +123,19 @@ def bench_subset(classes: int = 1000, per_class: int = 150, official_script: Pat
         seconds, _ = timed(make_imagenet, root, classes, per_class)
         made, files = classes * per_class + classes, classes * 101
         print(f"subset: fake ImageNet of {made:,} files made in {seconds:.1f} s; the subset places {files:,}")
-        baseline_name = "official generate_images.py" if official_script else "official procedure (generate_images.py)"
-        if official_script:
-            official, _ = timed(run_official_script, Path(official_script).resolve(), root, root / "official")
-        else:
-            official, _ = timed(official_procedure, root, root / "official")
+        baseline_name = ("official generate_images.py" if official_script else "official procedure (generate_images.py)") + ", best of 2"
+        baseline = partial(run_official_script, Path(official_script).resolve()) if official_script else official_procedure
+        runs = [settled(baseline, root, root / f"official_{k}") for k in range(2)]  # the baseline's best of two
+        official = min(seconds for seconds, _ in runs)
+        print(f"subset: baseline runs {' and '.join(f'{seconds:.2f} s' for seconds, _ in runs)} (the faster one is the baseline)")
+        CPU_USED[-2:] = [min(CPU_USED[-2:])]
         time.sleep(2.1)  # files written in the last 2 s are never cached ("racy"); the official run is usually longer
         args = (root / "source", root / "manifests", root / "ours", root / "hidden")
-        first, result = timed(task.subset, *args, link="hardlink", options={})
-        again, reused = timed(task.subset, *args, link="hardlink", options={})
+        first, result = settled(task.subset, *args, link="hardlink", options={})
+        again, reused = settled(task.subset, *args, link="hardlink", options={})
         shutil.rmtree(root / "ours")
         shutil.rmtree(root / "hidden")
-        rebuilt_seconds, rebuilt = timed(task.subset, *args, link="hardlink", options={})
+        rebuilt_seconds, rebuilt = settled(task.subset, *args, link="hardlink", options={})
         same = result.manifest["digest"] == reused.manifest["digest"] == rebuilt.manifest["digest"]
         cpu_official, cpu_first, cpu_again, cpu_rebuilt = CPU_USED[-4:]
         print(f"subset: {baseline_name:40s} {official:7.2f} s  {files / official:9,.0f} files/s  (copies, no checks, no manifest)")
@@ -177,7 +187,7 @@ def bench_subset(classes: int = 1000, per_class: int = 150, official_script: Pat
             note=f"{cpu_official / cpu_rebuilt:.1f}x in CPU time; relinks every file, hashes none",
         )
         if copy_mode:
-            copied, _ = timed(
+            copied, _ = settled(
                 task.subset, root / "source", root / "manifests", root / "ours_copy", root / "hidden_copy", link="copy", options={}
             )
             print(f"subset: viprepro, first run (copy)                {copied:7.2f} s  ratio official/ours = {official / copied:.2f}")
