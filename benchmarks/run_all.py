@@ -4,6 +4,7 @@
     python benchmarks/run_all.py --quick    # small sizes, a few minutes: checks that every benchmark runs
     python benchmarks/run_all.py --only subset segmentation_scoring
     python benchmarks/run_all.py --quick --full subset segmentation_scoring   # the data-step targets at full size
+    python benchmarks/run_all.py --update --only embedded_default   # rerun one benchmark, keep the report's other rows
 
 Each benchmark runs in its own process, prints what it prints by hand, and appends its figures
 (`benchlog.record`) to a file this command reads back: the table holds what the runs measured,
@@ -102,6 +103,33 @@ def run_one(name: str, argv: list[str], log_dir: Path) -> tuple[list[dict], dict
     return [{**row, "benchmark": name} for row in rows], run
 
 
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def updated(report: dict, previous_json: Path) -> dict:
+    """`report` (the benchmarks run now) with the previous report's rows and runs of every other
+    benchmark, in the order of BENCHMARKS; the header says both commands."""
+    previous = json.loads(previous_json.read_text(encoding="utf-8"))
+    fresh = {run["benchmark"] for run in report["runs"]}
+    order = list(BENCHMARKS)
+
+    def keep(items: list[dict]) -> list[dict]:
+        return [item for item in items if item["benchmark"] not in fresh]
+
+    rows = sorted(keep(previous["rows"]) + report["rows"], key=lambda row: order.index(row["benchmark"]))
+    runs = sorted(keep(previous["runs"]) + report["runs"], key=lambda run: order.index(run["benchmark"]))
+    for run in runs:
+        run.setdefault("commit", previous["commit"])
+        run.setdefault("date", previous["date"])
+    return report | {
+        "mode": f"{previous['mode']}; {', '.join(sorted(fresh))} rerun later",
+        "command": f"{previous['command']}, then {report['command']}",
+        "rows": rows,
+        "runs": runs,
+    }
+
+
 def number(value, unit: str = "") -> str:
     if value is None:
         return "-"
@@ -128,11 +156,15 @@ def markdown(report: dict) -> str:
             f"| {row['figure']} | {number(row['ours'], row['unit'])} | {number(row['baseline'], row['unit'])} | {ratio} "
             f"| {row.get('target') or '-'} | {met} | {row.get('note', '')} |"
         )
-    lines += ["", "| benchmark | command | exit | seconds | load average at start |", "| --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "| benchmark | command | exit | seconds | load average at start | commit | date |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for run in report["runs"]:
         lines.append(
             f"| {run['benchmark']} | `{run['command']}` | {run['exit']}{' (' + run['error'][0][:80] + ')' if run.get('error') else ''} "
-            f"| {run['seconds']} | {run['load_average_at_start']} |"
+            f"| {run['seconds']} | {run['load_average_at_start']} | {run.get('commit', report['commit'])} | {run.get('date', report['date'])} |"
         )
     lines += ["", "Each benchmark's full output is in `benchmarks/logs/<benchmark>.log`."]
     return "\n".join(lines) + "\n"
@@ -144,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these benchmarks")
     parser.add_argument("--full", nargs="+", default=[], choices=sorted(BENCHMARKS), help="with --quick: these at full size all the same")
     parser.add_argument("--out", type=Path, default=HERE / "report.md", help="the Markdown report (the JSON goes beside it)")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the existing report's rows of the benchmarks not run now (each run keeps its own command, commit and date)",
+    )
     args = parser.parse_args(argv)
     log_dir = args.out.parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -155,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         argv_ = full + (quick if small else [])
         print(f"run_all: {name}: {' '.join(argv_)}", flush=True)
         found, run = run_one(name, argv_, log_dir)
+        run |= {"commit": commit(), "date": now()}
         rows += found
         runs.append(run)
         print(f"run_all: {name}: exit {run['exit']}, {run['seconds']} s, {len(found)} figure(s)", flush=True)
@@ -163,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         + (" --quick" if args.quick else "")
         + (f" --only {' '.join(args.only)}" if args.only else "")
         + (f" --full {' '.join(args.full)}" if args.full else "")
+        + (" --update" if args.update else "")
     )
     mode = "full sizes" if not args.quick else f"quick sizes, full for {', '.join(args.full)}" if args.full else "quick sizes"
     report = {
@@ -170,11 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "commit": commit(),
         "machine": machine(),
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": now(),
         "load_average": round(os.getloadavg()[0], 1),
         "rows": rows,
         "runs": runs,
     }
+    if args.update:
+        report = updated(report, args.out.with_suffix(".json"))
     args.out.write_text(markdown(report), encoding="utf-8")
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(markdown(report))
