@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,6 +32,14 @@ def pipeline_env() -> dict:
     env = dict(os.environ)
     env["PATH"] = f"{REPO / '.venv' / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def run_pipeline(directory: Path, configfile: Path, *, cores: int = 2, timeout: int = 900, env: dict | None = None):
+    """`snakemake` on the repository's Snakefile in `directory` with one config file; the
+    completed process (the caller asserts on its return code and output)."""
+    command = [*snakemake_command(), "--snakefile", str(REPO / "Snakefile"), "--directory", str(directory)]
+    command += ["--configfile", str(configfile), "--cores", str(cores)]
+    return subprocess.run(command, capture_output=True, text=True, env=env or pipeline_env(), timeout=timeout)
 
 
 def tiny_dataset(task, root: Path, options: dict) -> dict:

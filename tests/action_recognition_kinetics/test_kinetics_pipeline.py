@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 
 import pytest
-from testutils import REPO, pipeline_env, snakemake_command
+from testutils import REPO, run_pipeline
 
 HERE = REPO / "tests" / "action_recognition_kinetics"
 SUBMISSION = "action_recognition_kinetics_smoke"
@@ -16,23 +15,7 @@ SUBMISSION = "action_recognition_kinetics_smoke"
 
 @pytest.mark.slow
 def test_kinetics_runs_through_the_pipeline(tmp_path):
-    result = subprocess.run(
-        [
-            *snakemake_command(),
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(HERE / "config.yaml"),
-            "--cores",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        env=pipeline_env(),
-        timeout=600,
-    )
+    result = run_pipeline(tmp_path, HERE / "config.yaml", timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = tmp_path / "results"
     data = results / "data" / "action_recognition_kinetics"

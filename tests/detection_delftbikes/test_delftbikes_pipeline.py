@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import zipfile
 
 import pytest
-from testutils import REPO, pipeline_env, snakemake_command
+from testutils import REPO, pipeline_env, run_pipeline
 
 CONFIG = REPO / "tests" / "detection_delftbikes" / "config.yaml"
 
@@ -17,23 +16,7 @@ CONFIG = REPO / "tests" / "detection_delftbikes" / "config.yaml"
 def test_delftbikes_runs_through_the_pipeline(tmp_path):
     env = pipeline_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
-    result = subprocess.run(
-        [
-            *snakemake_command(),
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(CONFIG),
-            "--cores",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
+    result = run_pipeline(tmp_path, CONFIG, timeout=900, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = tmp_path / "results"
     seed = results / "detection_delftbikes/delftbikes_pipeline_tiny/seed_0"

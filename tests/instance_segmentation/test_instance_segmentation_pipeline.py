@@ -4,33 +4,16 @@ for the instance segmentation task alone (its own config, tests/instance_segment
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
-from testutils import REPO, pipeline_env, snakemake_command
+from testutils import REPO, run_pipeline
 
 HERE = REPO / "tests" / "instance_segmentation"
 
 
 @pytest.mark.slow
 def test_instance_segmentation_runs_through_the_pipeline(tmp_path):
-    result = subprocess.run(
-        [
-            *snakemake_command(),
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(HERE / "config.yaml"),
-            "--cores",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        env=pipeline_env(),
-        timeout=900,
-    )
+    result = run_pipeline(tmp_path, HERE / "config.yaml", timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = tmp_path / "results"
     for seed in (0, 1):

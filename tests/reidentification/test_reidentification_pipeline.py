@@ -5,33 +5,16 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 
 import pytest
-from testutils import REPO, pipeline_env, snakemake_command
+from testutils import REPO, run_pipeline
 
 CONFIG = REPO / "tests" / "reidentification" / "config.yaml"
 
 
 @pytest.mark.slow
 def test_reidentification_runs_through_the_pipeline(tmp_path):
-    result = subprocess.run(
-        [
-            *snakemake_command(),
-            "--snakefile",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(CONFIG),
-            "--cores",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        env=pipeline_env(),
-        timeout=900,
-    )
+    result = run_pipeline(tmp_path, CONFIG, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = tmp_path / "results"
     seed = results / "reidentification/reid_pipeline/seed_0"

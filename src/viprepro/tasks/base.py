@@ -25,6 +25,20 @@ if TYPE_CHECKING:  # torch only in annotations: scoring need not import it
     import torch
 
 
+def add_verify_argument(parser: argparse.ArgumentParser, *, checked: str = "source images", choices: tuple[str, ...] | None = None) -> None:
+    """`viprepro subset --verify`: how thoroughly the files are checked in the one read that hashes
+    them; `choices` defaults to the image checks of `files.filestate` (imported here, when the
+    subset command is built, because it loads Pillow)."""
+    if choices is None:
+        from viprepro.files.filestate import LEVELS as choices
+    parser.add_argument(
+        "--verify",
+        choices=choices,
+        default="header",
+        help=f"check {checked} before linking: header (fast, catches truncation) or full decode",
+    )
+
+
 @dataclass(frozen=True)
 class MetricSpec:
     """A score the task reports. `key` is its name in scores.json."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
+from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, add_verify_argument, loader_workers
 
 
 class ActionRecognition(Task):
@@ -57,12 +57,7 @@ class ActionRecognition(Task):
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
         from viprepro.tasks.action_recognition.videocheck import LEVELS  # PyAV: only when the subset command is built
 
-        parser.add_argument(
-            "--verify",
-            choices=LEVELS,
-            default="header",
-            help="check the selected clips before linking: header (fast, catches truncation) or full decode",
-        )
+        add_verify_argument(parser, checked="the selected clips", choices=LEVELS)
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(

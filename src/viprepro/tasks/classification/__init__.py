@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
+from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, add_verify_argument, loader_workers
 
 
 class Classification(Task):
@@ -57,12 +57,7 @@ class Classification(Task):
         )
 
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--verify",
-            choices=("none", "header", "full"),
-            default="header",
-            help="check source images before linking: header (fast, catches truncation) or full decode",
-        )
+        add_verify_argument(parser)
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(

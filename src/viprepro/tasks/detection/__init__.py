@@ -11,7 +11,7 @@ import argparse
 import copy
 from pathlib import Path
 
-from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
+from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, add_verify_argument, loader_workers
 
 
 class Detection(Task):
@@ -81,12 +81,7 @@ class Detection(Task):
         )
 
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--verify",
-            choices=("none", "header", "full"),
-            default="header",
-            help="check source images before linking: header (fast, catches truncation) or full decode",
-        )
+        add_verify_argument(parser)
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         from viprepro.files.submission_io import add_json_arguments

@@ -54,14 +54,20 @@ def boxes_of(annotations: list[dict], width: int, height: int) -> tuple[torch.Te
     return boxes[keep], labels[keep]
 
 
+def annotations_by_image(document: dict) -> defaultdict[int, list[dict]]:
+    """A COCO document's annotations grouped by image id (an image without any maps to [])."""
+    by_image = defaultdict(list)
+    for ann in document["annotations"]:
+        by_image[ann["image_id"]].append(ann)
+    return by_image
+
+
 class CocoImages(Dataset):
     """(image, target) pairs of one COCO document; `target` as torchvision's detectors take it."""
 
     def __init__(self, folder: Path, document: dict, *, train: bool, hflip: bool = False):
         self.folder, self.document, self.hflip = Path(folder), document, hflip
-        by_image = defaultdict(list)
-        for ann in document["annotations"]:
-            by_image[ann["image_id"]].append(ann)
+        by_image = annotations_by_image(document)
         self.items = []
         for image in document["images"]:
             boxes, labels = boxes_of(by_image[image["id"]], image["width"], image["height"])

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from viprepro.errors import UserError
-from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
+from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, add_verify_argument, loader_workers
 
 
 class DetectionDelftBikes(Task):
@@ -50,12 +50,7 @@ class DetectionDelftBikes(Task):
         return Detection.cost_probe(self, spec, device, pixel_limit, classes=NUM_CLASSES)
 
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--verify",
-            choices=("none", "header", "full"),
-            default="header",
-            help="check source images before linking: header (fast, catches truncation) or full decode",
-        )
+        add_verify_argument(parser)
         parser.add_argument(
             "--listing-order",
             dest="listing_order",

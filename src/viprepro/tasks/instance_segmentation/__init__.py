@@ -19,7 +19,7 @@ import copy
 from pathlib import Path
 from typing import ClassVar
 
-from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, loader_workers
+from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, PerClass, SubsetResult, Task, add_verify_argument, loader_workers
 
 
 class InstanceSegmentation(Task):
@@ -47,12 +47,7 @@ class InstanceSegmentation(Task):
     default_edition: ClassVar[str] = "2023"
 
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--verify",
-            choices=("none", "header", "full"),
-            default="header",
-            help="check source images before linking: header (fast, catches truncation) or full decode",
-        )
+        add_verify_argument(parser)
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         from viprepro.files.submission_io import add_json_arguments

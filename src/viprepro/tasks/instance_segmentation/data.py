@@ -10,7 +10,6 @@ batching and the class count are detection's.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +43,7 @@ class CocoMasks(Dataset):
 
     def __init__(self, folder: Path, document: dict, *, train: bool, hflip: bool = False):
         self.folder, self.document, self.hflip = Path(folder), document, hflip
-        by_image = defaultdict(list)
-        for ann in document["annotations"]:
-            by_image[ann["image_id"]].append(ann)
+        by_image = detection_data.annotations_by_image(document)
         self.items = []
         for image in document["images"]:
             annotations = by_image[image["id"]]

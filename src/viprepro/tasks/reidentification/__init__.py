@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import ClassVar
 
-from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, SubsetResult, Task, loader_workers
+from viprepro.tasks.base import Loaders, MetricSpec, ModelNames, SubsetResult, Task, add_verify_argument, loader_workers
 
 
 class Reidentification(Task):
@@ -47,9 +47,7 @@ class Reidentification(Task):
         )
 
     def add_subset_arguments(self, parser: argparse.ArgumentParser) -> None:
-        from viprepro.tasks.classification import Classification  # the same image check (--verify)
-
-        Classification.add_subset_arguments(self, parser)
+        add_verify_argument(parser)
 
     def add_score_arguments(self, parser: argparse.ArgumentParser) -> None:
         from viprepro.files.submission_io import add_text_arguments
